@@ -1,0 +1,33 @@
+# The two promises of the README: `make run` and `make test` each do all their own set-up.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_ENV := .pg/env
+
+.PHONY: install run test lint services clean demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Services the suite needs: a throwaway PostgreSQL cluster on a loopback port.
+services:
+	bash scripts/postgres-up.sh
+
+run: install
+	$(VENV)/bin/orderbridge demo
+
+test: install services
+	. $(PG_ENV) && $(VENV)/bin/python -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	bash scripts/postgres-down.sh || true
+	rm -rf $(VENV) .pg .pytest_cache .mypy_cache

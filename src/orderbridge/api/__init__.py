@@ -1,0 +1,1 @@
+"""Face people and ERPs: REST API, hook receiver, dashboard, metrics."""

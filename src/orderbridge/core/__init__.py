@@ -1,0 +1,1 @@
+"""Decide: order records, state transitions and validation of ERP commands. Pure, no I/O."""

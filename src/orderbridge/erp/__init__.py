@@ -1,0 +1,1 @@
+"""Speak ERP: the adapter port and its adapters."""

@@ -1,0 +1,1 @@
+"""Run work: the JobQueue port, one lane per order, scheduled retries, parking."""

@@ -1,0 +1,1 @@
+"""The four moments as idempotent job handlers: intake, download, handover, relay, reconciliation."""

@@ -1,0 +1,1 @@
+"""An offline VTEX OMS over HTTP: workflow, feed, hook, faults, clock and an admin API."""

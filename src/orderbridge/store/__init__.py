@@ -1,0 +1,1 @@
+"""Persist: SQLAlchemy tables, sessions and migrations (SQLite by default, PostgreSQL for scale)."""

@@ -1,0 +1,1 @@
+"""Shared test fixtures. Room-specific fixtures live in each room's conftest."""
