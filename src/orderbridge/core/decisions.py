@@ -1,0 +1,131 @@
+"""What happens next to an order, given what VTEX says now and what the pipeline has already done.
+
+This is the heart of moment 1 as a pure function. The `sync_order` job re-reads the order, calls
+`decide` and performs the ONE step it names, records it, and asks again — so a crash between two steps
+resumes at the right one, and an event that arrives twice or late decides nothing new (invariants 2 and 3:
+an event is a trigger, every step re-checks relevance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PipelineState(StrEnum):
+    """The pipeline's summary of an order, shown to operators (`orderbridge status`)."""
+
+    WAITING = "waiting"  # known, but VTEX's status asks nothing of us yet (e.g. window-to-cancel)
+    AWAITING_ERP = "awaiting_erp"  # handed over; the ERP reports acceptance later
+    ACCEPTED = "accepted"  # the ERP accepted; start-handling not yet confirmed
+    HANDLING = "handling"  # started; the ERP's commands flow
+    CANCELLATION_ASKED = "cancellation_asked"  # the ERP was asked to decide a cancellation request
+    COMPLETED = "completed"  # invoiced (final)
+    CANCELED = "canceled"  # canceled and the ERP told, if it knew the order (final)
+    PARKED = "parked"  # needs a person: see park_reason
+
+
+FINAL_STATES = frozenset({PipelineState.COMPLETED.value, PipelineState.CANCELED.value})
+
+# The VTEX statuses the pipeline acts on; the feed filter and the reconciliation sweep use them too.
+RELEVANT_STATUSES: tuple[str, ...] = (
+    "ready-for-handling",
+    "handling",
+    "cancellation-requested",
+    "canceled",
+    "invoiced",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRecord:
+    """What the pipeline has durably recorded about one order (facts, not intentions)."""
+
+    erp_accepted: bool = False
+    awaiting_acceptance: bool = False
+    erp_rejected: bool = False
+    started: bool = False
+    completed: bool = False
+    canceled: bool = False
+    cancellation_asked_for: str | None = None
+
+    @property
+    def erp_knows(self) -> bool:
+        """The ERP has (or may have) the order, so it must hear of a cancellation."""
+        return self.erp_accepted or self.awaiting_acceptance or self.erp_rejected
+
+
+class Step(StrEnum):
+    NOTHING = "nothing"
+    HAND_OVER = "hand_over"
+    START_HANDLING = "start_handling"
+    RECORD_STARTED = "record_started"  # VTEX already says handling: the start landed before a crash
+    ASK_CANCELLATION = "ask_cancellation"
+    NOTIFY_CANCELED = "notify_canceled"
+    RECORD_CANCELED = "record_canceled"  # canceled before the ERP ever saw it: nothing to tell
+    COMPLETE = "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    step: Step
+    why: str
+    cancellation_request_id: str | None = None
+
+
+def decide(
+    status: str | None, record: PipelineRecord, cancellation_request_id: str | None = None
+) -> Decision:
+    """The next step for an order whose current VTEX status is `status`."""
+    if status == "ready-for-handling":
+        return _ready_for_handling(record)
+    if status == "handling":
+        return _handling(record)
+    if status == "cancellation-requested":
+        return _cancellation_requested(record, cancellation_request_id)
+    if status == "canceled":
+        return _canceled(record)
+    if status == "invoiced":
+        if record.completed:
+            return Decision(Step.NOTHING, "already complete")
+        return Decision(Step.COMPLETE, "VTEX says invoiced")
+    return Decision(Step.NOTHING, f"status {status!r} asks nothing of the pipeline")
+
+
+def _ready_for_handling(record: PipelineRecord) -> Decision:
+    if record.erp_rejected:
+        return Decision(Step.NOTHING, "the ERP rejected it; an operator decides")
+    if record.started:
+        # Only a denied cancellation request brings a started order back here; never start twice.
+        return Decision(Step.NOTHING, "start-handling already confirmed once")
+    if record.erp_accepted:
+        return Decision(Step.START_HANDLING, "the ERP accepted; VTEX still ready-for-handling")
+    if record.awaiting_acceptance:
+        return Decision(Step.NOTHING, "waiting for the ERP to report acceptance")
+    return Decision(Step.HAND_OVER, "ready-for-handling and not yet with the ERP")
+
+
+def _handling(record: PipelineRecord) -> Decision:
+    if record.erp_rejected or record.awaiting_acceptance:
+        return Decision(Step.NOTHING, "handling at VTEX; the ERP has not accepted")
+    if not record.erp_accepted:
+        # Started outside orderbridge (VTEX Admin): the ERP still needs the order, but no start call.
+        return Decision(Step.HAND_OVER, "handling at VTEX but never handed over")
+    if not record.started:
+        return Decision(Step.RECORD_STARTED, "VTEX says handling: the start landed")
+    return Decision(Step.NOTHING, "handling; the ERP's commands drive it")
+
+
+def _cancellation_requested(record: PipelineRecord, request_id: str | None) -> Decision:
+    key = request_id or ""
+    if record.cancellation_asked_for == key:
+        return Decision(Step.NOTHING, "the ERP was already asked about this cancellation request")
+    return Decision(Step.ASK_CANCELLATION, "a shopper asked to cancel", cancellation_request_id=request_id)
+
+
+def _canceled(record: PipelineRecord) -> Decision:
+    if record.canceled:
+        return Decision(Step.NOTHING, "cancellation already recorded")
+    if record.erp_knows:
+        return Decision(Step.NOTIFY_CANCELED, "VTEX canceled an order the ERP has")
+    return Decision(Step.RECORD_CANCELED, "canceled before the ERP saw it")

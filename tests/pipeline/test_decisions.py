@@ -1,0 +1,78 @@
+"""The pure decision of moment 1: each (VTEX status, pipeline record) pair names one next step."""
+
+from __future__ import annotations
+
+from orderbridge.core.decisions import PipelineRecord, Step, decide
+
+ACCEPTED = PipelineRecord(erp_accepted=True)
+STARTED = PipelineRecord(erp_accepted=True, started=True)
+
+
+def test_a_new_ready_for_handling_order_is_handed_over() -> None:
+    assert decide("ready-for-handling", PipelineRecord()).step is Step.HAND_OVER
+
+
+def test_an_accepted_order_still_ready_for_handling_is_started() -> None:
+    assert decide("ready-for-handling", ACCEPTED).step is Step.START_HANDLING
+
+
+def test_an_order_already_started_is_never_started_again() -> None:
+    assert decide("ready-for-handling", STARTED).step is Step.NOTHING
+
+
+def test_an_order_the_erp_rejected_waits_for_an_operator() -> None:
+    assert decide("ready-for-handling", PipelineRecord(erp_rejected=True)).step is Step.NOTHING
+
+
+def test_an_order_awaiting_the_erps_acceptance_is_not_handed_over_again() -> None:
+    assert decide("ready-for-handling", PipelineRecord(awaiting_acceptance=True)).step is Step.NOTHING
+
+
+def test_handling_at_vtex_after_acceptance_records_the_start_that_landed_before_a_crash() -> None:
+    assert decide("handling", ACCEPTED).step is Step.RECORD_STARTED
+
+
+def test_an_order_started_outside_orderbridge_is_still_handed_over() -> None:
+    assert decide("handling", PipelineRecord()).step is Step.HAND_OVER
+
+
+def test_a_started_handling_order_waits_for_the_erps_commands() -> None:
+    assert decide("handling", STARTED).step is Step.NOTHING
+
+
+def test_a_cancellation_request_is_put_to_the_erp_once_per_request() -> None:
+    first = decide("cancellation-requested", STARTED, "req-1")
+    assert first.step is Step.ASK_CANCELLATION
+    assert first.cancellation_request_id == "req-1"
+    asked = PipelineRecord(erp_accepted=True, started=True, cancellation_asked_for="req-1")
+    assert decide("cancellation-requested", asked, "req-1").step is Step.NOTHING
+    assert decide("cancellation-requested", asked, "req-2").step is Step.ASK_CANCELLATION
+
+
+def test_a_cancellation_request_without_an_id_is_asked_once() -> None:
+    assert decide("cancellation-requested", PipelineRecord(), None).step is Step.ASK_CANCELLATION
+    asked = PipelineRecord(cancellation_asked_for="")
+    assert decide("cancellation-requested", asked, None).step is Step.NOTHING
+
+
+def test_a_cancellation_is_told_to_the_erp_that_has_the_order() -> None:
+    assert decide("canceled", ACCEPTED).step is Step.NOTIFY_CANCELED
+    assert decide("canceled", PipelineRecord(awaiting_acceptance=True)).step is Step.NOTIFY_CANCELED
+
+
+def test_a_cancellation_before_the_erp_saw_the_order_is_only_recorded() -> None:
+    assert decide("canceled", PipelineRecord()).step is Step.RECORD_CANCELED
+
+
+def test_a_recorded_cancellation_is_not_told_twice() -> None:
+    assert decide("canceled", PipelineRecord(erp_accepted=True, canceled=True)).step is Step.NOTHING
+
+
+def test_an_invoiced_order_is_completed_once() -> None:
+    assert decide("invoiced", STARTED).step is Step.COMPLETE
+    assert decide("invoiced", PipelineRecord(completed=True)).step is Step.NOTHING
+
+
+def test_statuses_before_ready_for_handling_ask_nothing() -> None:
+    for status in ("window-to-cancel", "payment-pending", "cancel", "invoice", "", None):
+        assert decide(status, PipelineRecord()).step is Step.NOTHING
