@@ -1,0 +1,620 @@
+"""Judge an ERP command against the stored order before it is accepted (invariant 5). Pure, no I/O.
+
+`validate_command` returns every violation it finds (an empty list = accept), so a channel can answer
+the ERP with all that is wrong at once. Each `Violation` names the field and the rule, and its message
+is written for a person: "invoice.value_cents: 12000 exceeds what remains to invoice (10000)".
+
+The order alone is not enough to judge: commands already accepted but not yet visible on the VTEX
+order (`PendingWork`) count too — an invoice in flight reduces what remains, a cancel in flight forbids
+an invoice, and so on. The store computes `PendingWork` from the commands table.
+
+Facts behind the rules: `shared/docs/vtex-oms-reference.md` §3 and §6 (statuses, invoice, tracking,
+cancel, changes) and the known issues quoted where a rule exists because of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from orderbridge.core.commands import (
+    CancelCommand,
+    ChangeCommand,
+    ChangeLine,
+    Command,
+    DenyCancellationCommand,
+    InvoiceCommand,
+    InvoiceLine,
+    TrackingEventsCommand,
+    TrackingNumberCommand,
+)
+from orderbridge.core.orders import InvoicePackage, OrderSnapshot
+
+#: Statuses in which VTEX accepts Output invoices and item changes (reference §6.1, §6.4).
+HANDLING_STATUSES = frozenset({"handling", "waiting-for-fulfillment", "ready-for-invoicing"})
+#: A partially invoiced order may show `payment-approved` until invoices reach the total (§3.1).
+PARTIAL_INVOICE_STATUSES = HANDLING_STATUSES | {"payment-approved"}
+#: Statuses where a return (`Input`) invoice makes sense: the order was fully invoiced.
+RETURN_STATUSES = HANDLING_STATUSES | {"invoice", "invoiced"}
+#: Statuses where a cancel cannot be sent any more (final, finishing, or no flow yet).
+NOT_CANCELABLE_STATUSES = frozenset({"canceled", "cancel", "invoice", "invoiced", "replaced"})
+CANCELED_STATUSES = frozenset({"canceled", "cancel"})
+
+MAX_INVOICE_NUMBER_LENGTH = 50
+_FORBIDDEN_INVOICE_CHARS = "/#?%\\"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One reason to refuse a command. `rule` is a stable code for programs, `message` for people."""
+
+    field: str
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWork:
+    """Commands accepted for an order but not yet confirmed by VTEX (pending, sending or sent).
+
+    `invoice_cents_in_flight` counts `Output` invoices only. `invoice_numbers` are the numbers of
+    in-flight invoices (any kind); `tracking_numbers_in_flight` the invoice numbers that have an
+    accepted-but-unsent tracking number. `invoice_values` maps each in-flight invoice number to its
+    value, so a repeated number can be compared and an invoice that already landed on the order (but
+    whose command is not yet marked confirmed) is not counted twice.
+    """
+
+    change_in_progress: bool = False
+    invoice_cents_in_flight: int = 0
+    cancel_in_flight: bool = False
+    invoice_numbers: frozenset[str] = frozenset()
+    tracking_numbers_in_flight: frozenset[str] = frozenset()
+    invoice_values: Mapping[str, int] = field(default_factory=dict, hash=False)
+    deny_in_flight: bool = False
+
+
+def routable_invoice_number_problem(number: str) -> str | None:
+    """Why VTEX could not route this invoice number in its URLs, or None when it is fine.
+
+    `/`, `#`, `?`, `%`, `\\` and any whitespace break tracking and post-purchase flows, even URL-encoded
+    (known issues 631970, 953285, 1302085, 409225); they cannot be fixed once the invoice is posted.
+    """
+    if not number:
+        return "is empty"
+    if len(number) > MAX_INVOICE_NUMBER_LENGTH:
+        return f"is {len(number)} characters long (at most {MAX_INVOICE_NUMBER_LENGTH})"
+    if any(ch.isspace() for ch in number):
+        return "contains whitespace, which breaks VTEX tracking (known issues 631970, 409225)"
+    bad = sorted({ch for ch in number if ch in _FORBIDDEN_INVOICE_CHARS})
+    if bad:
+        shown = " ".join(repr(ch) for ch in bad)
+        return f"contains {shown}, which VTEX cannot route (known issues 953285, 1302085)"
+    if not number.isprintable():
+        return "contains control characters"
+    return None
+
+
+def validate_command(command: Command, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
+    """Every reason to refuse `command` for `order` given the work already `pending`; [] = accept."""
+    if isinstance(command, InvoiceCommand):
+        return _invoice(command, order, pending)
+    if isinstance(command, TrackingNumberCommand):
+        return _tracking_number(command, order, pending)
+    if isinstance(command, TrackingEventsCommand):
+        return _tracking_events(command, order, pending)
+    if isinstance(command, ChangeCommand):
+        return _change(command, order, pending)
+    if isinstance(command, CancelCommand):
+        return _cancel(command, order, pending)
+    return _deny(command, order, pending)
+
+
+def is_repeat_of_known_invoice(command: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) -> bool:
+    """True when this invoice number is already on the order or in flight with the same value and kind.
+
+    Such a command is a duplicate submission: it is valid (VTEX treats a repeat as the same invoice),
+    but the caller should answer "already accepted" and relay nothing — an invoice is never posted twice.
+    """
+    package = order.package(command.invoice_number)
+    if package is not None:
+        return package.value_cents == command.value_cents and package.kind == command.invoice_kind
+    return pending.invoice_values.get(command.invoice_number) == command.value_cents
+
+
+# --- invoice ---------------------------------------------------------------------------------------
+
+
+def _invoice(cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
+    out: list[Violation] = []
+    problem = routable_invoice_number_problem(cmd.invoice_number)
+    if problem:
+        out.append(_v("invoice.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
+    if not cmd.issuance_date.strip():
+        out.append(_v("invoice.issuance_date", "required", "is required"))
+    if cmd.tracking_number is not None and not cmd.tracking_number.strip():
+        out.append(_v("invoice.tracking_number", "blank", "must not be blank when given (omit it instead)"))
+    if _repeated_with_other_value(cmd, order, pending, out):
+        return out
+    if is_repeat_of_known_invoice(cmd, order, pending):
+        return out  # a duplicate of what was accepted: the value rules were applied the first time
+    if order.status in CANCELED_STATUSES:
+        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order takes no invoice"))
+        return out
+    if pending.cancel_in_flight:
+        out.append(
+            _v("invoice", "cancel_in_flight", "a cancel for this order is in flight; no invoice may race it")
+        )
+    if pending.change_in_progress or bool(order.extra.get("change_in_progress")):
+        out.append(
+            _v(
+                "invoice",
+                "change_in_progress",
+                "an item change is still in progress; invoice once it is done",
+            )
+        )
+    if cmd.invoice_kind == "Output":
+        _output_invoice(cmd, order, pending, out)
+    else:
+        _input_invoice(cmd, order, out)
+    _invoice_lines(cmd, order, pending, out)
+    return out
+
+
+def _repeated_with_other_value(
+    cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork, out: list[Violation]
+) -> bool:
+    package = order.package(cmd.invoice_number)
+    if package is not None:
+        known: int | None = package.value_cents
+        if package.kind != cmd.invoice_kind:
+            out.append(
+                _v(
+                    "invoice.invoice_number",
+                    "repeated_other_kind",
+                    f"{cmd.invoice_number!r} is already an {package.kind} invoice of this order",
+                )
+            )
+            return True
+    else:
+        known = pending.invoice_values.get(cmd.invoice_number)
+    if known is None or known == cmd.value_cents:
+        return False
+    out.append(
+        _v(
+            "invoice.invoice_number",
+            "repeated_other_value",
+            f"{cmd.invoice_number!r} is already used for an invoice of {known}, not {cmd.value_cents}",
+        )
+    )
+    return True
+
+
+def _output_invoice(
+    cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork, out: list[Violation]
+) -> None:
+    allowed = PARTIAL_INVOICE_STATUSES if order.is_partially_invoiced else HANDLING_STATUSES
+    if order.status not in allowed:
+        out.append(
+            _v("order.status", "not_invoiceable", f"is {order.status!r}; an invoice needs {_names(allowed)}")
+        )
+    if cmd.value_cents <= 0:
+        out.append(_v("invoice.value_cents", "not_positive", f"{cmd.value_cents} must be greater than 0"))
+        return
+    remaining = order.remaining_to_invoice_cents - output_cents_in_flight(order, pending)
+    if cmd.value_cents > remaining:
+        out.append(
+            _v(
+                "invoice.value_cents",
+                "exceeds_remaining",
+                f"{cmd.value_cents} exceeds what remains to invoice ({max(remaining, 0)})",
+            )
+        )
+
+
+def _input_invoice(cmd: InvoiceCommand, order: OrderSnapshot, out: list[Violation]) -> None:
+    if not order.is_fully_invoiced:
+        out.append(
+            _v(
+                "invoice.invoice_kind",
+                "return_before_full_invoice",
+                "an Input (return) invoice needs the order fully invoiced first "
+                f"({order.output_invoiced_cents} of {order.value_cents} invoiced)",
+            )
+        )
+    elif order.status not in RETURN_STATUSES:
+        out.append(
+            _v(
+                "order.status",
+                "not_returnable",
+                f"is {order.status!r}; a return needs {_names(RETURN_STATUSES)}",
+            )
+        )
+    if cmd.value_cents <= 0:
+        out.append(_v("invoice.value_cents", "not_positive", f"{cmd.value_cents} must be greater than 0"))
+        return
+    returnable = order.output_invoiced_cents - _sum_packages(order.packages, "Input")
+    if cmd.value_cents > returnable:
+        out.append(
+            _v(
+                "invoice.value_cents",
+                "exceeds_returnable",
+                f"{cmd.value_cents} exceeds what was invoiced and not yet returned ({max(returnable, 0)})",
+            )
+        )
+
+
+def output_cents_in_flight(order: OrderSnapshot, pending: PendingWork) -> int:
+    """Output cents in flight, not counting invoices that already show on the order."""
+    landed = sum(
+        value
+        for number, value in pending.invoice_values.items()
+        if (p := order.package(number)) is not None and p.kind == "Output"
+    )
+    return max(pending.invoice_cents_in_flight - landed, 0)
+
+
+def _invoice_lines(
+    cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork, out: list[Violation]
+) -> None:
+    if not cmd.lines:
+        out.append(_v("invoice.lines", "required", "at least one line is required (VTEX needs items)"))
+        return
+    ordered = ordered_quantities(order)
+    invoiced = invoiced_quantities(order, "Output")
+    returned = invoiced_quantities(order, "Input")
+    wanted: dict[str, int] = {}
+    for n, line in enumerate(cmd.lines):
+        _invoice_line(n, line, ordered, out)
+        wanted[line.sku_id] = wanted.get(line.sku_id, 0) + max(line.quantity, 0)
+    for sku, quantity in wanted.items():
+        if sku not in ordered or quantity <= 0:
+            continue
+        if cmd.invoice_kind == "Output":
+            left = ordered[sku] - invoiced.get(sku, 0)
+            what = "not yet invoiced"
+        else:
+            left = invoiced.get(sku, 0) - returned.get(sku, 0)
+            what = "invoiced and not yet returned"
+        if quantity > left:
+            out.append(
+                _v(
+                    "invoice.lines",
+                    "quantity_exceeds",
+                    f"SKU {sku!r}: {quantity} exceeds the quantity {what} ({left})",
+                )
+            )
+    if cmd.invoice_kind == "Input" and len(wanted) < len(cmd.lines):
+        out.append(
+            _v(
+                "invoice.lines",
+                "repeated_sku",
+                "a return lists each SKU once, with its quantity (known issue 1198829)",
+            )
+        )
+    total = sum(line.quantity * line.unit_price_cents for line in cmd.lines)
+    if total > cmd.value_cents:
+        out.append(
+            _v(
+                "invoice.lines",
+                "exceeds_value",
+                f"the lines add up to {total}, more than the invoice value ({cmd.value_cents})",
+            )
+        )
+
+
+def _invoice_line(n: int, line: InvoiceLine, ordered: Mapping[str, int], out: list[Violation]) -> None:
+    where = f"invoice.lines[{n}]"
+    if line.sku_id not in ordered:
+        out.append(_v(f"{where}.sku_id", "unknown_sku", f"SKU {line.sku_id!r} is not on the order"))
+    if line.quantity <= 0:
+        out.append(_v(f"{where}.quantity", "not_positive", f"{line.quantity} must be greater than 0"))
+    if line.unit_price_cents < 0:
+        out.append(
+            _v(f"{where}.unit_price_cents", "negative", f"{line.unit_price_cents} must not be negative")
+        )
+
+
+# --- tracking --------------------------------------------------------------------------------------
+
+
+def _known_invoice(number: str, order: OrderSnapshot, pending: PendingWork) -> InvoicePackage | bool | None:
+    """The package, True when only in flight, False when unknown."""
+    package = order.package(number)
+    if package is not None:
+        return package
+    return number in pending.invoice_numbers
+
+
+def _tracking_number(
+    cmd: TrackingNumberCommand, order: OrderSnapshot, pending: PendingWork
+) -> list[Violation]:
+    out: list[Violation] = []
+    problem = routable_invoice_number_problem(cmd.invoice_number)
+    if problem:
+        out.append(_v("tracking_number.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
+    if not cmd.tracking_number.strip():
+        out.append(_v("tracking_number.tracking_number", "required", "is required"))
+    if not cmd.courier.strip():
+        out.append(_v("tracking_number.courier", "required", "is required"))
+    if order.status in CANCELED_STATUSES:
+        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order is not shipped"))
+    known = _known_invoice(cmd.invoice_number, order, pending)
+    if known is False:
+        out.append(
+            _v(
+                "tracking_number.invoice_number",
+                "unknown_invoice",
+                f"{cmd.invoice_number!r} is not an invoice of this order (send the invoice first)",
+            )
+        )
+    elif isinstance(known, InvoicePackage) and known.kind == "Input":
+        out.append(
+            _v(
+                "tracking_number.invoice_number",
+                "return_invoice",
+                f"{cmd.invoice_number!r} is a return invoice",
+            )
+        )
+    return out
+
+
+def _tracking_events(
+    cmd: TrackingEventsCommand, order: OrderSnapshot, pending: PendingWork
+) -> list[Violation]:
+    out: list[Violation] = []
+    problem = routable_invoice_number_problem(cmd.invoice_number)
+    if problem:
+        out.append(_v("tracking_events.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
+    if order.status in CANCELED_STATUSES:
+        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order is not shipped"))
+    known = _known_invoice(cmd.invoice_number, order, pending)
+    if known is False:
+        out.append(
+            _v(
+                "tracking_events.invoice_number",
+                "unknown_invoice",
+                f"{cmd.invoice_number!r} is not an invoice of this order",
+            )
+        )
+    else:
+        has_tracking = cmd.invoice_number in pending.tracking_numbers_in_flight or (
+            isinstance(known, InvoicePackage) and bool(known.tracking_number)
+        )
+        if not has_tracking:
+            out.append(
+                _v(
+                    "tracking_events.invoice_number",
+                    "no_tracking_number",
+                    f"invoice {cmd.invoice_number!r} has no tracking number yet (VTEX requires one first)",
+                )
+            )
+        if isinstance(known, InvoicePackage) and known.delivered:
+            out.append(
+                _v(
+                    "tracking_events",
+                    "already_delivered",
+                    f"invoice {cmd.invoice_number!r} is already delivered",
+                )
+            )
+    if not cmd.events and not cmd.is_delivered:
+        out.append(
+            _v("tracking_events.events", "required", "at least one event is required unless delivered")
+        )
+    for n, event in enumerate(cmd.events):
+        for name in ("description", "date"):
+            if not getattr(event, name).strip():
+                out.append(_v(f"tracking_events.events[{n}].{name}", "required", "is required"))
+    return out
+
+
+# --- changes ---------------------------------------------------------------------------------------
+
+
+def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
+    out: list[Violation] = []
+    if not cmd.request_id.strip():
+        out.append(_v("change.request_id", "required", "is required (it is the change's idempotency key)"))
+    if not cmd.reason.strip():
+        out.append(_v("change.reason", "required", "is required (VTEX: 'Field reason not set')"))
+    if order.status not in HANDLING_STATUSES:
+        out.append(
+            _v(
+                "order.status",
+                "not_changeable",
+                f"is {order.status!r}; a change needs {_names(HANDLING_STATUSES)}",
+            )
+        )
+    if pending.change_in_progress or bool(order.extra.get("change_in_progress")):
+        out.append(_v("change", "change_in_progress", "another change is still in progress (one at a time)"))
+    if pending.cancel_in_flight:
+        out.append(_v("change", "cancel_in_flight", "a cancel for this order is in flight"))
+    if pending.invoice_cents_in_flight > 0:
+        out.append(
+            _v("change", "invoice_in_flight", "an invoice for this order is in flight; change after it lands")
+        )
+    if not (cmd.remove or cmd.add or cmd.discount_cents or cmd.increment_cents):
+        out.append(
+            _v("change", "empty", "changes nothing (no items removed or added, no discount or increment)")
+        )
+    for name in ("discount_cents", "increment_cents"):
+        value = getattr(cmd, name)
+        if value < 0:
+            out.append(_v(f"change.{name}", "negative", f"{value} must not be negative"))
+    _change_lines("change.add", cmd.add, out)
+    _change_lines("change.remove", cmd.remove, out)
+    _removable(cmd.remove, order, out)
+    new_value = (
+        order.value_cents
+        - _lines_total(cmd.remove)
+        + _lines_total(cmd.add)
+        - cmd.discount_cents
+        + cmd.increment_cents
+    )
+    if new_value < 0:
+        out.append(_v("change", "negative_value", f"would bring the order value to {new_value}, below 0"))
+    elif new_value < order.output_invoiced_cents + output_cents_in_flight(order, pending):
+        out.append(
+            _v(
+                "change",
+                "below_invoiced",
+                f"would bring the order value to {new_value}, below what is already invoiced "
+                f"({order.output_invoiced_cents})",
+            )
+        )
+    return out
+
+
+def _change_lines(where: str, lines: Iterable[ChangeLine], out: list[Violation]) -> None:
+    for n, line in enumerate(lines):
+        if not line.sku_id.strip():
+            out.append(_v(f"{where}[{n}].sku_id", "required", "is required"))
+        if line.quantity <= 0:
+            out.append(
+                _v(f"{where}[{n}].quantity", "not_positive", f"{line.quantity} must be greater than 0")
+            )
+        if line.unit_price_cents < 0:
+            out.append(
+                _v(
+                    f"{where}[{n}].unit_price_cents",
+                    "negative",
+                    f"{line.unit_price_cents} must not be negative",
+                )
+            )
+
+
+def _removable(lines: tuple[ChangeLine, ...], order: OrderSnapshot, out: list[Violation]) -> None:
+    """Removed SKUs must exist, in a quantity no Output invoice covers yet (SalesOrderSystem046)."""
+    ordered = ordered_quantities(order)
+    invoiced = invoiced_quantities(order, "Output")
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line.sku_id] = wanted.get(line.sku_id, 0) + max(line.quantity, 0)
+    for sku, quantity in wanted.items():
+        if sku not in ordered:
+            out.append(_v("change.remove", "unknown_sku", f"SKU {sku!r} is not on the order"))
+            continue
+        if quantity > ordered[sku]:
+            out.append(
+                _v(
+                    "change.remove",
+                    "quantity_exceeds",
+                    f"SKU {sku!r}: cannot remove {quantity}, the order has {ordered[sku]}",
+                )
+            )
+        elif quantity > ordered[sku] - invoiced.get(sku, 0):
+            out.append(
+                _v(
+                    "change.remove",
+                    "already_invoiced",
+                    f"SKU {sku!r}: cannot remove {quantity}, {invoiced.get(sku, 0)} of {ordered[sku]} "
+                    "are already invoiced",
+                )
+            )
+
+
+# --- cancel and deny -------------------------------------------------------------------------------
+
+
+def _cancel(cmd: CancelCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
+    out: list[Violation] = []
+    if not cmd.reason.strip():
+        out.append(_v("cancel.reason", "required", "is required"))
+    if order.status is None:
+        out.append(_v("order.status", "incomplete", "is null: VTEX cannot cancel an incomplete order"))
+    elif order.status in NOT_CANCELABLE_STATUSES:
+        out.append(
+            _v("order.status", "not_cancelable", f"is {order.status!r}: the order can no longer be canceled")
+        )
+    if order.output_invoiced_cents > 0:
+        out.append(
+            _v(
+                "cancel",
+                "after_invoice",
+                f"the order has Output invoices ({order.output_invoiced_cents} of {order.value_cents}); "
+                "remove the rest with a change or post a return instead",
+            )
+        )
+    if pending.invoice_cents_in_flight > 0 or pending.invoice_numbers:
+        out.append(
+            _v(
+                "cancel",
+                "invoice_in_flight",
+                "an invoice is in flight; a cancel must not race it (KI 1400005)",
+            )
+        )
+    if pending.cancel_in_flight:
+        out.append(_v("cancel", "cancel_in_flight", "a cancel for this order was already accepted"))
+    return out
+
+
+def _deny(cmd: DenyCancellationCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
+    out: list[Violation] = []
+    if not cmd.reason.strip():
+        out.append(_v("deny_cancellation.reason", "required", "is required"))
+    if order.status != "cancellation-requested":
+        out.append(
+            _v(
+                "order.status",
+                "no_cancellation_request",
+                f"is {order.status!r}; there is no cancellation request to deny",
+            )
+        )
+    wanted, open_id = cmd.cancellation_request_id, order.open_cancellation_request_id
+    if wanted and open_id and wanted != open_id:
+        out.append(
+            _v(
+                "deny_cancellation.cancellation_request_id",
+                "not_open",
+                f"{wanted!r} is not the open cancellation request ({open_id!r})",
+            )
+        )
+    if pending.cancel_in_flight:
+        out.append(
+            _v("deny_cancellation", "cancel_in_flight", "a cancel for this order was already accepted")
+        )
+    if pending.deny_in_flight:
+        out.append(
+            _v("deny_cancellation", "deny_in_flight", "a denial for this request was already accepted")
+        )
+    return out
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def ordered_quantities(order: OrderSnapshot) -> dict[str, int]:
+    """Quantity ordered per SKU (a SKU may appear on several lines)."""
+    totals: dict[str, int] = {}
+    for item in order.items:
+        totals[item.sku_id] = totals.get(item.sku_id, 0) + item.quantity
+    return totals
+
+
+def invoiced_quantities(order: OrderSnapshot, kind: str) -> dict[str, int]:
+    """Quantity per SKU in the order's invoices of `kind` (packages refer to items by index)."""
+    sku_at = {item.index: item.sku_id for item in order.items}
+    totals: dict[str, int] = {}
+    for package in order.packages:
+        if package.kind != kind:
+            continue
+        for pi in package.items:
+            sku = sku_at.get(pi.item_index)
+            if sku is not None:
+                totals[sku] = totals.get(sku, 0) + pi.quantity
+    return totals
+
+
+def _sum_packages(packages: Iterable[InvoicePackage], kind: str) -> int:
+    return sum(p.value_cents for p in packages if p.kind == kind)
+
+
+def _lines_total(lines: Iterable[ChangeLine]) -> int:
+    return sum(line.quantity * line.unit_price_cents for line in lines)
+
+
+def _names(statuses: Iterable[str]) -> str:
+    return " or ".join(sorted(statuses))
+
+
+def _v(field_name: str, rule: str, detail: str) -> Violation:
+    return Violation(field_name, rule, f"{field_name}: {detail}")
