@@ -1,0 +1,344 @@
+"""``VtexClient``: one verb-first async method per OMS endpoint the pipeline uses.
+
+Methods only name the endpoint, shape the body and type the answer; everything about HTTP —
+URLs, auth, rate limiting, retries, logging, errors — lives in ``VtexTransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx2
+
+from .credentials import Credentials
+from .errors import NotFound
+from .invoice_number import check_invoice_number
+from .models import (
+    CancelRequest,
+    ChangeV1Request,
+    ChangeV2Receipt,
+    ChangeV2Request,
+    ChangeV2Status,
+    DenyCancellationRequest,
+    FeedConfig,
+    FeedItem,
+    HookConfig,
+    Invoice,
+    Order,
+    OrderPage,
+    OrderSummary,
+    Receipt,
+    TrackingEvents,
+    TrackingNumberPatch,
+)
+from .ratelimit import RateLimiter, make_limiter
+from .retry import RetryPolicy
+from .transport import VtexTransport
+
+FEED = "/api/orders/feed"
+FEED_CONFIG = "/api/orders/feed/config"
+HOOK_CONFIG = "/api/orders/hook/config"
+ORDERS = "/api/oms/pvt/orders"
+ORDER = "/api/oms/pvt/orders/{order_id}"
+START_HANDLING = "/api/oms/pvt/orders/{order_id}/start-handling"
+CANCEL = "/api/oms/pvt/orders/{order_id}/cancel"
+DENY_CANCELLATION = "/api/orders/pvt/document/{order_id}/deny-cancellation-request"
+CHANGES_V1 = "/api/oms/pvt/orders/{order_id}/changes"
+CHANGES_V2 = "/api/order-system/orders/{order_id}/changes"
+CHANGE_V2 = "/api/order-system/orders/{order_id}/changes/{change_request_id}"
+INVOICE = "/api/oms/pvt/orders/{order_id}/invoice"
+INVOICE_TRACKING_NUMBER = "/api/oms/pvt/orders/{order_id}/invoice/{invoice_number}"
+INVOICE_TRACKING_EVENTS = "/api/oms/pvt/orders/{order_id}/invoice/{invoice_number}/tracking"
+
+MAX_FEED_LOT = 10
+MAX_LIST_PAGES = 30
+MAX_PER_PAGE = 100
+
+
+class VtexClient:
+    """Async client for one VTEX account (one appKey). Use as ``async with VtexClient(...) as vtex``.
+
+    ``base_url`` replaces ``https://{account_name}.{environment}.com.br`` (sandbox, proxies);
+    ``transport`` plugs an in-process transport (``httpx2.ASGITransport(app)``) for tests.
+    ``requests_per_second``/``burst`` configure the client-side token bucket (None: no limit); pass
+    ``limiter`` instead to share one bucket between several clients of the same account.
+    """
+
+    def __init__(
+        self,
+        account_name: str,
+        app_key: str,
+        app_token: str,
+        environment: str = "vtexcommercestable",
+        base_url: str | None = None,
+        requests_per_second: float | None = None,
+        burst: int = 10,
+        timeout_s: float = 10.0,
+        max_short_wait_s: float = 5.0,
+        *,
+        change_v1_timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http2: bool = True,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.account_name = account_name
+        self.base_url = base_url or f"https://{account_name}.{environment}.com.br"
+        # A full ``retry`` policy, when given, carries its own max_short_wait_s.
+        policy = retry if retry is not None else RetryPolicy(max_short_wait_s=max_short_wait_s)
+        # Change v1 is synchronous at VTEX and documented to need at least 20 s.
+        self.change_v1_timeout_s = max(change_v1_timeout_s, 20.0)
+        self._transport = VtexTransport(
+            self.base_url,
+            Credentials(app_key, app_token),
+            account_name=account_name,
+            limiter=limiter or make_limiter(requests_per_second, burst),
+            policy=policy,
+            timeout_s=timeout_s,
+            transport=transport,
+            http2=http2,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"VtexClient(account_name={self.account_name!r}, base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    # -- feed -----------------------------------------------------------------------------------
+
+    async def read_feed(self, maxlot: int = MAX_FEED_LOT) -> list[FeedItem]:
+        """Take up to ``maxlot`` (1..10) events; they stay hidden until committed or the visibility
+        timeout passes. Fewer than ``maxlot`` does not mean the queue is empty."""
+        if not 1 <= maxlot <= MAX_FEED_LOT:
+            raise ValueError(f"maxlot must be between 1 and {MAX_FEED_LOT}, got {maxlot}")
+        data = await self._transport.request("GET", FEED, params={"maxlot": maxlot})
+        return [FeedItem.model_validate(item) for item in data or []]
+
+    async def commit_feed(self, handles: Sequence[str]) -> None:
+        """Delete events by handle. Safe to repeat, so it is retried like a GET."""
+        if not handles:
+            return
+        await self._transport.request("POST", FEED, body={"handles": list(handles)}, idempotent=True)
+
+    async def get_feed_config(self) -> FeedConfig | None:
+        """The feed configuration of this appKey, or None when there is none."""
+        try:
+            data = await self._transport.request("GET", FEED_CONFIG)
+        except NotFound:
+            return None
+        return FeedConfig.model_validate(data) if data else None
+
+    async def put_feed_config(self, config: FeedConfig) -> None:
+        """Create or replace the feed configuration (VTEX's POST; replacing is idempotent)."""
+        await self._transport.request("POST", FEED_CONFIG, body=config.to_vtex(), idempotent=True)
+
+    async def delete_feed_config(self) -> None:
+        """Remove the feed configuration; already absent counts as done."""
+        try:
+            await self._transport.request("DELETE", FEED_CONFIG)
+        except NotFound:
+            return
+
+    # -- hook -----------------------------------------------------------------------------------
+
+    async def get_hook_config(self) -> HookConfig | None:
+        try:
+            data = await self._transport.request("GET", HOOK_CONFIG)
+        except NotFound:
+            return None
+        return HookConfig.model_validate(data) if data else None
+
+    async def put_hook_config(self, config: HookConfig) -> None:
+        """Create or replace the hook; VTEX pings the URL first and answers 400 (``Rejected``) if the
+        receiver does not answer 200."""
+        await self._transport.request("POST", HOOK_CONFIG, body=config.to_vtex(), idempotent=True)
+
+    async def delete_hook_config(self) -> None:
+        try:
+            await self._transport.request("DELETE", HOOK_CONFIG)
+        except NotFound:
+            return
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    async def get_order(self, order_id: str) -> Order:
+        """Get order (``order_id`` may also be ``seq<sequence>``); ``order.raw`` is the document."""
+        data = await self._transport.request("GET", ORDER, path_params={"order_id": order_id})
+        return Order.from_raw(data)
+
+    async def list_orders_page(
+        self,
+        page: int = 1,
+        *,
+        status: str | Sequence[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        per_page: int = MAX_PER_PAGE,
+        order_by: str = "creationDate,asc",
+    ) -> OrderPage:
+        """One page of List orders. An index ~4 minutes late: use it to find orders, then Get them."""
+        params: dict[str, str | int] = {"page": page, "per_page": min(per_page, MAX_PER_PAGE)}
+        params["orderBy"] = order_by
+        if status:
+            params["f_status"] = status if isinstance(status, str) else ",".join(status)
+        if created_from or created_to:
+            span = f"{_solr_time(created_from)} TO {_solr_time(created_to)}"
+            params["f_creationDate"] = f"creationDate:[{span}]"
+        data = await self._transport.request("GET", ORDERS, params=params)
+        return OrderPage.model_validate(data or {})
+
+    async def list_orders(
+        self,
+        status: str | Sequence[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        per_page: int = MAX_PER_PAGE,
+        max_pages: int = MAX_LIST_PAGES,
+        *,
+        order_by: str = "creationDate,asc",
+    ) -> AsyncIterator[OrderSummary]:
+        """Every order of the filter, page after page, never beyond VTEX's 30-page cap.
+
+        Oldest first by default, so orders created during the sweep land on later pages instead of
+        shifting the ones not read yet.
+        """
+        last_page = min(max_pages, MAX_LIST_PAGES)
+        page = 1
+        while page <= last_page:
+            result = await self.list_orders_page(
+                page,
+                status=status,
+                created_from=created_from,
+                created_to=created_to,
+                per_page=per_page,
+                order_by=order_by,
+            )
+            for summary in result.orders:
+                yield summary
+            if not result.orders or page >= result.paging.pages:
+                return
+            page += 1
+
+    async def start_handling(self, order_id: str) -> None:
+        """``ready-for-handling`` → ``handling``. A 409 (``Conflict``, code ``OMS003``) means the
+        order is in another status — re-read it, it may already be handling. Never retried blindly."""
+        await self._transport.request("POST", START_HANDLING, path_params={"order_id": order_id})
+
+    async def cancel_order(self, order_id: str, reason: str, requested_by_user: bool = False) -> Receipt:
+        """Ask VTEX to cancel; the order passes through ``cancel`` and becomes ``canceled`` later."""
+        body = CancelRequest(reason=reason, requested_by_user=requested_by_user).to_vtex()
+        data = await self._transport.request("POST", CANCEL, path_params={"order_id": order_id}, body=body)
+        return _receipt(data)
+
+    async def deny_cancellation_request(
+        self, order_id: str, cancellation_request_id: str, reason: str
+    ) -> None:
+        """Refuse a customer's cancellation request; the order goes back to its previous status."""
+        body = DenyCancellationRequest(
+            cancellation_request_id=cancellation_request_id, deny_reason=reason
+        ).to_vtex()
+        await self._transport.request(
+            "POST", DENY_CANCELLATION, path_params={"order_id": order_id}, body=body
+        )
+
+    # -- changes --------------------------------------------------------------------------------
+
+    async def send_change_v1(self, order_id: str, change: ChangeV1Request) -> Receipt:
+        """Change v1 (synchronous, hence the long timeout). VTEX applies one change per request_id."""
+        data = await self._transport.request(
+            "POST",
+            CHANGES_V1,
+            path_params={"order_id": order_id},
+            body=change.to_vtex(),
+            timeout_s=self.change_v1_timeout_s,
+        )
+        return _receipt(data)
+
+    async def send_change_v2(self, order_id: str, change: ChangeV2Request) -> ChangeV2Receipt:
+        """Submit an order modification (202); poll ``get_change_v2`` until it is done or canceled.
+
+        A PATCH, but it creates a change request, so it is treated like a non-idempotent POST.
+        """
+        data = await self._transport.request(
+            "PATCH",
+            CHANGES_V2,
+            path_params={"order_id": order_id},
+            params={"accountName": self.account_name},
+            body=change.to_vtex(),
+            idempotent=False,
+        )
+        return ChangeV2Receipt.model_validate(data)
+
+    async def get_change_v2(self, order_id: str, change_request_id: str) -> ChangeV2Status:
+        data = await self._transport.request(
+            "GET",
+            CHANGE_V2,
+            path_params={"order_id": order_id, "change_request_id": change_request_id},
+            params={"accountName": self.account_name},
+        )
+        return ChangeV2Status.model_validate(data)
+
+    # -- invoices and tracking ------------------------------------------------------------------
+
+    async def send_invoice(self, order_id: str, invoice: Invoice) -> Receipt:
+        """Notify an invoice. Never resent on 5xx/timeout: an ``Unavailable(may_have_landed=True)``
+        tells the caller to read the order's packages before sending it again."""
+        check_invoice_number(invoice.invoice_number)
+        data = await self._transport.request(
+            "POST", INVOICE, path_params={"order_id": order_id}, body=invoice.to_vtex()
+        )
+        return _receipt(data)
+
+    async def patch_tracking_number(
+        self, order_id: str, invoice_number: str, patch: TrackingNumberPatch
+    ) -> Receipt:
+        check_invoice_number(invoice_number)
+        data = await self._transport.request(
+            "PATCH",
+            INVOICE_TRACKING_NUMBER,
+            path_params={"order_id": order_id, "invoice_number": invoice_number},
+            body=patch.to_vtex(),
+        )
+        return _receipt(data)
+
+    async def send_tracking_events(
+        self, order_id: str, invoice_number: str, events: TrackingEvents
+    ) -> Receipt:
+        check_invoice_number(invoice_number)
+        data = await self._transport.request(
+            "PUT",
+            INVOICE_TRACKING_EVENTS,
+            path_params={"order_id": order_id, "invoice_number": invoice_number},
+            body=events.to_vtex(),
+        )
+        return _receipt(data)
+
+
+def _receipt(data: Any) -> Receipt:
+    return Receipt.model_validate(data) if isinstance(data, dict) else Receipt()
+
+
+def _solr_time(moment: datetime | None) -> str:
+    if moment is None:
+        return "*"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

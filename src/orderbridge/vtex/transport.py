@@ -1,0 +1,230 @@
+"""The one place that talks HTTP to VTEX.
+
+It builds URLs (quoting every id), adds the auth and JSON headers, waits for the rate limiter,
+sends, logs one structured event per attempt (secrets never included), retries what is safe to
+retry, and turns every failure into an error of the taxonomy in ``errors``.
+
+Retry rules (see ``RetryPolicy`` for the numbers):
+
+* 429 — the request was not processed, so any method may wait: a ``Retry-After`` of at most
+  ``max_short_wait_s`` is slept and the call repeated; a longer one (or a 429 without the header,
+  or 429s that keep coming) raises ``RateLimited`` so that the caller frees its worker.
+* 5xx, timeouts, dropped connections — retried with full-jitter exponential backoff only when the
+  call is idempotent. A non-idempotent POST is never resent once it may have reached VTEX: it
+  raises ``Unavailable(may_have_landed=True)`` so the caller reads the order first.
+* Connection refused / connect timeout / no pooled connection — the request never left, so it is
+  retried like an idempotent call whatever the method, and ``may_have_landed`` stays False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import orjson
+import structlog
+
+from .credentials import Credentials
+from .error_body import error_details
+from .errors import AuthError, Conflict, NotFound, RateLimited, Rejected, Unavailable, VtexError
+from .ratelimit import RateLimiter, Unlimited
+from .retry import RetryPolicy, parse_retry_after
+
+log = structlog.get_logger("orderbridge.vtex")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+_USER_AGENT = "orderbridge-vtex/0.1"
+
+QueryParams = Mapping[str, str | int | float | bool]
+
+
+class _AttemptFailed(Exception):
+    """Internal: a transport-level failure, with whether the request may have left the machine."""
+
+    def __init__(self, kind: str, sent: bool) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.sent = sent
+
+
+def build_path(template: str, path_params: Mapping[str, str]) -> str:
+    """Fill ``template`` with percent-quoted ids, so an id can never change the route."""
+    return template.format(**{name: quote(str(value), safe="") for name, value in path_params.items()})
+
+
+class VtexTransport:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        account_name: str,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http2: bool = True,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.account_name = account_name
+        self._credentials = credentials
+        self._limiter = limiter or Unlimited()
+        self.policy = policy or RetryPolicy()
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+        self._http = httpx2.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                **credentials.headers(),
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": _USER_AGENT,
+            },
+            timeout=httpx2.Timeout(timeout_s),
+            http2=http2 and transport is None,
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        template: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: QueryParams | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Send one logical call; return the decoded JSON body (None when empty) or raise a VtexError."""
+        method = method.upper()
+        path = build_path(template, path_params or {})
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        content = orjson.dumps(body) if body is not None else None
+        timeout = timeout_s or self.timeout_s
+        failures = 0
+        waits_429 = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter.acquire()
+            started = time.perf_counter()
+            try:
+                response = await self._send(method, path, params, content, timeout)
+            except _AttemptFailed as failure:
+                self._log(method, path, attempt, started, status=None, error=failure.kind)
+                failures += 1
+                if (safe_to_repeat or not failure.sent) and failures < self.policy.attempts:
+                    await self._sleep(self.policy.backoff_s(failures))
+                    continue
+                raise Unavailable(
+                    method,
+                    path,
+                    None,
+                    None,
+                    failure.kind,
+                    may_have_landed=failure.sent and method != "GET",
+                ) from None
+            status = response.status_code
+            self._log(method, path, attempt, started, status=status)
+            if status < 300:
+                return _decode(response.content)
+            if status == 429:
+                wait = self._rate_limit_wait(method, path, response, waits_429)
+                waits_429 += 1
+                await self._sleep(wait)
+                continue
+            if status >= 500:
+                failures += 1
+                if safe_to_repeat and failures < self.policy.attempts:
+                    await self._sleep(self.policy.backoff_s(failures))
+                    continue
+            raise self._error(method, path, response, may_have_landed=method != "GET")
+
+    async def _send(
+        self, method: str, path: str, params: QueryParams | None, content: bytes | None, limit_s: float
+    ) -> httpx2.Response:
+        # asyncio.timeout bounds transports that ignore httpx timeouts (e.g. in-process ASGI).
+        try:
+            async with asyncio.timeout(limit_s):
+                return await self._http.request(
+                    method, path, params=dict(params) if params else None, content=content
+                )
+        except _NOT_SENT as exc:
+            raise _AttemptFailed(type(exc).__name__, sent=False) from None
+        except httpx2.TimeoutException as exc:
+            raise _AttemptFailed(type(exc).__name__, sent=True) from None
+        except TimeoutError:
+            raise _AttemptFailed("Timeout", sent=True) from None
+        except httpx2.TransportError as exc:
+            raise _AttemptFailed(type(exc).__name__, sent=True) from None
+
+    def _rate_limit_wait(self, method: str, path: str, response: httpx2.Response, waits_so_far: int) -> float:
+        """Seconds to sleep before repeating a 429, or raise RateLimited when that is too long."""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        code, message = error_details(response.content)
+        message = self._credentials.redact(message)
+        if retry_after is None:
+            raise RateLimited(method, path, 429, code, message, retry_after=self.policy.default_retry_after_s)
+        if retry_after > self.policy.max_short_wait_s or waits_so_far >= self.policy.max_rate_limit_retries:
+            raise RateLimited(method, path, 429, code, message, retry_after=max(retry_after, 1.0))
+        return retry_after
+
+    def _error(
+        self, method: str, path: str, response: httpx2.Response, *, may_have_landed: bool
+    ) -> VtexError:
+        status = response.status_code
+        code, message = error_details(response.content)
+        message = self._credentials.redact(message)
+        if status >= 500:
+            return Unavailable(method, path, status, code, message, may_have_landed=may_have_landed)
+        error_type: type[VtexError]
+        if status in (401, 403):
+            error_type = AuthError
+        elif status == 404:
+            error_type = NotFound
+        elif status == 409:
+            error_type = Conflict
+        elif 400 <= status < 500:
+            error_type = Rejected
+        else:
+            error_type = VtexError
+        return error_type(method, path, status, code, message)
+
+    def _log(
+        self, method: str, path: str, attempt: int, started: float, *, status: int | None, error: str = ""
+    ) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        fields: dict[str, Any] = {
+            "account": self.account_name,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "attempt": attempt,
+        }
+        if error:
+            fields["error"] = error
+        if status is not None and status < 400:
+            log.info("vtex.call", **fields)
+        else:
+            log.warning("vtex.call", **fields)
+
+
+def _decode(content: bytes) -> Any:
+    if not content.strip():
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return content.decode("utf-8", errors="replace")
