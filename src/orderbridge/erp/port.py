@@ -1,0 +1,114 @@
+"""The ERP port: what the pipeline asks of an ERP, and the sink the ERP answers through.
+
+The pipeline depends on these types only, never on a concrete adapter, so a simulated warehouse,
+staging tables or a webhook ERP are interchangeable. Everything here is plain data plus two
+Protocols; the adapters live beside this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from orderbridge.core.commands import Command
+from orderbridge.core.orders import OrderSnapshot
+
+
+@dataclass(frozen=True)
+class HandoverOrder:
+    """An order as the pipeline hands it to the ERP: the normalized snapshot plus VTEX's raw document."""
+
+    account: str
+    order_id: str
+    snapshot: OrderSnapshot
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The ERP took the order; the pipeline may now start handling it at VTEX."""
+
+    erp_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A business rejection: not retried automatically, parked with `reason` for an operator."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class AcceptanceLater:
+    """The ERP decides asynchronously and will call `CommandSink.report_acceptance`."""
+
+
+HandoverResult = Accepted | Rejected | AcceptanceLater
+
+
+@dataclass(frozen=True)
+class CancellationDecision:
+    """The ERP's answer to a shopper's cancellation request (accept → cancel, else deny with reason)."""
+
+    accept: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """What the pipeline made of a submitted command: accepted and stored, or refused with problems."""
+
+    accepted: bool
+    command_id: str | None
+    problems: tuple[str, ...] = ()
+
+
+class CommandSink(Protocol):
+    """Implemented by the pipeline; the ERP's way back in (commands, late acceptance, order reads)."""
+
+    async def submit(
+        self,
+        account: str,
+        order_id: str,
+        command: Command,
+        *,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome: ...
+
+    async def report_acceptance(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        accepted: bool,
+        erp_reference: str | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+    async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None: ...
+
+
+@runtime_checkable
+class ErpAdapter(Protocol):
+    """One ERP. Raise `orderbridge.erp.errors.ErpUnavailable` for transient trouble (the job is retried)."""
+
+    name: str
+
+    async def start(self, sink: CommandSink) -> None:
+        """Begin background work (if any); `sink` is how the ERP sends commands back."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def hand_over(self, order: HandoverOrder) -> HandoverResult:
+        """May be called more than once for one order (retries): must be idempotent on the ERP side."""
+        ...
+
+    async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None: ...
+
+    async def request_cancellation(
+        self, account: str, order_id: str, request_id: str | None, reason: str | None
+    ) -> CancellationDecision | None:
+        """None means the decision comes later, as a Cancel/DenyCancellation command via the sink."""
+        ...
