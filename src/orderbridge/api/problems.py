@@ -1,0 +1,152 @@
+"""RFC 9457 problem details for the ERP-facing API: every refusal says what is wrong in one sentence.
+
+The REST router uses `ProblemRoute` as its route class, so validation errors and refusals raised by its
+handlers become `application/problem+json` without touching the application's global exception handlers
+(the app belongs to the pipeline; the router must behave the same wherever it is mounted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from orderbridge.erp.parsing import Problem, problem
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://orderbridge.dev/problems/"
+
+
+class ProblemDetail(BaseModel):
+    """The body of every refusal (RFC 9457). `errors` lists each field and rule when there are several."""
+
+    type: str = Field(description="A URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str = Field(description="Human-readable: names the field and the rule.")
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="Each problem: {field, rule, message}."
+    )
+
+
+class ProblemError(Exception):
+    """Raised by handlers to answer with a problem; `headers` e.g. WWW-Authenticate for 401."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str,
+        *,
+        problems: Sequence[Problem] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.problems = tuple(problems)
+        self.headers = headers or {}
+
+
+def problem_response(error: ProblemError, instance: str | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + error.kind,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if error.problems:
+        body["errors"] = [{"field": p.field, "rule": p.rule, "message": p.message} for p in error.problems]
+    return Response(
+        orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
+
+
+def invalid_command(problems: Iterable[Problem], *, status: int = 422) -> ProblemError:
+    listed = tuple(problems)
+    return ProblemError(
+        status,
+        "invalid-command" if status == 422 else "malformed-request",
+        "Invalid command" if status == 422 else "Malformed request",
+        "; ".join(p.message for p in listed),
+        problems=listed,
+    )
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or str(loc[0] if loc else "body")
+
+
+def from_validation_error(exc: RequestValidationError) -> ProblemError:
+    """FastAPI's 422 list → our problems; malformed JSON is a 400 (the body is not even a document)."""
+    problems: list[Problem] = []
+    malformed = False
+    for err in exc.errors():
+        rule = str(err.get("type", "invalid"))
+        loc = tuple(err.get("loc", ()))
+        if rule == "json_invalid":
+            malformed = True
+            problems.append(problem("body", rule, "malformed JSON"))
+            continue
+        text = "is required" if rule == "missing" else str(err.get("msg", "is invalid"))
+        if rule == "extra_forbidden":
+            text = "unknown field (not part of this command)"
+        problems.append(problem(_field(loc), rule, text))
+    return invalid_command(problems, status=400 if malformed else 422)
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+}
+
+
+class ProblemRoute(APIRoute):
+    """Turns validation errors, `ProblemError` and `HTTPException` into problem+json for this router only."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_problems(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ProblemError as exc:
+                return problem_response(exc, request.url.path)
+            except RequestValidationError as exc:
+                return problem_response(from_validation_error(exc), request.url.path)
+            except HTTPException as exc:
+                title = _TITLES.get(exc.status_code, "Error")
+                error = ProblemError(exc.status_code, title.lower().replace(" ", "-"), title, str(exc.detail))
+                return problem_response(error, request.url.path)
+
+        return with_problems
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem+json refusals with these status codes."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "description": _TITLES.get(status, "Invalid command" if status == 422 else "Problem"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,389 @@
+"""The ERP-facing REST API (`/api/v1/...`, `GET /health`): read orders and commands, send commands back.
+
+Every write goes through the pipeline's `CommandSink`, which validates the command against the stored
+order exactly as for any other channel, stores it and schedules its relay: the API answers 202 with the
+command id, or a 422 problem+json naming each field and rule — and nothing reaches VTEX. Reads go through
+`OrderReads` (implemented over `orderbridge.store` by `orderbridge.api.reads.StoreReads`).
+
+Mount with `app.include_router(create_rest_router(RestContext(...)))`.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the closure-local `Client` dependency.
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from orderbridge.api.auth import BearerAuth
+from orderbridge.api.idempotency import IdempotencyCache, StoredAnswer
+from orderbridge.api.problems import (
+    PROBLEM_JSON,
+    ProblemError,
+    ProblemRoute,
+    invalid_command,
+    problem_response,
+    problem_responses,
+)
+from orderbridge.api.rest_models import (
+    AcceptanceRecorded,
+    CommandAccepted,
+    CommandView,
+    Health,
+    OrderDetail,
+    OrderPage,
+    OrderSummary,
+)
+from orderbridge.core.commands import Command
+from orderbridge.erp import parsing as p
+from orderbridge.erp.parsing import Problem, problem
+from orderbridge.erp.port import CommandSink
+
+CHANNEL = "rest"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    account: str | None = None
+    status: str | None = None
+    pipeline_state: str | None = None
+    since: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class OrderReads(Protocol):
+    """What the API reads; the store-backed implementation is `orderbridge.api.reads.StoreReads`."""
+
+    async def accounts_of(self, order_id: str) -> list[str]: ...
+    async def list_orders(self, query: OrderQuery) -> list[OrderSummary]: ...
+    async def order_detail(self, account: str, order_id: str) -> OrderDetail | None: ...
+    async def command(self, command_id: str) -> CommandView | None: ...
+    async def health(self) -> Health: ...
+
+
+@dataclass
+class RestContext:
+    sink: CommandSink
+    reads: OrderReads
+    auth: BearerAuth
+    idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+
+
+OrderId = Annotated[
+    str, Path(min_length=1, max_length=64, description="The VTEX order id, e.g. 1234567890123-01.")
+]
+InvoiceNumber = Annotated[str, Path(min_length=1, max_length=50)]
+AccountParam = Annotated[
+    str | None,
+    Query(max_length=64, description="The VTEX account; needed only when two accounts have this order id."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="A retry with the same key returns the first answer and does nothing twice.",
+    ),
+]
+_bearer = HTTPBearer(auto_error=False, description="A token from the `api.tokens` configuration.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+_COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": CommandAccepted, "description": "Validated and stored; it will be relayed to VTEX."},
+    **problem_responses(400, 401, 404, 409, 422),
+}
+_SUBMIT = {"status_code": 202, "response_model": None, "responses": _COMMAND_RESPONSES}
+
+
+def _json(status: int, model: Any) -> StoredAnswer:
+    return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json")
+
+
+def _problems_of_outcome(messages: tuple[str, ...]) -> list[Problem]:
+    """Validation messages read "field: what is wrong"; keep the field apart for `errors[]`."""
+    out = []
+    for message in messages:
+        match = re.match(r"^([\w.\[\] -]+?): (.*?)(?: \[(\w+)\])?$", message, re.S)
+        if match:
+            out.append(Problem(match.group(1), match.group(3) or "rejected", message))
+        else:
+            out.append(Problem("command", "rejected", message))
+    return out
+
+
+def create_rest_router(ctx: RestContext) -> APIRouter:
+    def authenticate(credentials: Credentials) -> str:
+        """Runs before the body is validated, so an unauthenticated caller learns nothing but 401."""
+        if credentials is None:
+            return ctx.auth.client_of(None)
+        return ctx.auth.client_of(f"{credentials.scheme} {credentials.credentials}")
+
+    Client = Annotated[str, Depends(authenticate)]
+    router = APIRouter(route_class=ProblemRoute)
+    v1 = APIRouter(prefix="/api/v1", route_class=ProblemRoute, tags=["orders"])
+
+    async def resolve_account(order_id: str, account: str | None) -> str:
+        accounts = await ctx.reads.accounts_of(order_id)
+        if account is not None:
+            if account not in accounts:
+                raise _not_found(
+                    f"orderId: order {order_id} of account {account} is not known to orderbridge"
+                )
+            return account
+        if not accounts:
+            raise _not_found(f"orderId: order {order_id} is not known to orderbridge [unknown_order]")
+        if len(accounts) > 1:
+            raise ProblemError(
+                409,
+                "ambiguous-order",
+                "Ambiguous order id",
+                f"account: order {order_id} exists in several accounts ({', '.join(sorted(accounts))}); "
+                "pass ?account= [ambiguous_order]",
+            )
+        return accounts[0]
+
+    async def answer(
+        request: Request,
+        client: str,
+        key: str | None,
+        produce: Callable[[str], Awaitable[StoredAnswer]],
+    ) -> Response:
+        """Run `produce` once per Idempotency-Key; refusals are answers too (remembered)."""
+
+        async def guarded() -> StoredAnswer:
+            try:
+                return await produce(client)
+            except ProblemError as exc:
+                refused = problem_response(exc, request.url.path)
+                return StoredAnswer(exc.status, bytes(refused.body), PROBLEM_JSON)
+
+        if key is None:
+            stored, replayed = await guarded(), False
+        else:
+            fingerprint = IdempotencyCache.fingerprint(request.method, request.url.path, await request.body())
+            stored, replayed = await ctx.idempotency.run(client, key, fingerprint, guarded)
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
+
+    async def submit(
+        request: Request,
+        client: str,
+        key: str | None,
+        order_id: str,
+        account: str | None,
+        build: Callable[[], Command],
+    ) -> Response:
+        async def produce(client: str) -> StoredAnswer:
+            command = build()
+            owner = await resolve_account(order_id, account)
+            outcome = await ctx.sink.submit(
+                owner,
+                order_id,
+                command,
+                channel=CHANNEL,
+                idempotency_key=f"rest:{client}:{key}" if key else None,
+            )
+            if not outcome.accepted or outcome.command_id is None:
+                raise invalid_command(_problems_of_outcome(outcome.problems) or [_unknown_refusal()])
+            return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
+
+        return await answer(request, client, key, produce)
+
+    @v1.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422))
+    async def list_orders(
+        account: Annotated[str | None, Query(max_length=64)] = None,
+        status: Annotated[str | None, Query(max_length=64, description="VTEX status.")] = None,
+        pipelineState: Annotated[str | None, Query(max_length=64)] = None,
+        since: Annotated[datetime | None, Query(description="Orders updated at or after (ISO 8601).")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> OrderPage:
+        query = OrderQuery(account, status, pipelineState, since, limit + 1, offset)
+        items = await ctx.reads.list_orders(query)
+        more = len(items) > limit
+        return OrderPage(
+            items=items[:limit], limit=limit, offset=offset, nextOffset=offset + limit if more else None
+        )
+
+    @v1.get("/orders/{orderId}", response_model=OrderDetail, responses=problem_responses(401, 404, 409, 422))
+    async def get_order(client: Client, orderId: OrderId, account: AccountParam = None) -> OrderDetail:
+        owner = await resolve_account(orderId, account)
+        detail = await ctx.reads.order_detail(owner, orderId)
+        if detail is None:
+            raise _not_found(f"orderId: order {orderId} is not known to orderbridge [unknown_order]")
+        return detail
+
+    @v1.post(
+        "/orders/{orderId}/acceptance",
+        status_code=202,
+        response_model=None,
+        responses={
+            202: {"model": AcceptanceRecorded, "description": "Recorded; the pipeline carries on."},
+            **problem_responses(400, 401, 404, 409, 422),
+        },
+    )
+    async def post_acceptance(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        body: p.AcceptanceIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """The ERP's asynchronous answer to a handover it took with 202 (webhook) or via tables/files."""
+
+        async def produce(client: str) -> StoredAnswer:
+            problems = p.acceptance_problems(body)
+            if problems:
+                raise invalid_command(problems)
+            owner = await resolve_account(orderId, account)
+            await ctx.sink.report_acceptance(
+                owner, orderId, accepted=body.accepted, erp_reference=body.erpReference, reason=body.reason
+            )
+            return _json(202, AcceptanceRecorded(account=owner, orderId=orderId, accepted=body.accepted))
+
+        return await answer(request, client, idempotency_key, produce)
+
+    @v1.post("/orders/{orderId}/changes", **_SUBMIT)  # type: ignore[arg-type]
+    async def post_change(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        body: p.ChangeIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Item changes (removed / added items, discount, increment). `requestId` defaults to a fresh id."""
+        default_id = f"rest-{idempotency_key}" if idempotency_key else f"rest-{uuid.uuid4()}"
+        return await submit(
+            request, client, idempotency_key, orderId, account, lambda: p.change_command(body, default_id)
+        )
+
+    @v1.post("/orders/{orderId}/invoices", **_SUBMIT)  # type: ignore[arg-type]
+    async def post_invoice(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        body: p.InvoiceIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """An invoice, full or partial (`Output`), or a return (`Input`). Values in cents."""
+        return await submit(
+            request, client, idempotency_key, orderId, account, lambda: p.invoice_command(body)
+        )
+
+    @v1.patch("/orders/{orderId}/invoices/{invoiceNumber}", **_SUBMIT)  # type: ignore[arg-type]
+    async def patch_invoice(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        invoiceNumber: InvoiceNumber,
+        body: p.TrackingNumberIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """The invoice's tracking number, courier and tracking URL."""
+        return await submit(
+            request,
+            client,
+            idempotency_key,
+            orderId,
+            account,
+            lambda: p.tracking_number_command(invoiceNumber, body),
+        )
+
+    @v1.post("/orders/{orderId}/invoices/{invoiceNumber}/tracking-events", **_SUBMIT)  # type: ignore[arg-type]
+    async def post_tracking_events(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        invoiceNumber: InvoiceNumber,
+        body: p.TrackingEventsIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Tracking events (only for an invoice that has a tracking number); `isDelivered` ends the trip."""
+        return await submit(
+            request,
+            client,
+            idempotency_key,
+            orderId,
+            account,
+            lambda: p.tracking_events_command(invoiceNumber, body),
+        )
+
+    @v1.post("/orders/{orderId}/cancellation", **_SUBMIT)  # type: ignore[arg-type]
+    async def post_cancellation(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        body: p.CancellationIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Cancel the order (refused once any sale invoice exists: VTEX cannot cancel it any more)."""
+        return await submit(
+            request, client, idempotency_key, orderId, account, lambda: p.cancel_command(body)
+        )
+
+    @v1.post("/orders/{orderId}/cancellation-request/deny", **_SUBMIT)  # type: ignore[arg-type]
+    async def post_cancellation_denial(
+        request: Request,
+        client: Client,
+        orderId: OrderId,
+        body: p.CancellationDenialIn,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Deny the shopper's cancellation request (the order must be `cancellation-requested`)."""
+        return await submit(request, client, idempotency_key, orderId, account, lambda: p.deny_command(body))
+
+    @v1.get(
+        "/commands/{commandId}",
+        response_model=CommandView,
+        responses=problem_responses(401, 404, 422),
+        tags=["commands"],
+    )
+    async def get_command(
+        client: Client, commandId: Annotated[str, Path(min_length=1, max_length=64)]
+    ) -> CommandView:
+        view = await ctx.reads.command(commandId)
+        if view is None:
+            raise _not_found(f"commandId: command {commandId} is not known [unknown_command]")
+        return view
+
+    @router.get(
+        "/health",
+        response_model=Health,
+        responses={
+            503: {"model": Health, "description": "The database or an account's VTEX is unreachable."}
+        },
+        tags=["health"],
+    )
+    async def health() -> Response:
+        """Database and each account's VTEX reachability. No token needed: it reveals no order data."""
+        report = await ctx.reads.health()
+        return Response(
+            orjson.dumps(report.model_dump(mode="json")),
+            status_code=200 if report.status == "ok" else 503,
+            media_type="application/json",
+        )
+
+    router.include_router(v1)
+    return router
+
+
+def _not_found(detail: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", detail)
+
+
+def _unknown_refusal() -> Problem:
+    return problem("command", "rejected", "refused by the pipeline without a reason")
