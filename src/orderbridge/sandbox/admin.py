@@ -1,0 +1,145 @@
+"""The admin API under `/_sandbox/` for tests and tools: orders, clock, reset, faults, the
+shopper's cancellation, stats. No auth, but loopback callers only; faults never apply here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from orderbridge.sandbox import workflow
+from orderbridge.sandbox.clock import iso_z
+from orderbridge.sandbox.faults import parse_faults
+from orderbridge.sandbox.responses import OmsError, ProblemError, json_response
+from orderbridge.sandbox.state import OmsState
+
+# Statuses `POST /_sandbox/orders {"count", "status"}` can generate, and the lastState of their event.
+GENERATABLE = {
+    "payment-pending": "order-created",
+    "payment-approved": "payment-pending",
+    "window-to-cancel": "payment-approved",
+    "ready-for-handling": "window-to-cancel",
+    "handling": "start-handling",
+}
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+AdminHandler = Callable[[Request, OmsState], Awaitable[Response]]
+
+
+def admin_endpoint(handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        if request.client is not None and request.client.host not in _LOOPBACK:
+            return json_response({"error": "the admin API answers loopback callers only"}, 403)
+        oms: OmsState = request.app.state.oms
+        oms.tick()
+        try:
+            return await handler(request, oms)
+        except (OmsError, ProblemError) as exc:
+            return exc.response()
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(400, "The request body is not valid JSON") from exc
+
+
+async def create_orders(request: Request, oms: OmsState) -> Response:
+    body = await _body(request)
+    if isinstance(body, dict) and isinstance(body.get("orderId"), str):
+        return json_response({"orderIds": [_import(oms, body)]}, 201)
+    count, status = (
+        (body.get("count", 1), body.get("status", "ready-for-handling"))
+        if isinstance(body, dict)
+        else (None, None)
+    )
+    if not isinstance(count, int) or not 1 <= count <= 100000 or status not in GENERATABLE:
+        raise ProblemError(
+            400,
+            "Body must be {count: 1..100000, status: one of "
+            f"{sorted(GENERATABLE)}}} or a complete VTEX order document",
+        )
+    ids = oms.generate(count, status, GENERATABLE[status])
+    return json_response({"orderIds": ids}, 201)
+
+
+def _import(oms: OmsState, doc: dict[str, Any]) -> str:
+    if doc["orderId"] in oms.orders:
+        raise ProblemError(409, f"Order {doc['orderId']} already exists")
+    doc.setdefault("status", None)
+    oms.add_order(doc, "")
+    return str(doc["orderId"])
+
+
+async def advance_clock(request: Request, oms: OmsState) -> Response:
+    body = await _body(request)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ProblemError(400, "Body must be {seconds: number >= 0}")
+    oms.clock.advance(float(seconds))
+    oms.tick()
+    await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+    return json_response({"now": iso_z(oms.clock.now())})
+
+
+async def get_clock(request: Request, oms: OmsState) -> Response:
+    return json_response({"now": iso_z(oms.clock.now()), "offset_s": oms.clock.offset_s})
+
+
+async def reset(request: Request, oms: OmsState) -> Response:
+    oms.reset()
+    return json_response({"reset": True})
+
+
+async def get_faults(request: Request, oms: OmsState) -> Response:
+    return json_response(oms.faults.to_json())
+
+
+async def put_faults(request: Request, oms: OmsState) -> Response:
+    oms.faults = parse_faults(await _body(request))
+    return json_response(oms.faults.to_json())
+
+
+async def customer_cancel(request: Request, oms: OmsState) -> Response:
+    body = await _body(request)
+    reason = body.get("reason", "Cancelled by the customer") if isinstance(body, dict) else ""
+    try:
+        return json_response(workflow.customer_cancel(oms, request.path_params["orderId"], str(reason)))
+    except OmsError as exc:
+        raise ProblemError(exc.status, exc.message) from exc
+
+
+async def stats(request: Request, oms: OmsState) -> Response:
+    return json_response(oms.snapshot())
+
+
+async def deliver_hooks(request: Request, oms: OmsState) -> Response:
+    delivered = await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+    return json_response({"delivered": delivered, "pending": len(oms.hooks.pending)})
+
+
+async def health(request: Request, oms: OmsState) -> Response:
+    return json_response({"ok": True, "account": oms.config.account_name})
+
+
+ROUTES = [
+    Route("/_sandbox/health", admin_endpoint(health), methods=["GET"]),
+    Route("/_sandbox/orders", admin_endpoint(create_orders), methods=["POST"]),
+    Route("/_sandbox/orders/{orderId}/customer-cancel", admin_endpoint(customer_cancel), methods=["POST"]),
+    Route("/_sandbox/clock", admin_endpoint(get_clock), methods=["GET"]),
+    Route("/_sandbox/clock/advance", admin_endpoint(advance_clock), methods=["POST"]),
+    Route("/_sandbox/reset", admin_endpoint(reset), methods=["POST"]),
+    Route("/_sandbox/faults", admin_endpoint(get_faults), methods=["GET"]),
+    Route("/_sandbox/faults", admin_endpoint(put_faults), methods=["PUT"]),
+    Route("/_sandbox/stats", admin_endpoint(stats), methods=["GET"]),
+    Route("/_sandbox/hooks/deliver", admin_endpoint(deliver_hooks), methods=["POST"]),
+]

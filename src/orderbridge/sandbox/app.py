@@ -1,0 +1,66 @@
+"""`create_app(config)`: the sandbox as an ASGI app (Starlette), state at `app.state.oms`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from orderbridge.sandbox import admin, routes_feed, routes_oms
+from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.responses import oms_error
+from orderbridge.sandbox.state import OmsState
+
+
+async def _ticker(oms: OmsState) -> None:
+    """Keeps time-based transitions and hook deliveries moving when nobody calls in."""
+    while True:
+        await asyncio.sleep(oms.config.ticker_interval_s)
+        try:
+            oms.tick()
+            await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+        except Exception:  # a broken receiver or timer must never stop the clock
+            continue
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return oms_error(404, "1", f"No route for {request.method} {request.url.path}")
+
+
+async def _wrong_verb(request: Request, exc: Exception) -> Response:
+    return oms_error(
+        405, "1", f"The verb '{request.method}' is not compatible with the route '{request.url.path}'"
+    )
+
+
+def create_app(
+    config: SandboxConfig, *, hook_transport: httpx2.AsyncBaseTransport | None = None
+) -> Starlette:
+    """A fresh sandbox. In-process tests drive time with `/_sandbox/clock/advance` (which also
+    delivers due hooks); under uvicorn a background ticker does it in real time as well."""
+    oms = OmsState(config, hook_transport)
+    oms.seed()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_ticker(oms))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await oms.hooks.close()
+
+    app = Starlette(
+        routes=[*routes_oms.ROUTES, *routes_feed.ROUTES, *admin.ROUTES],
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _wrong_verb},
+    )
+    app.state.oms = oms
+    return app

@@ -1,0 +1,137 @@
+"""Hook (push) for one appKey: ping on save, PascalCase deliveries, retries with growing delays."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from orderbridge.sandbox.filters import OrderFilter, parse_filter
+from orderbridge.sandbox.responses import ProblemError
+
+
+@dataclass
+class HookConfig:
+    filter: OrderFilter
+    url: str
+    headers: dict[str, str]
+    fired_orders: set[str] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"filter": self.filter.to_json(), "hook": {"url": self.url, "headers": dict(self.headers)}}
+
+
+@dataclass
+class Delivery:
+    app_key: str
+    body: dict[str, Any]
+    next_at: float
+    attempts: int = 0
+
+
+@dataclass
+class HookCounters:
+    delivered: int = 0
+    failed_attempts: int = 0
+    dropped: int = 0
+
+
+def parse_hook_config(body: Any) -> tuple[OrderFilter, str, dict[str, str]]:
+    if not isinstance(body, dict):
+        raise ProblemError(400, "One or more validation errors occurred.", {"": ["A body is required."]})
+    hook = body.get("hook")
+    if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+        raise ProblemError(
+            400, "One or more validation errors occurred.", {"Hook.Url": ["The Url field is required."]}
+        )
+    headers = hook.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ProblemError(
+            400, "One or more validation errors occurred.", {"Hook.Headers": ["Must be an object."]}
+        )
+    url = hook["url"]
+    if not url.startswith(("http://", "https://")):
+        raise ProblemError(400, "Unable to check address / Only https scheme is accepted.")
+    return parse_filter(body.get("filter")), url, {str(k): str(v) for k, v in headers.items()}
+
+
+class HookDispatcher:
+    """Sends due deliveries; a failed one waits base * factor**(attempts-1) seconds of sandbox time."""
+
+    def __init__(
+        self,
+        base_s: float,
+        factor: float,
+        max_attempts: int,
+        timeout_s: float,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_s, self.factor, self.max_attempts, self.timeout_s = base_s, factor, max_attempts, timeout_s
+        self.transport = transport
+        self.pending: list[Delivery] = []
+        self.counters = HookCounters()
+        self._client: httpx2.AsyncClient | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = httpx2.AsyncClient(transport=self.transport, timeout=self.timeout_s)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def clear(self) -> None:
+        self.pending.clear()
+        self.counters = HookCounters()
+
+    def enqueue(self, app_key: str, body: dict[str, Any], now: float) -> None:
+        self.pending.append(Delivery(app_key, body, now))
+
+    async def ping(self, url: str, headers: dict[str, str]) -> bool:
+        """VTEX validates a hook on save: the receiver must answer 200 to `{"hookConfig": "ping"}`."""
+        try:
+            response = await self._http().post(url, json={"hookConfig": "ping"}, headers=headers)
+        except httpx2.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def deliver_due(self, now: float, hooks: dict[str, HookConfig]) -> int:
+        """Send every delivery that is due; returns how many succeeded. One pass at a time."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            due = [d for d in self.pending if d.next_at <= now]
+            if not due:
+                return 0
+            self.pending = [d for d in self.pending if d.next_at > now]
+            results = await asyncio.gather(*(self._send(d, hooks) for d in due))
+            for delivery, ok in zip(due, results, strict=True):
+                self._settle(delivery, ok, now)
+            return sum(results)
+
+    async def _send(self, delivery: Delivery, hooks: dict[str, HookConfig]) -> bool:
+        config = hooks.get(delivery.app_key)
+        if config is None:
+            return True  # hook removed: nothing left to deliver to
+        try:
+            response = await self._http().post(config.url, json=delivery.body, headers=config.headers)
+        except httpx2.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def _settle(self, delivery: Delivery, ok: bool, now: float) -> None:
+        delivery.attempts += 1
+        if ok:
+            self.counters.delivered += 1
+            return
+        self.counters.failed_attempts += 1
+        if delivery.attempts >= self.max_attempts:
+            self.counters.dropped += 1
+            return
+        delivery.next_at = now + self.base_s * self.factor ** (delivery.attempts - 1)
+        self.pending.append(delivery)

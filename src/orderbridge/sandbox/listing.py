@@ -1,0 +1,145 @@
+"""List orders: an index with `f_status`, `f_creationDate`, paging (15 per page, ≤ 100) and
+VTEX's 30-page cap. Like VTEX's, it has no `items` and may lag (`list_index_delay_s`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from orderbridge.sandbox.clock import parse_iso
+from orderbridge.sandbox.responses import OmsError
+from orderbridge.sandbox.state import OmsState
+
+_RANGE = re.compile(r"^\s*(\w+):\[(.+?) TO (.+?)\]\s*$")
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise OmsError(400, "1", f"Invalid value for {name}") from exc
+
+
+def _date_range(raw: str | None) -> tuple[float, float] | None:
+    if not raw:
+        return None
+    match = _RANGE.match(raw)
+    start = parse_iso(match.group(2)) if match else None
+    end = parse_iso(match.group(3)) if match else None
+    if start is None or end is None:
+        raise OmsError(
+            400, "1", "f_creationDate must look like creationDate:[2024-01-01T00:00:00.000Z TO ...]"
+        )
+    return start, end
+
+
+def _row(order: dict[str, Any]) -> dict[str, Any]:
+    profile = order.get("clientProfileData") or {}
+    payments = [
+        p.get("paymentSystemName") or ""
+        for t in (order.get("paymentData") or {}).get("transactions", [])
+        for p in t.get("payments", [])
+    ]
+    return {
+        "orderId": order["orderId"],
+        "creationDate": order.get("creationDate"),
+        "clientName": f"{profile.get('firstName', '')} {profile.get('lastName', '')}".strip(),
+        "items": None,
+        "totalValue": order.get("value", 0),
+        "paymentNames": ", ".join(payments),
+        "status": order.get("status"),
+        "statusDescription": order.get("statusDescription") or "",
+        "marketPlaceOrderId": order.get("marketplaceOrderId") or None,
+        "sequence": str(order.get("sequence", "")),
+        "salesChannel": order.get("salesChannel", "1"),
+        "affiliateId": order.get("affiliateId") or "",
+        "origin": order.get("origin", "Marketplace"),
+        "workflowInErrorState": bool(order.get("workflowIsInError")),
+        "workflowInRetry": False,
+        "lastMessageUnread": None,
+        "ShippingEstimatedDate": None,
+        "ShippingEstimatedDateMax": None,
+        "ShippingEstimatedDateMin": None,
+        "orderIsComplete": True,
+        "listId": None,
+        "listType": None,
+        "authorizedDate": order.get("authorizedDate"),
+        "callCenterOperatorName": None,
+        "totalItems": sum(i.get("quantity", 0) for i in order.get("items", [])),
+        "currencyCode": (order.get("storePreferencesData") or {}).get("currencyCode", "BRL"),
+        "hostname": order.get("hostname"),
+        "invoiceOutput": None,
+        "invoiceInput": None,
+        "lastChange": order.get("lastChange"),
+        "isAllDelivered": False,
+        "isAnyDelivered": False,
+        "giftCardProviders": None,
+        "orderFormId": order.get("orderFormId"),
+        "paymentApprovedDate": None,
+        "readyForHandlingDate": None,
+        "deliveryDates": None,
+    }
+
+
+def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
+    per_page = _int_param(params, "per_page", 15)
+    page = _int_param(params, "page", 1)
+    if not 1 <= per_page <= 100:
+        raise OmsError(400, "1", "per_page must be between 1 and 100")
+    if page < 1 or page > oms.config.list_max_pages:
+        raise OmsError(400, "1", f"page must be between 1 and {oms.config.list_max_pages}")
+    statuses = {s for s in (params.get("f_status") or "").split(",") if s}
+    created = _date_range(params.get("f_creationDate"))
+    visible_before = oms.clock.now() - oms.config.list_index_delay_s
+    rows = []
+    for order_id, order in oms.orders.items():
+        if oms.created_at[order_id] > visible_before:
+            continue
+        if statuses and order.get("status") not in statuses:
+            continue
+        if created is not None:
+            when = parse_iso(order.get("creationDate") or "")
+            if when is None or not created[0] <= when <= created[1]:
+                continue
+        rows.append(order)
+    descending = (params.get("orderBy") or "creationDate,desc").lower().endswith(",desc")
+    rows.sort(key=lambda o: (o.get("creationDate") or "", o.get("sequence") or ""), reverse=descending)
+    total = len(rows)
+    start = (page - 1) * per_page
+    listed = [_row(o) for o in rows[start : start + per_page]]
+    return {
+        "list": listed,
+        "facets": [],
+        "paging": {
+            "total": total,
+            "pages": min(math.ceil(total / per_page), oms.config.list_max_pages),
+            "currentPage": page,
+            "perPage": per_page,
+        },
+        "stats": {
+            "stats": {
+                "totalValue": _stat([o.get("value", 0) for o in rows]),
+                "totalItems": _stat([sum(i.get("quantity", 0) for i in o.get("items", [])) for o in rows]),
+            }
+        },
+    }
+
+
+def _stat(values: list[int]) -> dict[str, Any]:
+    count = len(values)
+    mean = sum(values) / count if count else 0
+    return {
+        "Count": count,
+        "Max": max(values, default=0),
+        "Mean": mean,
+        "Min": min(values, default=0),
+        "Missing": 0,
+        "StdDev": 0,
+        "Sum": sum(values),
+        "SumOfSquares": sum(v * v for v in values),
+        "Facets": {},
+    }

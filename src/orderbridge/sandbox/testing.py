@@ -1,0 +1,166 @@
+"""Run the sandbox for tests and benches: in a background thread (`SandboxServer`) or as a real
+`orderbridge sandbox` subprocess (`sandbox_subprocess`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Self
+
+import httpx2
+import uvicorn
+
+from orderbridge.sandbox.app import create_app
+from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.state import OmsState
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SandboxServer:
+    """`with SandboxServer(config) as server:` (or `async with`) -> uvicorn on 127.0.0.1:free port."""
+
+    def __init__(self, config: SandboxConfig | None = None, startup_timeout_s: float = 10.0) -> None:
+        self.config = config or SandboxConfig()
+        self.app = create_app(self.config)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._startup_timeout_s = startup_timeout_s
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                access_log=False,
+                log_level="warning",
+                lifespan="on",
+                loop="asyncio",
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{self.port}", daemon=True)
+
+    @property
+    def oms(self) -> OmsState:
+        """The live state (mutate it only through HTTP while the server runs: it lives on its loop)."""
+        state: OmsState = self.app.state.oms
+        return state
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        import asyncio
+
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+
+@contextlib.contextmanager
+def sandbox_subprocess(
+    seed_orders: int = 0,
+    *,
+    port: int | None = None,
+    account_name: str = "sandboxaccount",
+    app_key: str = "vtexappkey-sandbox",
+    app_token: str = "sandbox-token",
+    latency_ms: int = 0,
+    faults: str = "none",
+    extra_args: list[str] | None = None,
+    startup_timeout_s: float = 20.0,
+) -> Iterator[str]:
+    """Start `python -m orderbridge.cli sandbox ...` on 127.0.0.1, yield its base URL, terminate it."""
+    port = port or free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "orderbridge.cli",
+        "sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--account-name",
+        account_name,
+        "--app-key",
+        app_key,
+        "--app-token",
+        app_token,
+        "--seed-orders",
+        str(seed_orders),
+        "--latency-ms",
+        str(latency_ms),
+        "--faults",
+        faults,
+        *(extra_args or []),
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, base_url, startup_timeout_s)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    with httpx2.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"the sandbox exited with {process.returncode}: {err[-2000:]}")
+            try:
+                if client.get(f"{base_url}/_sandbox/health").status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.05)
+    raise RuntimeError(f"the sandbox did not answer within {timeout_s} s")
