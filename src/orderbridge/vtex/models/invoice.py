@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, field_serializer
 
-from ..invoice_number import check_invoice_number
 from .base import VtexRequest
 
 
@@ -25,7 +24,8 @@ class Invoice(VtexRequest):
 
     ``invoice_value`` is integer cents here and is sent as VTEX documents it: a string of cents.
     The tracking fields default to ``""``, which is what VTEX asks for when only the invoice is sent.
-    Building an Invoice with an unroutable number fails at once (``InvalidInvoiceNumber``).
+    The invoice number is checked by ``VtexClient.send_invoice`` (``InvalidInvoiceNumber``, before
+    any request) and by ``check_invoice_number`` wherever ERP commands are accepted.
     """
 
     omit_none = True
@@ -42,11 +42,6 @@ class Invoice(VtexRequest):
     tracking_number: str = ""
     tracking_url: str = ""
     dispatched_date: datetime | None = None
-
-    @field_validator("invoice_number")
-    @classmethod
-    def _routable(cls, value: str) -> str:
-        return check_invoice_number(value)
 
     @field_serializer("invoice_value")
     def _cents_as_string(self, value: int) -> str:
