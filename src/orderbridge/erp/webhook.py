@@ -1,0 +1,165 @@
+"""The webhook ERP adapter: orderbridge POSTs each order and each cancellation notice to the ERP's URL.
+
+Every body is signed: `X-Orderbridge-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>` with
+the shared secret, so the ERP can refuse anything that did not come from orderbridge
+(`verify_signature` is the reference check, also used by the tests playing the ERP).
+
+What the ERP's answer means (for an order handover):
+- 2xx → accepted; a JSON body may carry `{"erpReference": "..."}`. 202 → the ERP will decide later and
+  report through `POST /api/v1/orders/{orderId}/acceptance` (`AcceptanceLater`).
+- 4xx (except 408/429) → rejected, with the ERP's `reason` (JSON) or its text: parked for an operator.
+- 5xx, 408, 429, timeout, connection failure → `ErpUnavailable`: the pipeline's job retries with backoff.
+A handover may be delivered twice (retries): `X-Orderbridge-Delivery` is stable per order and event,
+so the ERP can recognise a repeat and answer it like the first one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import orjson
+
+from orderbridge.erp.errors import ErpUnavailable
+from orderbridge.erp.port import (
+    AcceptanceLater,
+    Accepted,
+    CancellationDecision,
+    CommandSink,
+    HandoverOrder,
+    HandoverResult,
+    Rejected,
+)
+
+SIGNATURE_HEADER = "X-Orderbridge-Signature"
+EVENT_HEADER = "X-Orderbridge-Event"
+DELIVERY_HEADER = "X-Orderbridge-Delivery"
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+_MAX_REASON = 500
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Constant-time check of a `X-Orderbridge-Signature` header against the body."""
+    return header is not None and hmac.compare_digest(sign(secret, body), header)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where to POST, the shared secret (never logged), and how long to wait for the ERP."""
+
+    url: str
+    secret: str
+    timeout_s: float = 10.0
+
+    def __repr__(self) -> str:
+        return f"WebhookConfig(url={self.url!r}, secret=<hidden>, timeout_s={self.timeout_s})"
+
+
+class WebhookErp:
+    """`ErpAdapter` over HTTP. One connection pool; no background work of its own."""
+
+    name = "webhook"
+
+    def __init__(self, config: WebhookConfig, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self._config = config
+        self._transport = transport
+        self._client: httpx2.AsyncClient | None = None
+        self._sink: CommandSink | None = None
+
+    async def start(self, sink: CommandSink) -> None:
+        self._sink = sink
+        self._client = httpx2.AsyncClient(timeout=self._config.timeout_s, transport=self._transport)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def hand_over(self, order: HandoverOrder) -> HandoverResult:
+        body = {
+            "event": "order",
+            "account": order.account,
+            "orderId": order.order_id,
+            "order": order.snapshot.to_dict(),
+            "raw": order.raw,
+        }
+        response = await self._post("order", f"{order.account}:{order.order_id}:order", body)
+        if response.status_code == 202:
+            return AcceptanceLater()
+        if response.is_success:
+            reference = _json_field(response, "erpReference")
+            return Accepted(erp_reference=str(reference) if reference is not None else None)
+        return Rejected(reason=_reason(response))
+
+    async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
+        body = {"event": "order-canceled", "account": account, "orderId": order_id, "reason": reason}
+        response = await self._post("order-canceled", f"{account}:{order_id}:canceled", body)
+        if not response.is_success:
+            # A notice the ERP refuses cannot be "fixed" by us; retrying would loop. Keep it visible.
+            raise ErpUnavailable(f"the ERP refused the cancellation notice: HTTP {response.status_code}")
+
+    async def request_cancellation(
+        self, account: str, order_id: str, request_id: str | None, reason: str | None
+    ) -> CancellationDecision | None:
+        """200 `{"accept": bool, "reason": str}` decides now; 202 → the ERP answers later via the API."""
+        body = {
+            "event": "cancellation-requested",
+            "account": account,
+            "orderId": order_id,
+            "requestId": request_id,
+            "reason": reason,
+        }
+        response = await self._post(
+            "cancellation-requested", f"{account}:{order_id}:cancel:{request_id}", body
+        )
+        if response.status_code == 202:
+            return None
+        if response.is_success:
+            accept = _json_field(response, "accept")
+            if not isinstance(accept, bool):
+                raise ErpUnavailable('the ERP answered a cancellation request without a boolean "accept"')
+            return CancellationDecision(accept=accept, reason=str(_json_field(response, "reason") or ""))
+        return CancellationDecision(accept=False, reason=_reason(response))
+
+    async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> httpx2.Response:
+        if self._client is None:
+            raise ErpUnavailable("the webhook adapter is not started")
+        body = orjson.dumps(payload)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self._config.secret, body),
+            EVENT_HEADER: event,
+            DELIVERY_HEADER: delivery,
+        }
+        try:
+            response = await self._client.post(self._config.url, content=body, headers=headers)
+        except httpx2.TimeoutException:
+            raise ErpUnavailable(f"the ERP did not answer within {self._config.timeout_s} s") from None
+        except httpx2.HTTPError as exc:
+            raise ErpUnavailable(f"the ERP could not be reached ({type(exc).__name__})") from None
+        if response.status_code >= 500 or response.status_code in _RETRYABLE_4XX:
+            raise ErpUnavailable(f"the ERP answered HTTP {response.status_code}")
+        if 300 <= response.status_code < 400:
+            raise ErpUnavailable(f"the ERP answered a redirect (HTTP {response.status_code}); check the URL")
+        return response
+
+
+def _json_field(response: httpx2.Response, name: str) -> object:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _reason(response: httpx2.Response) -> str:
+    reason = _json_field(response, "reason")
+    text = str(reason) if reason else response.text.strip()
+    return (text or f"HTTP {response.status_code} without a reason")[:_MAX_REASON]

@@ -1,0 +1,137 @@
+"""The webhook adapter against a real HTTP server on 127.0.0.1 that verifies the HMAC signature."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from orderbridge.core.orders import OrderItem, OrderSnapshot
+from orderbridge.erp.errors import ErpUnavailable
+from orderbridge.erp.port import AcceptanceLater, Accepted, CancellationDecision, HandoverOrder, Rejected
+from orderbridge.erp.webhook import WebhookConfig, WebhookErp, sign, verify_signature
+
+from .fake_erp_server import FakeErp, Reply, fake_erp_server
+
+SECRET = "whsec-test-0123456789"
+ORDER = HandoverOrder(
+    account="acme",
+    order_id="1001-01",
+    snapshot=OrderSnapshot(
+        order_id="1001-01",
+        status="ready-for-handling",
+        value_cents=12000,
+        items=(OrderItem(0, "sku-1", "Shirt", 2, 5000),),
+    ),
+    raw={"orderId": "1001-01", "value": 12000},
+)
+
+
+class NoSink:
+    async def submit(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("the webhook adapter never submits by itself")
+
+    async def report_acceptance(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError
+
+    async def current_order(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def erp() -> Iterator[FakeErp]:
+    with fake_erp_server(SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+async def adapter(erp: FakeErp) -> AsyncIterator[WebhookErp]:
+    webhook = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=0.5))
+    await webhook.start(NoSink())  # type: ignore[arg-type]
+    yield webhook
+    await webhook.stop()
+
+
+async def test_handover_is_signed_and_carries_the_normalized_and_raw_order(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    result = await adapter.hand_over(ORDER)
+    assert result == Accepted(erp_reference="ERP-1")
+    [delivery] = erp.deliveries
+    assert delivery.signature_ok
+    assert delivery.event == "order" and delivery.delivery == "acme:1001-01:order"
+    assert delivery.body["order"]["value_cents"] == 12000
+    assert delivery.body["raw"] == {"orderId": "1001-01", "value": 12000}
+
+
+async def test_a_202_means_the_acceptance_comes_later_through_the_api(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    erp.script.append(Reply(202, {}))
+    assert await adapter.hand_over(ORDER) == AcceptanceLater()
+
+
+async def test_a_4xx_is_a_rejection_with_the_erps_reason(adapter: WebhookErp, erp: FakeErp) -> None:
+    erp.script.append(Reply(422, {"reason": "customer credit blocked"}))
+    assert await adapter.hand_over(ORDER) == Rejected(reason="customer credit blocked")
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 408])
+async def test_a_5xx_or_throttle_is_retryable_and_the_retry_delivers_the_same_order(
+    adapter: WebhookErp, erp: FakeErp, status: int
+) -> None:
+    erp.script.append(Reply(status, {"reason": "down"}))
+    with pytest.raises(ErpUnavailable):
+        await adapter.hand_over(ORDER)
+    assert isinstance(await adapter.hand_over(ORDER), Accepted)
+    assert [d.delivery for d in erp.deliveries] == ["acme:1001-01:order"] * 2
+
+
+async def test_a_slow_erp_is_a_timeout_that_is_retried(adapter: WebhookErp, erp: FakeErp) -> None:
+    erp.script.append(Reply(200, {}, delay_s=2.0))
+    with pytest.raises(ErpUnavailable, match="did not answer"):
+        await adapter.hand_over(ORDER)
+
+
+async def test_an_unreachable_erp_is_retryable() -> None:
+    webhook = WebhookErp(WebhookConfig(url="http://127.0.0.1:9/none", secret=SECRET, timeout_s=0.5))
+    await webhook.start(NoSink())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(ErpUnavailable, match="could not be reached"):
+            await webhook.hand_over(ORDER)
+    finally:
+        await webhook.stop()
+
+
+async def test_a_wrong_secret_is_refused_by_the_erp(erp: FakeErp) -> None:
+    webhook = WebhookErp(WebhookConfig(url=erp.url, secret="not-the-secret", timeout_s=0.5))
+    await webhook.start(NoSink())  # type: ignore[arg-type]
+    try:
+        result = await webhook.hand_over(ORDER)
+    finally:
+        await webhook.stop()
+    assert result == Rejected(reason="bad signature")
+    assert not erp.deliveries[0].signature_ok
+
+
+async def test_cancellation_notices_and_requests_reach_the_erp(adapter: WebhookErp, erp: FakeErp) -> None:
+    await adapter.notify_canceled("acme", "1001-01", "customer asked")
+    erp.script += [Reply(200, {"accept": False, "reason": "already shipped"}), Reply(202, {})]
+    assert await adapter.request_cancellation(
+        "acme", "1001-01", "req-1", "changed mind"
+    ) == CancellationDecision(accept=False, reason="already shipped")
+    assert await adapter.request_cancellation("acme", "1001-01", "req-2", None) is None
+    assert [d.event for d in erp.deliveries] == [
+        "order-canceled",
+        "cancellation-requested",
+        "cancellation-requested",
+    ]
+    assert all(d.signature_ok for d in erp.deliveries)
+
+
+def test_the_secret_never_shows_in_the_config_repr_and_signatures_verify() -> None:
+    config = WebhookConfig(url="http://127.0.0.1:1/", secret=SECRET)
+    assert SECRET not in repr(config)
+    assert verify_signature(SECRET, b"{}", sign(SECRET, b"{}"))
+    assert not verify_signature(SECRET, b"{} ", sign(SECRET, b"{}"))
+    assert not verify_signature(SECRET, b"{}", None)
