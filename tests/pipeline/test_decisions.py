@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orderbridge.core.decisions import PipelineRecord, Step, decide
+from orderbridge.core.decisions import PipelineRecord, PipelineState, Step, decide, summary_state
 
 ACCEPTED = PipelineRecord(erp_accepted=True)
 STARTED = PipelineRecord(erp_accepted=True, started=True)
@@ -76,3 +76,17 @@ def test_an_invoiced_order_is_completed_once() -> None:
 def test_statuses_before_ready_for_handling_ask_nothing() -> None:
     for status in ("window-to-cancel", "payment-pending", "cancel", "invoice", "", None):
         assert decide(status, PipelineRecord()).step is Step.NOTHING
+
+
+def test_the_operator_state_follows_the_recorded_facts() -> None:
+    assert summary_state("ready-for-handling", PipelineRecord(), parked=False) is PipelineState.WAITING
+    assert summary_state("ready-for-handling", ACCEPTED, parked=False) is PipelineState.ACCEPTED
+    assert summary_state("handling", STARTED, parked=False) is PipelineState.HANDLING
+    assert summary_state("invoiced", PipelineRecord(completed=True), parked=False) is PipelineState.COMPLETED
+    assert summary_state("canceled", PipelineRecord(canceled=True), parked=True) is PipelineState.CANCELED
+    assert summary_state("ready-for-handling", PipelineRecord(erp_rejected=True), parked=True) is (
+        PipelineState.PARKED
+    )
+    asked = PipelineRecord(erp_accepted=True, started=True, cancellation_asked_for="r")
+    assert summary_state("cancellation-requested", asked, parked=False) is PipelineState.CANCELLATION_ASKED
+    assert summary_state("handling", asked, parked=False) is PipelineState.HANDLING

@@ -129,3 +129,22 @@ def _canceled(record: PipelineRecord) -> Decision:
     if record.erp_knows:
         return Decision(Step.NOTIFY_CANCELED, "VTEX canceled an order the ERP has")
     return Decision(Step.RECORD_CANCELED, "canceled before the ERP saw it")
+
+
+def summary_state(status: str | None, record: PipelineRecord, parked: bool) -> PipelineState:
+    """The operator-facing state, derived from the recorded facts (never stored as a fact itself)."""
+    if record.canceled:
+        return PipelineState.CANCELED
+    if record.completed:
+        return PipelineState.COMPLETED
+    if parked:
+        return PipelineState.PARKED
+    if status == "cancellation-requested" and record.cancellation_asked_for is not None:
+        return PipelineState.CANCELLATION_ASKED
+    if record.started:
+        return PipelineState.HANDLING
+    if record.erp_accepted:
+        return PipelineState.ACCEPTED
+    if record.awaiting_acceptance:
+        return PipelineState.AWAITING_ERP
+    return PipelineState.WAITING

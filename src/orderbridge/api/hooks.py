@@ -1,0 +1,26 @@
+"""`POST /hooks/vtex/{account}`: the receiver VTEX's order hook calls (thin: the work is in the pipeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, PipelineDeps
+from orderbridge.pipeline.intake_hook import receive_hook
+
+
+def hook_router(deps: PipelineDeps) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/hooks/vtex/{account}")
+    async def vtex_hook(account: str, request: Request) -> JSONResponse:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        reply = await receive_hook(deps, account, body, request.headers.get(HOOK_SECRET_HEADER))
+        return JSONResponse(reply.body, status_code=reply.status)
+
+    return router

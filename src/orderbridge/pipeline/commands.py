@@ -1,0 +1,135 @@
+"""The pipeline's `CommandSink`: how ERP commands enter (invariant 5), and the ERP's late acceptance.
+
+`submit` judges a command against the stored snapshot plus the work already in flight, and either
+refuses it with every reason (nothing stored, nothing sent to VTEX) or stores it and enqueues its relay
+in the order's lane — one transaction, so an accepted command is always relayed exactly in order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.core.commands import Command, InvoiceCommand, command_to_dict
+from orderbridge.core.decisions import PipelineState
+from orderbridge.core.orders import OrderSnapshot
+from orderbridge.core.validation import is_repeat_of_known_invoice, validate_command
+from orderbridge.erp.port import SubmitOutcome
+from orderbridge.store import repo, tables
+
+from .deps import RELAY_COMMAND, PipelineDeps, lane_of
+from .intake import enqueue_sync
+from .ledger import add, attempt_of
+from .records import ERP_REJECTED
+
+
+class PipelineSink:
+    """Implements `orderbridge.erp.port.CommandSink` over the store and the job queue."""
+
+    def __init__(self, deps: PipelineDeps) -> None:
+        self.deps = deps
+
+    async def submit(
+        self,
+        account: str,
+        order_id: str,
+        command: Command,
+        *,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome:
+        async with self.deps.db.transaction() as session:
+            if idempotency_key is not None:
+                known = await repo.find_command_by_idempotency_key(session, account, idempotency_key)
+                if known is not None:
+                    return SubmitOutcome(True, known.id)
+            await lock_order(session, account, order_id)
+            row = await repo.get_order(session, account, order_id)
+            if row is None:
+                return SubmitOutcome(False, None, (f"order {order_id} is not known to orderbridge",))
+            snapshot = row.order_snapshot()
+            return await self._judge_and_store(session, account, snapshot, command, channel, idempotency_key)
+
+    async def _judge_and_store(
+        self,
+        session: AsyncSession,
+        account: str,
+        snapshot: OrderSnapshot,
+        command: Command,
+        channel: str,
+        idempotency_key: str | None,
+    ) -> SubmitOutcome:
+        order_id = snapshot.order_id
+        pending = await repo.pending_work(session, account, order_id)
+        problems = tuple(v.message for v in validate_command(command, snapshot, pending))
+        if problems:
+            refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
+            await add(session, account, order_id, refused)
+            return SubmitOutcome(False, None, problems)
+        if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
+            # The same invoice again: already accepted, and an invoice is never posted twice.
+            return SubmitOutcome(True, None)
+        command_id = await repo.add_command(
+            session, account, order_id, command_to_dict(command), channel, idempotency_key
+        )
+        await self.deps.queue.enqueue(
+            session,
+            kind=RELAY_COMMAND,
+            lane=lane_of(account, order_id),
+            payload={"account": account, "order_id": order_id, "command_id": command_id},
+        )
+        return SubmitOutcome(True, command_id)
+
+    async def report_acceptance(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        accepted: bool,
+        erp_reference: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """The ERP's late answer to a handover; the order's sync then starts handling (or it stays parked)."""
+        waiting = (PipelineState.AWAITING_ERP.value,)
+        async with self.deps.db.transaction() as session:
+            if accepted:
+                changed = await repo.set_pipeline_state(
+                    session,
+                    account,
+                    order_id,
+                    PipelineState.ACCEPTED.value,
+                    expect_state=waiting,
+                    handed_over_at=self.deps.clock(),
+                    erp_reference=erp_reference,
+                )
+            else:
+                changed = await repo.set_pipeline_state(
+                    session,
+                    account,
+                    order_id,
+                    PipelineState.PARKED.value,
+                    expect_state=waiting,
+                    park_reason=ERP_REJECTED + (reason or "no reason given"),
+                )
+            if changed:
+                outcome = "accepted" if accepted else "rejected"
+                await add(session, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
+                await enqueue_sync(self.deps, session, account, order_id)
+
+    async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None:
+        async with self.deps.db.read_session() as session:
+            row = await repo.get_order(session, account, order_id)
+        return row.order_snapshot() if row is not None else None
+
+
+async def lock_order(session: AsyncSession, account: str, order_id: str) -> None:
+    """Serialize submits of one order, so two commands cannot both pass validation against the same
+    snapshot. SQLite's write transactions are serialized already; PostgreSQL locks the row."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    table = tables.orders
+    await session.execute(
+        select(table.c.version)
+        .where(table.c.account == account, table.c.order_id == order_id)
+        .with_for_update()
+    )

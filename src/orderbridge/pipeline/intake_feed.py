@@ -1,0 +1,120 @@
+"""Moment 1, pull side: Feed v3 pollers.
+
+Several pollers per account read up to `maxlot` events each, store them (deduplicated) with their sync
+jobs in one transaction, and only then commit the handles — irrelevant and duplicate events too, or
+they come back and block the queue. A crash between storing and committing merely redelivers events
+that the store's dedupe key drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from orderbridge.vtex import FeedConfig, FeedFilter, FeedItem
+from orderbridge.vtex.errors import AuthError, NotFound, RateLimited, VtexError
+
+from . import accounts
+from .deps import AccountPolicy, PipelineDeps
+from .intake import IncomingEvent, store_events
+
+log = structlog.get_logger("orderbridge.pipeline.feed")
+
+
+def desired_filter(policy: AccountPolicy) -> FeedFilter:
+    if policy.feed_expression is not None:
+        return FeedFilter.from_orders(policy.feed_expression)
+    return FeedFilter.from_workflow(list(policy.feed_statuses))
+
+
+def _same_filter(current: FeedFilter, wanted: FeedFilter) -> bool:
+    return (
+        current.type == wanted.type
+        and sorted(current.status or []) == sorted(wanted.status or [])
+        and (current.expression or None) == (wanted.expression or None)
+    )
+
+
+async def ensure_feed_config(deps: PipelineDeps, account: str) -> None:
+    """Configure the account's feed with the pipeline's filter, unless it already has it.
+
+    Rewriting an identical configuration is avoided: it is a write VTEX may throttle, for nothing.
+    """
+    client = deps.client(account)
+    wanted = desired_filter(deps.policy(account))
+    current = await client.get_feed_config()
+    if current is not None and _same_filter(current.filter, wanted):
+        return
+    queue = current.queue if current is not None else FeedConfig().queue
+    await client.put_feed_config(FeedConfig(filter=wanted, queue=queue))
+    log.info("feed_configured", account=account, filter_type=wanted.type)
+
+
+def to_event(item: FeedItem) -> IncomingEvent:
+    return IncomingEvent(
+        order_id=item.order_id,
+        state=item.state,
+        last_state=item.last_state,
+        current_change=item.current_change or item.last_change,
+        raw=item.model_dump(mode="json", by_alias=True, exclude={"handle"}),
+    )
+
+
+class FeedPoller:
+    """One poller loop. An account runs `policy.pollers` of them side by side."""
+
+    def __init__(self, deps: PipelineDeps, account: str, number: int = 0) -> None:
+        self.deps = deps
+        self.account = account
+        self.number = number
+        self._idle_s = deps.timing.feed_idle_min_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            pause = await self.poll_once()
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+
+    async def poll_once(self) -> float:
+        """Read, store, commit one batch. Returns how long to wait before the next read."""
+        timing = self.deps.timing
+        if await accounts.is_paused(self.deps, self.account):
+            return await accounts.probe(self.deps, self.account)
+        try:
+            maxlot = self.deps.policy(self.account).maxlot
+            items = await self.deps.client(self.account).read_feed(maxlot=maxlot)
+        except RateLimited as error:
+            return error.retry_after
+        except AuthError as error:
+            await accounts.pause(self.deps, self.account, str(error))
+            return timing.paused_probe_s
+        except NotFound:
+            # VTEX deletes a feed configuration that saw no events for its retention period.
+            await self._reconfigure()
+            return timing.feed_error_s
+        except VtexError as error:
+            log.warning("feed_read_failed", account=self.account, error=str(error))
+            return timing.feed_error_s
+        if not items:
+            pause, self._idle_s = self._idle_s, min(self._idle_s * 2, timing.feed_idle_max_s)
+            return pause
+        self._idle_s = timing.feed_idle_min_s
+        await store_events(self.deps, self.account, "feed", [to_event(i) for i in items])
+        await self._commit([i.handle for i in items])
+        return 0.0
+
+    async def _commit(self, handles: list[str]) -> None:
+        try:
+            await self.deps.client(self.account).commit_feed(handles)
+        except VtexError as error:
+            # The events are stored: redelivery after the visibility timeout is merely a duplicate.
+            log.warning("feed_commit_failed", account=self.account, error=str(error))
+
+    async def _reconfigure(self) -> None:
+        try:
+            await ensure_feed_config(self.deps, self.account)
+        except VtexError as error:
+            log.warning("feed_config_failed", account=self.account, error=str(error))

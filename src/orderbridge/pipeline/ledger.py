@@ -1,0 +1,78 @@
+"""Every attempt is kept (invariant 7): what the pipeline tried for an order, and what came of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from orderbridge.store import repo, tables
+from orderbridge.vtex.errors import VtexError
+
+from .deps import PipelineDeps
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    action: str
+    outcome: str
+    detail: str | None = None
+    http_status: int | None = None
+    command_id: str | None = None
+    job_id: int | None = None
+
+
+def attempt_of(
+    action: str,
+    outcome: str,
+    *,
+    detail: str | None = None,
+    error: BaseException | None = None,
+    command_id: str | None = None,
+    job_id: int | None = None,
+) -> Attempt:
+    status = error.status if isinstance(error, VtexError) else None
+    text = detail if detail is not None else (str(error) if error is not None else None)
+    return Attempt(action, outcome, text, status, command_id, job_id)
+
+
+async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
+    await repo.add_attempt(
+        session,
+        account,
+        order_id,
+        action=item.action,
+        outcome=item.outcome,
+        detail=item.detail,
+        http_status=item.http_status,
+        command_id=item.command_id,
+        job_id=item.job_id,
+    )
+
+
+async def attempt(
+    deps: PipelineDeps,
+    account: str,
+    order_id: str,
+    action: str,
+    outcome: str,
+    **kwargs: Any,
+) -> None:
+    """Record one attempt in its own transaction (when no state change goes with it)."""
+    async with deps.db.transaction() as session:
+        await add(session, account, order_id, attempt_of(action, outcome, **kwargs))
+
+
+async def cancellation_asked_for(deps: PipelineDeps, account: str, order_id: str) -> str | None:
+    """The cancellation request the ERP was last asked about ('' for one without an id), or None."""
+    table = tables.attempts
+    query = (
+        select(table.c.detail)
+        .where(table.c.account == account, table.c.order_id == order_id, table.c.action == "ask_cancellation")
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+    async with deps.db.read_session() as session:
+        found = (await session.execute(query)).scalar_one_or_none()
+    return None if found is None else str(found)

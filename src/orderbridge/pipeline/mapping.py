@@ -1,0 +1,68 @@
+"""VTEX's order document → the normalized `core.OrderSnapshot` that decisions and validation read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orderbridge.core.orders import InvoiceKind, InvoicePackage, OrderItem, OrderSnapshot, PackageItem
+from orderbridge.vtex import Order
+from orderbridge.vtex.models.order import CancellationRequest, Package
+from orderbridge.vtex.models.order import OrderItem as VtexItem
+
+
+def order_to_snapshot(order: Order) -> OrderSnapshot:
+    raw = order.raw
+    return OrderSnapshot(
+        order_id=order.order_id,
+        status=order.status or None,
+        value_cents=order.value,
+        # The exact strings VTEX sent: they order changes and key dedupe without rounding.
+        last_change=str(raw.get("lastChange") or ""),
+        creation_date=str(raw.get("creationDate") or ""),
+        sequence=order.sequence or "",
+        items=tuple(_item(index, item) for index, item in enumerate(order.items)),
+        packages=tuple(_package(p) for p in order.packages if p.invoice_number),
+        open_cancellation_request_id=_open_request_id(order.cancellation_requests),
+        extra=_extra(order),
+    )
+
+
+def _item(index: int, item: VtexItem) -> OrderItem:
+    unit = item.selling_price if item.selling_price is not None else item.price
+    return OrderItem(
+        index=index,
+        sku_id=item.id,
+        name=item.name or "",
+        quantity=item.quantity,
+        unit_price_cents=unit or 0,
+        unique_id=item.unique_id or "",
+    )
+
+
+def _package(package: Package) -> InvoicePackage:
+    kind: InvoiceKind = "Input" if package.type == "Input" else "Output"
+    status = package.courier_status
+    return InvoicePackage(
+        invoice_number=package.invoice_number or "",
+        kind=kind,
+        value_cents=package.invoice_value or 0,
+        items=tuple(
+            PackageItem(item_index=i.item_index or 0, quantity=i.quantity, unit_price_cents=i.price or 0)
+            for i in package.items
+        ),
+        tracking_number=package.tracking_number or None,
+        delivered=bool(status and status.finished),
+    )
+
+
+def _open_request_id(requests: list[CancellationRequest]) -> str | None:
+    """The newest request the seller has not denied yet (VTEX keeps denied ones in the list)."""
+    open_ones = [r for r in requests if not r.denied_by_seller]
+    return open_ones[-1].id if open_ones else None
+
+
+def _extra(order: Order) -> dict[str, Any]:
+    data = order.cancellation_data
+    reason = order.cancel_reason or (data.reason if data else None)
+    changes = order.changes_attachment.changes_data if order.changes_attachment else []
+    return {"cancel_reason": reason, "changes": len(changes)}

@@ -1,0 +1,177 @@
+"""The `relay_command` job: send one accepted ERP command to VTEX, in the order's lane.
+
+An invoice is never posted twice: the command is marked "sending" before the POST, so a job that finds
+it "sending" (a crash, or a 5xx/timeout whose outcome is unknown) reads the order and looks for the
+invoice number in its packages before posting again. Cancel and deny are checked the same way by the
+order's status; Change v1 is idempotent by request id, tracking calls are PATCH/PUT. After VTEX
+acknowledges, a sync refreshes the snapshot, which confirms the command (see `confirm`).
+
+Every attempt is recorded. 429 → rescheduled without spending an attempt; VTEX refusing (4xx) → the
+command is "rejected" with VTEX's message and the job parked for an operator; 401/403 → account paused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from orderbridge.core.commands import (
+    CancelCommand,
+    ChangeCommand,
+    Command,
+    DenyCancellationCommand,
+    InvoiceCommand,
+    command_from_dict,
+)
+from orderbridge.jobs.errors import Park, RetryLater
+from orderbridge.jobs.port import Job
+from orderbridge.store import repo
+from orderbridge.store.repo import CommandRow
+from orderbridge.vtex.errors import AuthError, InvalidInvoiceNumber, RateLimited, Unavailable, VtexError
+
+from . import accounts, ledger
+from .deps import PipelineDeps
+from .intake import enqueue_sync
+from .ledger import attempt_of
+from .outbound import send
+from .sync import refresh
+from .vtex_calls import guard_account
+
+log = structlog.get_logger("orderbridge.pipeline.relay")
+
+DONE_STATUSES = frozenset({"sent", "confirmed"})
+MAX_CHANGE_POLL_S = 60.0
+
+
+async def relay_command(deps: PipelineDeps, job: Job) -> None:
+    account, order_id = job.payload["account"], job.payload["order_id"]
+    await guard_account(deps, account)
+    async with deps.db.read_session() as session:
+        row = await repo.get_command(session, job.payload["command_id"])
+        order_row = await repo.get_order(session, account, order_id)
+    if row is None or row.status in DONE_STATUSES:
+        return
+    command = command_from_dict(row.payload)
+    v2_request = _v2_request_id(row)
+    if v2_request is not None:
+        return await _follow_change_v2(deps, job, row, v2_request)
+    if row.status == "sending" and await _landed(deps, job, row, command):
+        return await _mark_sent(deps, job, row, {"recovered": True})
+    baseline = order_row.order_snapshot().extra.get("changes", 0) if order_row is not None else 0
+    await _mark_sending(deps, row, {"changesBefore": baseline})
+    snapshot = order_row.order_snapshot() if order_row is not None else None
+    policy = deps.policy(account)
+    try:
+        receipt = await send(deps.client(account), policy, order_id, command, snapshot)
+    except VtexError as error:
+        return await _failed(deps, job, row, command, error)
+    if isinstance(command, ChangeCommand) and policy.change_api == "v2":
+        await _keep_receipt(deps, job, row, receipt)
+        return await _follow_change_v2(deps, job, row, str(receipt.get("requestId", "")))
+    await _mark_sent(deps, job, row, receipt)
+
+
+def _v2_request_id(row: CommandRow) -> str | None:
+    receipt = row.vtex_receipt or {}
+    request_id = receipt.get("requestId")
+    return str(request_id) if row.kind == "change" and request_id else None
+
+
+async def _landed(deps: PipelineDeps, job: Job, row: CommandRow, command: Command) -> bool:
+    """Read the order: did the earlier attempt whose outcome is unknown take effect?"""
+    if not isinstance(command, InvoiceCommand | CancelCommand | DenyCancellationCommand | ChangeCommand):
+        return False  # tracking number (PATCH) and events (PUT) are idempotent: sending again is safe
+    if isinstance(command, ChangeCommand) and deps.policy(row.account).change_api == "v1":
+        return False  # VTEX applies one Change v1 per request id
+    view = await refresh(deps, row.account, row.order_id, job.id)
+    snapshot = view.snapshot
+    if isinstance(command, InvoiceCommand):
+        landed = snapshot.package(command.invoice_number) is not None
+    elif isinstance(command, CancelCommand):
+        landed = snapshot.status in ("cancel", "canceled")
+    elif isinstance(command, DenyCancellationCommand):
+        landed = snapshot.status != "cancellation-requested"
+    else:
+        before = int((row.vtex_receipt or {}).get("changesBefore", 0))
+        landed = int(snapshot.extra.get("changes", 0)) > before
+    outcome = "landed" if landed else "not_landed"
+    await ledger.attempt(
+        deps, row.account, row.order_id, f"check_{row.kind}", outcome, command_id=row.id, job_id=job.id
+    )
+    return landed
+
+
+async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Command, error: VtexError) -> None:
+    action = f"send_{row.kind}"
+    where = {"command_id": row.id, "job_id": job.id, "error": error}
+    if isinstance(error, RateLimited):
+        await ledger.attempt(deps, row.account, row.order_id, action, "rate_limited", **where)
+        raise RetryLater(error.retry_after, f"{action}: rate limited", count_attempt=False) from error
+    if isinstance(error, AuthError):
+        await ledger.attempt(deps, row.account, row.order_id, action, "auth_error", **where)
+        await accounts.pause(deps, row.account, str(error))
+        raise RetryLater(deps.timing.paused_probe_s, f"{action}: {error}", count_attempt=False) from error
+    if isinstance(error, Unavailable):
+        outcome = "unknown" if error.may_have_landed else "unavailable"
+        await ledger.attempt(deps, row.account, row.order_id, action, outcome, **where)
+        if error.may_have_landed and await _landed(deps, job, row, command):
+            return await _mark_sent(deps, job, row, {"recovered": True})
+        raise RetryLater(_unknown_outcome_delay(deps, row), f"{action}: {error}") from error
+    await _reject(deps, job, row, error)
+
+
+def _unknown_outcome_delay(deps: PipelineDeps, row: CommandRow) -> float:
+    # Change v2 lands asynchronously: give it time to show on the order before the next check.
+    return deps.timing.change_poll_s * 4 if row.kind == "change" else deps.timing.feed_error_s
+
+
+async def _reject(deps: PipelineDeps, job: Job, row: CommandRow, error: VtexError) -> None:
+    """VTEX refused: visible on the command, and parked for an operator (retrying would not help)."""
+    message = error.message or str(error)
+    if isinstance(error, InvalidInvoiceNumber):
+        message = error.reason
+    async with deps.db.transaction() as session:
+        await repo.set_command_status(session, row.id, "rejected", error=message)
+        rejected = attempt_of(f"send_{row.kind}", "rejected", error=error, command_id=row.id, job_id=job.id)
+        await ledger.add(session, row.account, row.order_id, rejected)
+    log.warning("command_rejected", account=row.account, order_id=row.order_id, kind=row.kind, error=message)
+    raise Park(f"VTEX refused the {row.kind}: {message}")
+
+
+async def _mark_sending(deps: PipelineDeps, row: CommandRow, note: dict[str, Any]) -> None:
+    async with deps.db.transaction() as session:
+        await repo.set_command_status(session, row.id, "sending", vtex_receipt=note)
+
+
+async def _keep_receipt(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dict[str, Any]) -> None:
+    """A Change v2 was accepted for processing (202): remember its id, follow it until done."""
+    async with deps.db.transaction() as session:
+        await repo.set_command_status(session, row.id, "sending", vtex_receipt=receipt)
+        accepted = attempt_of("send_change", "accepted", command_id=row.id, job_id=job.id)
+        await ledger.add(session, row.account, row.order_id, accepted)
+
+
+async def _mark_sent(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dict[str, Any]) -> None:
+    async with deps.db.transaction() as session:
+        await repo.set_command_status(
+            session, row.id, "sent", vtex_receipt=receipt, expect_status=("pending", "sending")
+        )
+        sent = attempt_of(f"send_{row.kind}", "ok", command_id=row.id, job_id=job.id)
+        await ledger.add(session, row.account, row.order_id, sent)
+        await enqueue_sync(deps, session, row.account, row.order_id)
+
+
+async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, request_id: str) -> None:
+    """Change v2 is asynchronous: the command counts as in progress until VTEX says done or canceled."""
+    client = deps.client(row.account)
+    try:
+        status = await client.get_change_v2(row.order_id, request_id)
+    except RateLimited as error:
+        raise RetryLater(error.retry_after, "change status: rate limited", count_attempt=False) from error
+    if status.status == "done":
+        return await _mark_sent(deps, job, row, {"requestId": request_id, "status": "done"})
+    if status.status == "canceled":
+        await _reject(deps, job, row, VtexError(message=f"VTEX canceled change request {request_id}"))
+    delay = min(deps.timing.change_poll_s * 2 ** max(job.attempt - 1, 0), MAX_CHANGE_POLL_S)
+    raise RetryLater(delay, f"change {request_id} is {status.status}")

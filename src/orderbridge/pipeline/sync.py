@@ -1,0 +1,206 @@
+"""The `sync_order` job: re-read the order, store it, and take the steps its current status calls for.
+
+Each step is decided by `core.decisions.decide` from VTEX's status and the recorded facts, performed,
+and recorded at once in its own small transaction, then the decision is asked again. A crash between
+two steps therefore resumes at the right one; an event that arrives twice or late decides nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
+from orderbridge.core.decisions import Decision, PipelineState, Step, decide, summary_state
+from orderbridge.core.orders import OrderSnapshot
+from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder
+from orderbridge.jobs.errors import RetryLater
+from orderbridge.jobs.port import Job
+from orderbridge.store import repo
+from orderbridge.vtex import Order
+from orderbridge.vtex.errors import Conflict, Unavailable
+
+from . import ledger
+from .confirm import confirm_visible_commands
+from .deps import PipelineDeps
+from .ledger import Attempt, attempt_of
+from .mapping import order_to_snapshot
+from .records import ERP_REJECTED, is_parked, record_of
+from .vtex_calls import guard_account, vtex_call
+
+log = structlog.get_logger("orderbridge.pipeline.sync")
+
+MAX_STEPS = 8  # more steps than any status needs: a loop bound, not a business rule
+
+
+@dataclass
+class OrderView:
+    """The order as this job currently knows it: VTEX's document and the pipeline's row."""
+
+    account: str
+    order_id: str
+    order: Order
+    snapshot: OrderSnapshot
+    row: Any
+
+
+async def sync_order(deps: PipelineDeps, job: Job) -> None:
+    account, order_id = job.payload["account"], job.payload["order_id"]
+    await guard_account(deps, account)
+    view = await refresh(deps, account, order_id, job.id)
+    for _ in range(MAX_STEPS):
+        decision = await _decide(deps, view)
+        if decision.step is Step.NOTHING:
+            break
+        view = await perform(deps, view, decision, job.id)
+    await _settle_state(deps, view)
+
+
+async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int | None) -> OrderView:
+    """Get order (invariant 2: the event is a trigger, the order is the truth) and store it.
+
+    Commands VTEX acknowledged before this read are now visible on the order: they are marked
+    confirmed in the same transaction, so validation never counts them twice.
+    """
+    order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
+    snapshot = order_to_snapshot(order)
+    async with deps.db.transaction() as session:
+        await repo.upsert_order(
+            session, account, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
+        )
+        await confirm_visible_commands(session, account, order_id, snapshot)
+        await repo.mark_intake_events_processed(session, account, order_id)
+        row = await repo.get_order(session, account, order_id)
+    return OrderView(account, order_id, order, snapshot, row)
+
+
+async def _decide(deps: PipelineDeps, view: OrderView) -> Decision:
+    asked: str | None = None
+    if view.snapshot.status == "cancellation-requested":
+        asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
+    record = record_of(view.row, asked)
+    return decide(view.snapshot.status, record, view.snapshot.open_cancellation_request_id)
+
+
+async def perform(deps: PipelineDeps, view: OrderView, decision: Decision, job_id: int) -> OrderView:
+    step = decision.step
+    if step is Step.HAND_OVER:
+        return await _hand_over(deps, view, job_id)
+    if step is Step.START_HANDLING:
+        return await _start_handling(deps, view, job_id)
+    if step is Step.RECORD_STARTED:
+        return await _record(deps, view, PipelineState.HANDLING, started_at=deps.clock())
+    if step is Step.ASK_CANCELLATION:
+        return await _ask_cancellation(deps, view, decision.cancellation_request_id, job_id)
+    if step is Step.NOTIFY_CANCELED:
+        await deps.erp.notify_canceled(view.account, view.order_id, view.snapshot.extra.get("cancel_reason"))
+        told = attempt_of("notify_canceled", "ok", job_id=job_id)
+        return await _record(deps, view, PipelineState.CANCELED, told, completed_at=deps.clock())
+    if step is Step.RECORD_CANCELED:
+        return await _record(deps, view, PipelineState.CANCELED, completed_at=deps.clock())
+    return await _record(deps, view, PipelineState.COMPLETED, completed_at=deps.clock())
+
+
+async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
+    """Give the order to the ERP (idempotent on its side). ErpUnavailable propagates: the job retries."""
+    handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw)
+    result = await deps.erp.hand_over(handover)
+    if isinstance(result, Accepted):
+        accepted = attempt_of("hand_over", "accepted", job_id=job_id)
+        return await _record(
+            deps,
+            view,
+            PipelineState.ACCEPTED,
+            accepted,
+            handed_over_at=deps.clock(),
+            erp_reference=result.erp_reference,
+        )
+    if isinstance(result, AcceptanceLater):
+        later = attempt_of("hand_over", "later", job_id=job_id)
+        return await _record(deps, view, PipelineState.AWAITING_ERP, later)
+    reason = ERP_REJECTED + result.reason
+    log.warning("order_parked", account=view.account, order_id=view.order_id, reason=reason)
+    rejected = attempt_of("hand_over", "rejected", job_id=job_id, detail=reason)
+    return await _record(deps, view, PipelineState.PARKED, rejected, park_reason=reason)
+
+
+async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
+    """Start handling once. A 409 or an unknown outcome means: re-read, VTEX may already say handling."""
+    client = deps.client(view.account)
+    try:
+        call = client.start_handling(view.order_id)
+        await vtex_call(deps, view.account, view.order_id, "start_handling", call)
+    except Conflict as error:
+        await ledger.attempt(
+            deps, view.account, view.order_id, "start_handling", "conflict", job_id=job_id, error=error
+        )
+        return await _reread_after_start(deps, view, job_id)
+    except Unavailable as error:
+        await ledger.attempt(
+            deps, view.account, view.order_id, "start_handling", "unknown", job_id=job_id, error=error
+        )
+        if not error.may_have_landed:
+            raise
+        return await _reread_after_start(deps, view, job_id)
+    started = attempt_of("start_handling", "ok", job_id=job_id)
+    return await _record(deps, view, PipelineState.HANDLING, started, started_at=deps.clock())
+
+
+async def _reread_after_start(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
+    fresh = await refresh(deps, view.account, view.order_id, job_id)
+    if fresh.snapshot.status == "ready-for-handling":
+        # Neither started nor refused for another status: try again later, never in a tight loop.
+        raise RetryLater(deps.timing.start_conflict_retry_s, "start-handling did not land yet")
+    return fresh
+
+
+async def _ask_cancellation(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, job_id: int
+) -> OrderView:
+    """Ask the ERP; its answer travels the same command path as any ERP command (validated, relayed)."""
+    reason = view.snapshot.extra.get("cancel_reason")
+    decision = await deps.erp.request_cancellation(view.account, view.order_id, request_id, reason)
+    if decision is None:
+        asked = attempt_of("ask_cancellation", "later", job_id=job_id, detail=request_id or "")
+        return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+    command: Command
+    if decision.accept:
+        command = CancelCommand(reason=decision.reason or "cancellation requested by the shopper")
+    else:
+        reason_text = decision.reason or "denied by the seller"
+        command = DenyCancellationCommand(reason=reason_text, cancellation_request_id=request_id)
+    # The key makes a re-asked decision (after a crash before it was recorded) the same command.
+    key = f"cancellation-decision:{view.order_id}:{request_id or ''}"
+    outcome = await deps.sink.submit(view.account, view.order_id, command, channel="erp", idempotency_key=key)
+    answered = "accepted" if decision.accept else "denied"
+    asked = attempt_of("ask_cancellation", answered, job_id=job_id, detail=request_id or "")
+    if not outcome.accepted:
+        reason_text = "the ERP's cancellation decision was refused: " + "; ".join(outcome.problems)
+        return await _record(deps, view, PipelineState.PARKED, asked, park_reason=reason_text)
+    return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+
+
+async def _record(
+    deps: PipelineDeps, view: OrderView, state: PipelineState, done: Attempt | None = None, **fields: Any
+) -> OrderView:
+    """Record a step and its attempt together: the fact and its evidence commit as one."""
+    async with deps.db.transaction() as session:
+        await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
+        if done is not None:
+            await ledger.add(session, view.account, view.order_id, done)
+        row = await repo.get_order(session, view.account, view.order_id)
+    return replace(view, row=row)
+
+
+async def _settle_state(deps: PipelineDeps, view: OrderView) -> None:
+    """Keep the operator-facing state in step with the facts (e.g. after a denied cancellation)."""
+    if view.row is None:
+        return
+    asked = None
+    if view.snapshot.status == "cancellation-requested":
+        asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
+    wanted = summary_state(view.snapshot.status, record_of(view.row, asked), is_parked(view.row))
+    if wanted.value != view.row.pipeline_state:
+        await _record(deps, view, wanted)
