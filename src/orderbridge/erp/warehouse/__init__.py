@@ -1,0 +1,20 @@
+"""The simulated warehouse: an ERP adapter kept in its own SQLite file, for tests, the demo and the bench."""
+
+from orderbridge.erp.warehouse.adapter import (
+    SimulatedWarehouse,
+    database_path,
+    read_handover_counts,
+    read_summary,
+)
+from orderbridge.erp.warehouse.ledger import GiveUp, WarehouseSummary
+from orderbridge.erp.warehouse.settings import WarehouseSettings
+
+__all__ = [
+    "GiveUp",
+    "SimulatedWarehouse",
+    "WarehouseSettings",
+    "WarehouseSummary",
+    "database_path",
+    "read_handover_counts",
+    "read_summary",
+]

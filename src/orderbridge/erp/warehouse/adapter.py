@@ -1,0 +1,261 @@
+"""`SimulatedWarehouse`: an ERP adapter that behaves like a small fulfilment warehouse.
+
+It accepts (or rejects) handed-over orders, then drives each accepted order through its stored plan on
+ONE background task: each turn reads the due steps from SQLite, builds each step's command from the
+order as the pipeline knows it (`sink.current_order`), submits it, and records every outcome in one
+transaction. A refused step is retried after `retry_delay_s`, at most `max_step_attempts` times, then
+the order is given up (visible in `summary()`). All SQLite work runs on one dedicated thread so the
+event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from orderbridge.erp.errors import ErpUnavailable
+from orderbridge.erp.port import (
+    Accepted,
+    CancellationDecision,
+    CommandSink,
+    HandoverOrder,
+    HandoverResult,
+    Rejected,
+)
+from orderbridge.erp.warehouse import ledger
+from orderbridge.erp.warehouse.documents import NotReady, already_done, build_command
+from orderbridge.erp.warehouse.ledger import DueStep, StepResult, WarehouseSummary
+from orderbridge.erp.warehouse.settings import WarehouseSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHANNEL = "warehouse"
+
+
+def database_path(path_or_url: str | Path) -> Path:
+    """Accept a plain path or an SQLAlchemy-style `sqlite:///…` URL; the warehouse needs a real file."""
+    text = str(path_or_url)
+    for prefix in ("sqlite+aiosqlite:///", "sqlite+pysqlite:///", "sqlite:///"):
+        if text.startswith(prefix):
+            text = text.removeprefix(prefix)
+            break
+    if not text or text == ":memory:":
+        raise ValueError("the simulated warehouse needs a database file (its log must outlive the process)")
+    return Path(text)
+
+
+class SimulatedWarehouse:
+    """The simulated ERP. `autorun=False` leaves step driving to explicit `run_due_steps()` calls (tests)."""
+
+    name = "warehouse"
+
+    def __init__(
+        self,
+        path_or_url: str | Path,
+        settings: WarehouseSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        autorun: bool = True,
+    ) -> None:
+        self.path = database_path(path_or_url)
+        self.settings = settings or WarehouseSettings()
+        self._clock = clock
+        self._autorun = autorun
+        self._sink: CommandSink | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._steps_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, sink: CommandSink) -> None:
+        self._sink = sink
+        await self._db(lambda conn: None)  # opens the file and creates the schema now, not on first use
+        if self._autorun and self._loop_task is None:
+            self._stopping = False
+            self._loop_task = asyncio.create_task(self._step_loop(), name="warehouse-steps")
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Let the turn in progress finish and record its outcomes (so no submit is cut in half)."""
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(task, grace_s)
+            except TimeoutError:
+                log.warning("warehouse step loop did not stop within %.1f s; cancelled", grace_s)
+        async with self._steps_lock:
+            await self._close()
+
+    # -- the ERP port ------------------------------------------------------------------------------
+
+    async def hand_over(self, order: HandoverOrder) -> HandoverResult:
+        decision = await self._db(
+            ledger.record_handover, order.account, order.snapshot, self._clock(), self.settings
+        )
+        self._wake.set()
+        if decision.accepted:
+            return Accepted(erp_reference=f"{self.settings.invoice_prefix}-ORDER-{decision.seq}")
+        return Rejected(reason=decision.reason)
+
+    async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
+        await self._db(ledger.record_cancellation_notice, account, order_id, reason, self._clock())
+
+    async def request_cancellation(
+        self, account: str, order_id: str, request_id: str | None, reason: str | None
+    ) -> CancellationDecision | None:
+        accept, answer = await self._db(
+            ledger.decide_cancellation_request,
+            account,
+            order_id,
+            request_id,
+            reason,
+            self._clock(),
+            self.settings,
+        )
+        return CancellationDecision(accept=accept, reason=answer)
+
+    # -- ground truth for tests and the demo --------------------------------------------------------
+
+    def handover_counts(self) -> dict[tuple[str, str], int]:
+        return read_handover_counts(self.path)
+
+    def summary(self) -> WarehouseSummary:
+        return read_summary(self.path)
+
+    # -- the step engine ---------------------------------------------------------------------------
+
+    async def run_due_steps(self) -> int:
+        """Run every step due now (up to `batch_size`) and record the outcomes; returns how many ran."""
+        if self._sink is None:
+            raise RuntimeError("start(sink) the warehouse before running its steps")
+        sink = self._sink
+        async with self._steps_lock:
+            now = self._clock()
+            due = await self._db(ledger.due_steps, now, self.settings.batch_size)
+            if not due:
+                return 0
+            results = await asyncio.gather(*(self._run_step(sink, item, now) for item in due))
+            await self._db(ledger.record_results, list(results), self._clock(), self.settings)
+            return len(due)
+
+    async def _run_step(self, sink: CommandSink, due: DueStep, now: float) -> StepResult:
+        try:
+            snapshot = await sink.current_order(due.account, due.order_id)
+            if snapshot is None:
+                return StepResult(due, "retry", "the pipeline does not know the order yet", "not_ready")
+            if already_done(due.step, snapshot):
+                return StepResult(due, "advanced", "VTEX already shows this step", "skipped")
+            if snapshot.status == "canceled":
+                return StepResult(due, "canceled", "the order was canceled", "canceled")
+            command = build_command(due.step, snapshot, now, self.settings.courier)
+            if isinstance(command, NotReady):
+                return StepResult(due, "retry", command.reason, "not_ready")
+            outcome = await sink.submit(
+                due.account,
+                due.order_id,
+                command,
+                channel=CHANNEL,
+                idempotency_key=f"{CHANNEL}:{due.account}:{due.order_id}:{due.step_no}",
+            )
+        except Exception as error:  # the pipeline had trouble: the step is retried like a refusal
+            log.warning(
+                "warehouse step failed", extra={"order_id": due.order_id, "error": type(error).__name__}
+            )
+            return StepResult(due, "retry", f"submit failed: {type(error).__name__}", "error")
+        if outcome.accepted:
+            return StepResult(due, "advanced", outcome.command_id or "", "accepted")
+        return StepResult(due, "retry", "; ".join(outcome.problems) or "refused", "refused")
+
+    async def _step_loop(self) -> None:
+        """One loop for all orders: run what is due, then sleep until the next due step or a new handover."""
+        while not self._stopping:
+            try:
+                ran = await self.run_due_steps()
+            except (ErpUnavailable, sqlite3.Error):
+                log.exception("warehouse step loop could not reach its database")
+                ran = 0
+            if ran >= self.settings.batch_size or self._stopping:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._idle_delay())
+            self._wake.clear()
+
+    async def _idle_delay(self) -> float:
+        try:
+            next_due = await self._db(ledger.next_due_at)
+        except ErpUnavailable:
+            return self.settings.idle_poll_s
+        if next_due is None:
+            return self.settings.idle_poll_s
+        return min(max(next_due - self._clock(), 0.001), self.settings.idle_poll_s)
+
+    # -- the database thread -----------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(conn, *args)` as one transaction on the warehouse's thread; SQLite trouble is retryable."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-db")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._transaction, fn, args)
+        except sqlite3.Error as error:
+            raise ErpUnavailable(f"warehouse database error: {error}") from error
+
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._conn is None:
+            self._conn = ledger.connect(self.path)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def _close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(executor, self._close_connection)
+        executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def read_handover_counts(path_or_url: str | Path) -> dict[tuple[str, str], int]:
+    """Handovers per order from a warehouse file, readable from any process (WAL lets readers in)."""
+    with contextlib.closing(_reader(path_or_url)) as conn:
+        return ledger.handover_counts(conn)
+
+
+def read_summary(path_or_url: str | Path) -> WarehouseSummary:
+    with contextlib.closing(_reader(path_or_url)) as conn:
+        return ledger.summary(conn)
+
+
+def _reader(path_or_url: str | Path) -> sqlite3.Connection:
+    path = database_path(path_or_url)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse database at {path}")
+    conn = sqlite3.connect(path, timeout=10.0)
+    conn.executescript(ledger.SCHEMA)  # a file from an older warehouse gains any new table, empty
+    return conn
