@@ -1,0 +1,543 @@
+"""The embedded `JobQueue`: jobs in the application database, run by asyncio workers in this process.
+
+How it works
+- `enqueue` inserts a row in the caller's transaction (INSERT … ON CONFLICT DO NOTHING on the partial
+  unique index of not-yet-claimed dedupe keys) and, once that transaction commits, wakes the workers.
+- One loop owns all of the queue's database work: it writes finished jobs' outcomes in one batch,
+  returns expired leases to the queue, and claims up to `concurrency − running` due jobs in one
+  `UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING …`. Workers only run handlers.
+- One lane, one job at a time, in order: a job is claimable only when no unfinished (ready, running,
+  retry) job of its lane has a smaller id. A job waiting for its retry keeps its lane blocked (order is
+  kept); a parked job does not. `requeue` copies a parked job to the back of its lane, so ids in a lane
+  always follow enqueue order and a running job is always its lane's oldest unfinished one.
+- Claims are leases (`lease_until`, renewed while the handler runs). A job whose lease expired — its
+  process died — is returned to the queue by whoever notices; on start, jobs left running by a dead
+  process on this host (same host, pid gone or reused) are returned at once. The crashed attempt counts,
+  so a job that kills its process ends parked rather than looping.
+- On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so several processes can share a database;
+  wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`).
+
+Mapping to procrastinate (a later adapter implementing the same port, handlers unchanged)
+- `kind` → the task name; `payload` → the task's keyword arguments; `Job` is built from the job context.
+- `lane` → procrastinate's `lock` (jobs sharing a lock run one at a time, in order).
+- `dedupe_key` → `queueing_lock` (at most one *todo* job per key; procrastinate raises
+  `AlreadyEnqueued`, which the adapter turns into `None`).
+- `run_at` → `schedule_at`; `RetryLater`/backoff → a `RetryStrategy` plus `RetryDecision(retry_at=…)`;
+  `Park` → failing the job without retry (status `failed` is the parked list).
+- Transactional enqueue: procrastinate's psycopg connector on the caller's connection.
+- Leases: procrastinate does not retry stalled jobs by itself — a periodic task calling
+  `get_stalled_jobs` + `retry_job` takes the place of lease expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Row, bindparam, case, event, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from orderbridge.jobs.errors import Park, RetryLater
+from orderbridge.jobs.port import Handler, Job, ParkedJob
+from orderbridge.store.db import Database
+from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, jobs
+from orderbridge.store.types import Json
+
+log = structlog.get_logger(__name__)
+
+_WAKE_ON_COMMIT = "orderbridge.jobs.wake_on_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    for wake in session.info.pop(_WAKE_ON_COMMIT, ()):
+        wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_wake_after_rollback(session: Session) -> None:
+    session.info.pop(_WAKE_ON_COMMIT, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    job_id: int
+    status: str  # done | retry | parked
+    attempt: int
+    run_at: float | None = None
+    error: str | None = None
+
+
+def process_token() -> str:
+    """Identifies this process in `jobs.worker`: host, pid, and a random part (pids get reused)."""
+    return f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex[:8]}"
+
+
+def _token_is_dead(token: str, own_token: str) -> bool:
+    """True when `token` belongs to a process of this host that no longer runs."""
+    host, _, rest = token.partition("|")
+    own_host, _, own_rest = own_token.partition("|")
+    if host != own_host or token == own_token:
+        return False
+    pid_text = rest.partition("|")[0]
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == int(own_rest.partition("|")[0]):
+        return True  # our pid with another token: an earlier incarnation of this process id
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class EmbeddedQueue:
+    """The `JobQueue` port on the application database. Start it with `run(stop)`.
+
+    Only one `EmbeddedQueue` per process and database: a second instance in the same process takes the
+    first one's running jobs for a crashed process's (which is what the crash tests rely on).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        handlers: Mapping[str, Handler],
+        concurrency: int = 32,
+        lease_s: float = 120.0,
+        poll_interval_s: float = 0.05,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_attempts: int = 8,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 600.0,
+        token: str | None = None,
+        shutdown_grace_s: float = 10.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.token = token or process_token()
+        self.shutdown_grace_s = shutdown_grace_s
+        self._rng = rng
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._outcomes: list[_Outcome] = []
+        self._counters = {"claimed": 0, "done": 0, "retried": 0, "parked": 0, "failed": 0, "lost_lease": 0}
+
+    # --- the port ------------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        *,
+        kind: str,
+        lane: str,
+        payload: dict[str, Any],
+        run_at: datetime | None = None,
+        dedupe_key: str | None = None,
+    ) -> int | None:
+        now = self.clock()
+        stmt = (
+            _insert(session)
+            .values(
+                kind=kind,
+                lane=lane,
+                payload=payload,
+                status="ready",
+                attempt=0,
+                run_at=run_at.timestamp() if run_at is not None else now,
+                dedupe_key=dedupe_key,
+                enqueued_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(jobs.c.id)
+        )
+        job_id = (await session.execute(stmt)).scalar_one_or_none()
+        if job_id is not None:
+            session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
+        return job_id
+
+    async def requeue(self, job_id: int) -> int | None:
+        async with self.db.transaction() as session:
+            new_id = await self._requeue_in(session, job_id)
+        if new_id is not None:
+            self.wake()
+        return new_id
+
+    async def requeue_parked(self, lane: str) -> list[int]:
+        """Requeue every parked job of a lane, oldest first (an operator's "retry this order")."""
+        async with self.db.transaction() as session:
+            ids = (
+                await session.scalars(
+                    select(jobs.c.id)
+                    .where(jobs.c.lane == lane, jobs.c.status == "parked")
+                    .order_by(jobs.c.id)
+                )
+            ).all()
+            new_ids = [n for job_id in ids if (n := await self._requeue_in(session, job_id)) is not None]
+        if new_ids:
+            self.wake()
+        return new_ids
+
+    async def list_parked(self, *, lane: str | None = None, limit: int = 100) -> list[ParkedJob]:
+        stmt = select(
+            jobs.c.id,
+            jobs.c.kind,
+            jobs.c.lane,
+            jobs.c.payload,
+            jobs.c.attempt,
+            jobs.c.last_error,
+            jobs.c.enqueued_at,
+            jobs.c.finished_at,
+        ).where(jobs.c.status == "parked")
+        if lane is not None and lane.endswith("*"):
+            stmt = stmt.where(jobs.c.lane.startswith(lane[:-1], autoescape=True))
+        elif lane is not None:
+            stmt = stmt.where(jobs.c.lane == lane)
+        stmt = stmt.order_by(jobs.c.id.desc()).limit(limit)
+        async with self.db.read_session() as session:
+            rows = (await session.execute(stmt)).all()
+        return [
+            ParkedJob(
+                id=r.id,
+                kind=r.kind,
+                lane=r.lane,
+                payload=r.payload,
+                attempt=r.attempt,
+                reason=r.last_error or "",
+                enqueued_at=_dt(r.enqueued_at),
+                parked_at=_dt(r.finished_at) if r.finished_at is not None else None,
+            )
+            for r in rows
+        ]
+
+    # --- running -------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Make the loop look for work now (called after an enqueue commits)."""
+        self._wakeup.set()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self._counters, "running": len(self._tasks), "concurrency": self.concurrency}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until `stop` is set; then let running handlers finish (up to the grace)."""
+        await self.reclaim_dead_workers()
+        renewer = asyncio.create_task(self._renew_leases(stop))
+        try:
+            while not stop.is_set():
+                if not await self._cycle():
+                    if not self._tasks and not self._outcomes:
+                        self._idle.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+                    self._wakeup.clear()
+        finally:
+            renewer.cancel()
+            await self._shutdown()
+
+    async def run_until_idle(self, timeout_s: float = 30.0, *, horizon_s: float | None = None) -> None:
+        """Run until nothing is running and no unfinished job is due (for tests and one-shot tools).
+
+        With `horizon_s=None` every unfinished job counts, even one scheduled far ahead; otherwise jobs
+        due later than now + `horizon_s` are left for later. Raises TimeoutError after `timeout_s`.
+        """
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.run(stop))
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    self._idle.clear()
+                    idle = asyncio.create_task(self._idle.wait())
+                    await asyncio.wait({runner, idle}, return_when=asyncio.FIRST_COMPLETED)
+                    idle.cancel()
+                    if runner.done():
+                        runner.result()
+                        return
+                    if await self._nothing_due(horizon_s):
+                        return
+        finally:
+            stop.set()
+            self.wake()
+            await runner
+
+    async def reclaim_dead_workers(self) -> int:
+        """Return jobs left running by dead processes of this host to the queue; how many."""
+        async with self.db.read_session() as session:
+            workers = (
+                await session.scalars(
+                    select(jobs.c.worker)
+                    .where(jobs.c.status == "running", jobs.c.worker.is_not(None))
+                    .distinct()
+                )
+            ).all()
+        dead = [w for w in workers if w is not None and _token_is_dead(w, self.token)]
+        if not dead:
+            return 0
+        async with self.db.transaction() as session:
+            n = await self._release(session, jobs.c.worker.in_(dead))
+        log.warning("jobs.reclaimed_from_dead_workers", jobs=n, workers=len(dead))
+        return n
+
+    # --- the loop's steps ----------------------------------------------------------------------------
+
+    async def _cycle(self) -> bool:
+        """Write outcomes, return expired leases, claim and start jobs. True when anything happened."""
+        outcomes, self._outcomes = self._outcomes, []
+        free = self.concurrency - len(self._tasks)
+        if not outcomes and free <= 0:
+            return False
+        now = self.clock()
+        async with self.db.transaction() as session:
+            if outcomes:
+                await self._write_outcomes(session, outcomes)
+            expired = await self._release(session, jobs.c.lease_until < now)
+            claimed = await self._claim(session, free, now) if free > 0 else []
+        if expired:
+            log.warning("jobs.lease_expired", jobs=expired)
+        for row in claimed:
+            job = Job(row.id, row.kind, row.lane, row.payload, row.attempt, _dt(row.enqueued_at))
+            self._tasks[job.id] = asyncio.create_task(self._execute(job), name=f"job-{job.id}-{job.kind}")
+        self._counters["claimed"] += len(claimed)
+        return bool(outcomes or claimed or expired)
+
+    async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Row[Any]]:
+        lock = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        # Literal status lists so SQLite can match the partial indexes' WHERE clauses.
+        stmt = text(
+            f"""
+            UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_until = :lease_until,
+                worker = :worker, started_at = :now
+            WHERE id IN (
+                SELECT j.id FROM jobs j
+                WHERE j.status IN ('ready', 'retry') AND j.run_at <= :now
+                  AND NOT EXISTS (
+                    SELECT 1 FROM jobs o
+                    WHERE o.lane = j.lane AND o.id < j.id AND o.status IN ('ready', 'running', 'retry'))
+                ORDER BY j.run_at, j.id
+                LIMIT :limit {lock})
+            RETURNING id, kind, lane, payload, attempt, enqueued_at
+            """
+        ).columns(payload=Json)
+        params = {"lease_until": now + self.lease_s, "worker": self.token, "now": now, "limit": limit}
+        return list((await session.execute(stmt, params)).all())
+
+    async def _execute(self, job: Job) -> None:
+        try:
+            outcome = await self._outcome_of(job)
+        except asyncio.CancelledError:
+            # Shut down mid-run: give the attempt back and make the job due again at once.
+            self._outcomes.append(_Outcome(job.id, "retry", job.attempt - 1, self.clock(), "interrupted"))
+            raise
+        finally:
+            self._tasks.pop(job.id, None)
+            self.wake()
+        self._outcomes.append(outcome)
+
+    async def _outcome_of(self, job: Job) -> _Outcome:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise Park(f"no handler for job kind {job.kind!r}")
+            await handler(job)
+        except RetryLater as wait:
+            attempt = job.attempt if wait.count_attempt else job.attempt - 1
+            if wait.count_attempt and attempt >= self.max_attempts:
+                return self._park(job, attempt, f"gave up after {attempt} attempts: {wait.reason}")
+            self._counters["retried"] += 1
+            return _Outcome(job.id, "retry", attempt, self.clock() + wait.delay_s, wait.reason)
+        except Park as park:
+            return self._park(job, job.attempt, park.reason)
+        except Exception as error:
+            self._counters["failed"] += 1
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("jobs.failed", job_id=job.id, kind=job.kind, attempt=job.attempt, error=reason)
+            if job.attempt >= self.max_attempts:
+                return self._park(job, job.attempt, f"gave up after {job.attempt} attempts: {reason}")
+            self._counters["retried"] += 1
+            return _Outcome(job.id, "retry", job.attempt, self.clock() + self.backoff_s(job.attempt), reason)
+        self._counters["done"] += 1
+        return _Outcome(job.id, "done", job.attempt)
+
+    def _park(self, job: Job, attempt: int, reason: str) -> _Outcome:
+        self._counters["parked"] += 1
+        log.warning("jobs.parked", job_id=job.id, kind=job.kind, lane=job.lane, reason=reason)
+        return _Outcome(job.id, "parked", attempt, None, reason)
+
+    def backoff_s(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the nominal delay is random, so retries spread out."""
+        nominal = min(self.retry_max_s, self.retry_base_s * 2.0 ** max(attempt - 1, 0))
+        return nominal * (0.5 + 0.5 * self._rng())
+
+    async def _write_outcomes(self, session: AsyncSession, outcomes: Iterable[_Outcome]) -> None:
+        now = self.clock()
+        rows = [
+            {
+                "b_id": o.job_id,
+                "b_status": o.status,
+                "b_attempt": o.attempt,
+                "b_run_at": o.run_at if o.run_at is not None else now,
+                "b_error": o.error,
+                "b_finished": now if o.status in ("done", "parked") else None,
+            }
+            for o in outcomes
+        ]
+        stmt = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("b_id"), jobs.c.worker == self.token, jobs.c.status == "running")
+            .values(
+                status=bindparam("b_status"),
+                attempt=bindparam("b_attempt"),
+                run_at=bindparam("b_run_at"),
+                last_error=bindparam("b_error"),
+                finished_at=bindparam("b_finished"),
+                lease_until=None,
+                worker=None,
+            )
+        )
+        connection = await session.connection()
+        written = (await connection.execute(stmt, rows)).rowcount
+        if written != len(rows):
+            # Our lease expired and someone else took the job back: their run decides its fate.
+            self._counters["lost_lease"] += len(rows) - written
+            log.warning("jobs.lost_lease", jobs=len(rows) - written)
+
+    async def _release(self, session: AsyncSession, condition: Any) -> int:
+        """Return running jobs matching `condition` to the queue; parked when their attempts are spent.
+
+        The interrupted attempt counts: a job that kills its process must end parked, not loop.
+        """
+        now = self.clock()
+        spent = jobs.c.attempt >= self.max_attempts
+        result = await session.execute(
+            update(jobs)
+            .where(jobs.c.status == "running", condition)
+            .values(
+                status=case((spent, "parked"), else_="retry"),
+                last_error=case(
+                    (spent, "gave up: its worker died on the last attempt"), else_="its worker died"
+                ),
+                finished_at=case((spent, now), else_=None),
+                run_at=now,
+                lease_until=None,
+                worker=None,
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _renew_leases(self, stop: asyncio.Event) -> None:
+        interval = max(self.lease_s / 3, self.poll_interval_s)
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            ids = list(self._tasks)
+            if not ids:
+                continue
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_(ids), jobs.c.worker == self.token, jobs.c.status == "running")
+                    .values(lease_until=self.clock() + self.lease_s)
+                )
+
+    async def _shutdown(self) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks.values()), timeout=self.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            async with self.db.transaction() as session:
+                await self._write_outcomes(session, outcomes)
+
+    async def _nothing_due(self, horizon_s: float | None) -> bool:
+        if self._tasks or self._outcomes:
+            return False
+        async with self.db.read_session() as session:
+            first = await session.scalar(
+                select(func.min(jobs.c.run_at)).where(jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
+            )
+        return first is None or (horizon_s is not None and first > self.clock() + horizon_s)
+
+    async def _requeue_in(self, session: AsyncSession, job_id: int) -> int | None:
+        row = (
+            await session.execute(
+                select(jobs.c.kind, jobs.c.lane, jobs.c.payload, jobs.c.dedupe_key).where(
+                    jobs.c.id == job_id, jobs.c.status == "parked"
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        now = self.clock()
+        new_id = (
+            await session.execute(
+                _insert(session)
+                .values(
+                    kind=row.kind,
+                    lane=row.lane,
+                    payload=row.payload,
+                    status="ready",
+                    attempt=0,
+                    run_at=now,
+                    dedupe_key=row.dedupe_key,
+                    enqueued_at=now,
+                    requeued_from=job_id,
+                )
+                .on_conflict_do_nothing()
+                .returning(jobs.c.id)
+            )
+        ).scalar_one_or_none()
+        if new_id is None:  # a not-yet-claimed job with the same dedupe key will do the same work
+            new_id = await session.scalar(
+                select(jobs.c.id).where(jobs.c.dedupe_key == row.dedupe_key, jobs.c.status == "ready")
+            )
+        await session.execute(update(jobs).where(jobs.c.id == job_id).values(status="requeued"))
+        return new_id
+
+
+def _insert(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(jobs)
+    return sqlite.insert(jobs)
+
+
+def _dt(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+async def job_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """{(lane prefix before the first ':', status): jobs} for unfinished and parked jobs (for `status`)."""
+    stmt = (
+        select(jobs.c.lane, jobs.c.status, func.count())
+        .where(jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
+        .group_by(jobs.c.lane, jobs.c.status)
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for lane, status, n in (await session.execute(stmt)).tuples():
+        key = (lane.partition(":")[0], status)
+        counts[key] = counts.get(key, 0) + n
+    return counts

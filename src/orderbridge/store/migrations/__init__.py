@@ -1,0 +1,1 @@
+"""Alembic migrations of the orderbridge schema (packaged so `Database.migrate()` finds them)."""

@@ -1,0 +1,561 @@
+"""Repository functions the pipeline calls: intake events, orders, commands, attempts, accounts.
+
+Every function takes an `AsyncSession` and works inside the caller's transaction (the caller commits),
+so a state change and the job it causes commit together. Hot paths are single Core statements: no ORM
+identity map, no read-before-write round trips (`INSERT … ON CONFLICT … RETURNING` on both dialects).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.core.orders import OrderSnapshot
+from orderbridge.core.validation import PendingWork
+from orderbridge.store.tables import accounts, attempts, commands, intake_events, orders
+from orderbridge.store.types import utcnow
+
+IntakeSource = Literal["feed", "hook", "reconcile"]
+CommandStatus = Literal["pending", "sending", "sent", "confirmed", "rejected", "failed"]
+#: Accepted by us, not yet confirmed by VTEX: what `pending_work` counts.
+IN_FLIGHT_STATUSES: tuple[CommandStatus, ...] = ("pending", "sending", "sent")
+NEW_ORDER_STATE = "new"
+
+
+class DuplicateIdempotencyKey(Exception):
+    """`add_command` found a command with the same (account, idempotency_key); the transaction is intact."""
+
+    def __init__(self, command_id: str) -> None:
+        super().__init__(f"a command with this idempotency key exists: {command_id}")
+        self.command_id = command_id
+
+
+def _insert(session: AsyncSession, table: Table) -> Insert:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect {name!r}")
+
+
+# --- intake events ---------------------------------------------------------------------------------
+
+
+async def record_intake_event(
+    session: AsyncSession,
+    account: str,
+    source: IntakeSource,
+    order_id: str,
+    state: str | None,
+    last_state: str | None,
+    current_change: str | None,
+    raw: Mapping[str, Any] | None,
+) -> int | None:
+    """Store an event once per (account, order, state, change time); the new id, or None if a duplicate."""
+    stmt = (
+        _insert(session, intake_events)
+        .values(
+            account=account,
+            source=source,
+            order_id=order_id,
+            state=state or "",
+            last_state=last_state,
+            current_change=current_change or "",
+            raw=dict(raw) if raw is not None else None,
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing()  # type: ignore[attr-defined]
+        .returning(intake_events.c.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_intake_events_processed(session: AsyncSession, account: str, order_id: str) -> int:
+    """Mark every unprocessed event of an order processed (one sync handles them all); the count."""
+    stmt = (
+        update(intake_events)
+        .where(
+            intake_events.c.account == account,
+            intake_events.c.order_id == order_id,
+            intake_events.c.processed_at.is_(None),
+        )
+        .values(processed_at=utcnow())
+    )
+    return _rowcount(await session.execute(stmt))
+
+
+# --- orders ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    account: str
+    order_id: str
+    vtex_status: str | None
+    pipeline_state: str
+    value_cents: int
+    last_change: str
+    snapshot: dict[str, Any]
+    erp_reference: str | None
+    park_reason: str | None
+    handed_over_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    raw: dict[str, Any] | None = None
+
+    def order_snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot.from_dict(self.snapshot)
+
+
+_ORDER_COLUMNS = [orders.c[name] for name in OrderRow.__dataclass_fields__ if name != "raw"]
+
+
+async def get_order(
+    session: AsyncSession, account: str, order_id: str, *, with_raw: bool = False
+) -> OrderRow | None:
+    """The stored order; its raw VTEX document only on request (large, and decisions use the snapshot)."""
+    columns = [*_ORDER_COLUMNS, orders.c.raw] if with_raw else _ORDER_COLUMNS
+    stmt = select(*columns).where(orders.c.account == account, orders.c.order_id == order_id)
+    row = (await session.execute(stmt)).mappings().one_or_none()
+    return OrderRow(**row) if row is not None else None
+
+
+async def upsert_order(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    vtex_status: str | None,
+    raw: Mapping[str, Any] | None,
+    snapshot: Mapping[str, Any],
+    last_change: str,
+) -> bool:
+    """Store the latest read of an order; a new order starts in pipeline state "new".
+
+    An older read never overwrites a newer one (compared by VTEX's `lastChange`, an ISO timestamp), so a
+    slow reader cannot roll the stored order back. Returns False when the stored read was newer.
+    """
+    now = utcnow()
+    values = {
+        "vtex_status": vtex_status,
+        "value_cents": int(snapshot.get("value_cents", 0)),
+        "last_change": last_change,
+        "raw": dict(raw) if raw is not None else None,
+        "snapshot": dict(snapshot),
+        "updated_at": now,
+    }
+    stmt = _insert(session, orders).values(
+        account=account,
+        order_id=order_id,
+        pipeline_state=NEW_ORDER_STATE,
+        created_at=now,
+        version=1,
+        **values,
+    )
+    excluded = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[orders.c.account, orders.c.order_id],
+        set_={**{k: excluded[k] for k in values}, "version": orders.c.version + 1},
+        where=orders.c.last_change <= excluded.last_change,
+    ).returning(orders.c.version)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+_SETTABLE_ORDER_FIELDS = frozenset(
+    {"erp_reference", "park_reason", "handed_over_at", "started_at", "completed_at", "vtex_status"}
+)
+
+
+async def set_pipeline_state(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    state: str,
+    *,
+    expect_state: str | Collection[str] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move an order to `state`, setting any of `erp_reference`, `park_reason`, `handed_over_at`,
+    `started_at`, `completed_at`, `vtex_status` too. With `expect_state`, only from that state (or one
+    of those states): a compare-and-set that makes a step happen once. True when the row changed."""
+    unknown = set(fields) - _SETTABLE_ORDER_FIELDS
+    if unknown:
+        raise ValueError(f"not settable on orders: {sorted(unknown)}")
+    conditions = [orders.c.account == account, orders.c.order_id == order_id]
+    if isinstance(expect_state, str):
+        conditions.append(orders.c.pipeline_state == expect_state)
+    elif expect_state is not None:
+        conditions.append(orders.c.pipeline_state.in_(list(expect_state)))
+    stmt = (
+        update(orders)
+        .where(*conditions)
+        .values(pipeline_state=state, updated_at=utcnow(), version=orders.c.version + 1, **fields)
+    )
+    return _rowcount(await session.execute(stmt)) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSummary:
+    account: str
+    order_id: str
+    vtex_status: str | None
+    pipeline_state: str
+    value_cents: int
+    last_change: str
+    park_reason: str | None
+    updated_at: datetime
+
+
+async def list_orders(
+    session: AsyncSession,
+    account: str | None = None,
+    pipeline_state: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[OrderSummary]:
+    """Orders, most recently updated first."""
+    stmt = select(*(orders.c[name] for name in OrderSummary.__dataclass_fields__))
+    if account is not None:
+        stmt = stmt.where(orders.c.account == account)
+    if pipeline_state is not None:
+        stmt = stmt.where(orders.c.pipeline_state == pipeline_state)
+    stmt = stmt.order_by(orders.c.updated_at.desc(), orders.c.order_id).limit(limit).offset(offset)
+    return [OrderSummary(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def count_orders_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """{(account, pipeline_state): number of orders}."""
+    stmt = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
+        orders.c.account, orders.c.pipeline_state
+    )
+    return {(a, s): n for a, s, n in (await session.execute(stmt)).tuples()}
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    id: str
+    account: str
+    order_id: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    channel: str
+    idempotency_key: str | None
+    invoice_number: str | None
+    vtex_receipt: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_COMMAND_COLUMNS = [commands.c[name] for name in CommandRow.__dataclass_fields__]
+
+
+async def add_command(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    command_dict: Mapping[str, Any],
+    channel: str,
+    idempotency_key: str | None = None,
+) -> str:
+    """Store an accepted command (status "pending"); its new id.
+
+    Raises `DuplicateIdempotencyKey` (with the existing id) when the account already used the key; the
+    statement uses ON CONFLICT DO NOTHING, so the caller's transaction stays usable.
+    """
+    command_id = str(uuid.uuid4())
+    now = utcnow()
+    stmt = (
+        _insert(session, commands)
+        .values(
+            id=command_id,
+            account=account,
+            order_id=order_id,
+            kind=command_dict["kind"],
+            payload=dict(command_dict),
+            status="pending",
+            channel=channel,
+            idempotency_key=idempotency_key,
+            invoice_number=command_dict.get("invoice_number"),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()  # type: ignore[attr-defined]
+        .returning(commands.c.id)
+    )
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        existing = await session.scalar(
+            select(commands.c.id).where(
+                commands.c.account == account, commands.c.idempotency_key == idempotency_key
+            )
+        )
+        raise DuplicateIdempotencyKey(str(existing))
+    return command_id
+
+
+async def get_command(session: AsyncSession, command_id: str) -> CommandRow | None:
+    stmt = select(*_COMMAND_COLUMNS).where(commands.c.id == command_id)
+    row = (await session.execute(stmt)).mappings().one_or_none()
+    return CommandRow(**row) if row is not None else None
+
+
+async def find_command_by_idempotency_key(
+    session: AsyncSession, account: str, idempotency_key: str
+) -> CommandRow | None:
+    stmt = select(*_COMMAND_COLUMNS).where(
+        commands.c.account == account, commands.c.idempotency_key == idempotency_key
+    )
+    row = (await session.execute(stmt)).mappings().one_or_none()
+    return CommandRow(**row) if row is not None else None
+
+
+async def list_commands(
+    session: AsyncSession, account: str, order_id: str, statuses: Collection[str] | None = None
+) -> list[CommandRow]:
+    """An order's commands, oldest first."""
+    stmt = select(*_COMMAND_COLUMNS).where(commands.c.account == account, commands.c.order_id == order_id)
+    if statuses is not None:
+        stmt = stmt.where(commands.c.status.in_(list(statuses)))
+    stmt = stmt.order_by(commands.c.created_at, commands.c.id)
+    return [CommandRow(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def set_command_status(
+    session: AsyncSession,
+    command_id: str,
+    status: CommandStatus,
+    *,
+    error: str | None = None,
+    vtex_receipt: Mapping[str, Any] | None = None,
+    expect_status: str | Collection[str] | None = None,
+) -> bool:
+    """Move a command to `status` (optionally only from `expect_status`); True when the row changed."""
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if error is not None:
+        values["error"] = error
+    if vtex_receipt is not None:
+        values["vtex_receipt"] = dict(vtex_receipt)
+    conditions = [commands.c.id == command_id]
+    if isinstance(expect_status, str):
+        conditions.append(commands.c.status == expect_status)
+    elif expect_status is not None:
+        conditions.append(commands.c.status.in_(list(expect_status)))
+    return _rowcount(await session.execute(update(commands).where(*conditions).values(**values))) == 1
+
+
+async def confirm_landed_invoices(
+    session: AsyncSession, account: str, order_id: str, invoice_numbers: Collection[str]
+) -> int:
+    """Mark in-flight invoice commands whose number now shows on the VTEX order as confirmed.
+
+    Call it with the package numbers of a fresh snapshot, in the transaction that stores it.
+    """
+    if not invoice_numbers:
+        return 0
+    stmt = (
+        update(commands)
+        .where(
+            commands.c.account == account,
+            commands.c.order_id == order_id,
+            commands.c.kind == "invoice",
+            commands.c.status.in_(IN_FLIGHT_STATUSES),
+            commands.c.invoice_number.in_(list(invoice_numbers)),
+        )
+        .values(status="confirmed", updated_at=utcnow())
+    )
+    return _rowcount(await session.execute(stmt))
+
+
+async def pending_work(session: AsyncSession, account: str, order_id: str) -> PendingWork:
+    """What the order's in-flight commands (pending, sending, sent) mean for validation."""
+    stmt = select(commands.c.kind, commands.c.payload).where(
+        commands.c.account == account,
+        commands.c.order_id == order_id,
+        commands.c.status.in_(IN_FLIGHT_STATUSES),
+    )
+    return pending_work_from(list((await session.execute(stmt)).tuples()))
+
+
+def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingWork:
+    """Fold (kind, payload) of in-flight commands into a `PendingWork`."""
+    change = cancel = deny = False
+    output_cents = 0
+    values: dict[str, int] = {}
+    tracking: set[str] = set()
+    for kind, payload in rows:
+        if kind == "change":
+            change = True
+        elif kind == "cancel":
+            cancel = True
+        elif kind == "deny_cancellation":
+            deny = True
+        elif kind == "invoice":
+            number = str(payload["invoice_number"])
+            values[number] = int(payload["value_cents"])
+            if payload.get("invoice_kind", "Output") == "Output":
+                output_cents += int(payload["value_cents"])
+            if payload.get("tracking_number"):
+                tracking.add(number)
+        elif kind == "tracking_number":
+            tracking.add(str(payload["invoice_number"]))
+    return PendingWork(
+        change_in_progress=change,
+        invoice_cents_in_flight=output_cents,
+        cancel_in_flight=cancel,
+        invoice_numbers=frozenset(values),
+        tracking_numbers_in_flight=frozenset(tracking),
+        invoice_values=values,
+        deny_in_flight=deny,
+    )
+
+
+# --- attempts --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    id: int
+    account: str
+    order_id: str
+    command_id: str | None
+    job_id: int | None
+    action: str
+    outcome: str
+    http_status: int | None
+    detail: str | None
+    at: datetime
+
+
+async def add_attempt(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    action: str,
+    outcome: str,
+    *,
+    command_id: str | None = None,
+    job_id: int | None = None,
+    http_status: int | None = None,
+    detail: str | None = None,
+) -> int:
+    """Record one attempt at an action (every attempt is kept: nothing disappears); its id."""
+    stmt = (
+        attempts.insert()
+        .values(
+            account=account,
+            order_id=order_id,
+            command_id=command_id,
+            job_id=job_id,
+            action=action,
+            outcome=outcome,
+            http_status=http_status,
+            detail=detail,
+            at=utcnow(),
+        )
+        .returning(attempts.c.id)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def list_attempts(session: AsyncSession, account: str, order_id: str) -> list[AttemptRow]:
+    stmt = (
+        select(*(attempts.c[name] for name in AttemptRow.__dataclass_fields__))
+        .where(attempts.c.account == account, attempts.c.order_id == order_id)
+        .order_by(attempts.c.id)
+    )
+    return [AttemptRow(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+# --- accounts --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    name: str
+    paused: bool
+    paused_reason: str | None
+    settings: dict[str, Any]
+    updated_at: datetime
+
+
+async def upsert_account(session: AsyncSession, name: str, settings: Mapping[str, Any]) -> None:
+    """Create the account or replace its settings; a pause survives (only an operator lifts it)."""
+    stmt = _insert(session, accounts).values(
+        name=name, paused=False, settings=dict(settings), updated_at=utcnow()
+    )
+    excluded = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[accounts.c.name],
+        set_={"settings": excluded.settings, "updated_at": excluded.updated_at},
+    )
+    await session.execute(stmt)
+
+
+async def get_account(session: AsyncSession, name: str) -> AccountRow | None:
+    stmt = select(*(accounts.c[f] for f in AccountRow.__dataclass_fields__)).where(accounts.c.name == name)
+    row = (await session.execute(stmt)).mappings().one_or_none()
+    return AccountRow(**row) if row is not None else None
+
+
+async def set_account_paused(
+    session: AsyncSession, name: str, paused: bool, reason: str | None = None
+) -> bool:
+    """Pause an account (e.g. on an auth error) or lift the pause; True when the account exists."""
+    stmt = (
+        update(accounts)
+        .where(accounts.c.name == name)
+        .values(paused=paused, paused_reason=reason if paused else None, updated_at=utcnow())
+    )
+    return _rowcount(await session.execute(stmt)) == 1
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+__all__ = [
+    "IN_FLIGHT_STATUSES",
+    "AccountRow",
+    "AttemptRow",
+    "CommandRow",
+    "CommandStatus",
+    "DuplicateIdempotencyKey",
+    "IntakeSource",
+    "OrderRow",
+    "OrderSummary",
+    "add_attempt",
+    "add_command",
+    "confirm_landed_invoices",
+    "count_orders_by_state",
+    "find_command_by_idempotency_key",
+    "get_account",
+    "get_command",
+    "get_order",
+    "list_attempts",
+    "list_commands",
+    "list_orders",
+    "mark_intake_events_processed",
+    "pending_work",
+    "pending_work_from",
+    "record_intake_event",
+    "set_account_paused",
+    "set_command_status",
+    "set_pipeline_state",
+    "upsert_account",
+    "upsert_order",
+]

@@ -1,0 +1,176 @@
+"""The schema: one `MetaData`, Core tables (no ORM classes: hot paths use Core statements).
+
+Every change here needs a hand-written migration in `store/migrations/versions/`; the test
+`test_migrations_build_exactly_these_tables` fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from orderbridge.store.types import BigId, Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("paused_reason", Text),
+    Column("settings", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per distinct feed/hook/reconcile event; the unique key is the dedupe key of the issue.
+# `state`/`current_change` are NOT NULL ('' when absent) because NULLs never collide in a unique key.
+intake_events = Table(
+    "intake_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("last_state", String(64)),
+    Column("current_change", String(64), nullable=False),
+    Column("raw", Json),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("processed_at", UtcDateTime),
+    UniqueConstraint("account", "order_id", "state", "current_change"),
+    Index(None, "account", "order_id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("account", String(100), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
+    Column("vtex_status", String(64)),
+    Column("pipeline_state", String(32), nullable=False),
+    Column("value_cents", Integer, nullable=False),
+    Column("last_change", String(64), nullable=False),
+    Column("raw", Json),
+    Column("snapshot", Json, nullable=False),
+    Column("erp_reference", String(200)),
+    Column("park_reason", Text),
+    Column("handed_over_at", UtcDateTime),
+    Column("started_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index(None, "pipeline_state", "account"),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account", String(100), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("idempotency_key", String(200)),
+    # Copied from the payload so invoices can be found without reading JSON.
+    Column("invoice_number", String(64)),
+    Column("vtex_receipt", Json),
+    Column("error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account", "idempotency_key"),
+    Index(None, "account", "order_id", "status"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("command_id", String(36)),
+    Column("job_id", BigId),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("http_status", Integer),
+    Column("detail", Text),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "account", "order_id"),
+)
+
+# The embedded job queue. Times are epoch seconds (float): compared on every claim, identical on both
+# dialects, no timezone handling. Status: ready (never claimed) | running | retry (waiting to run
+# again) | done | parked | requeued (parked, then copied to a new job at the back of its lane).
+UNFINISHED_JOB_STATUSES = ("ready", "running", "retry")
+_UNFINISHED = "status IN ('ready', 'running', 'retry')"
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("lane", String(200), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("run_at", Double, nullable=False),
+    Column("lease_until", Double),
+    Column("worker", String(100)),
+    Column("dedupe_key", String(200)),
+    Column("last_error", Text),
+    Column("enqueued_at", Double, nullable=False),
+    Column("started_at", Double),
+    Column("finished_at", Double),
+    Column("requeued_from", BigId),
+    # Lane order: the oldest unfinished job of a lane is found through this small partial index.
+    Index(
+        "ix_jobs_lane_unfinished",
+        "lane",
+        "id",
+        sqlite_where=text(_UNFINISHED),
+        postgresql_where=text(_UNFINISHED),
+    ),
+    Index(
+        "ix_jobs_due",
+        "run_at",
+        sqlite_where=text("status IN ('ready', 'retry')"),
+        postgresql_where=text("status IN ('ready', 'retry')"),
+    ),
+    Index(
+        "ix_jobs_leased",
+        "lease_until",
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+    # At most one not-yet-claimed job per dedupe key: enqueue coalesces into it.
+    Index(
+        "uq_jobs_dedupe_ready",
+        "dedupe_key",
+        unique=True,
+        sqlite_where=text("status = 'ready'"),
+        postgresql_where=text("status = 'ready'"),
+    ),
+    Index(None, "status", "lane"),
+)
