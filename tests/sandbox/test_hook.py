@@ -1,0 +1,124 @@
+"""Hook: ping on save, PascalCase deliveries with the configured headers, retries with growing delays."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+
+from .conftest import AUTH, Sandbox, make_config, open_sandbox
+
+
+class Receiver:
+    """A fake hook endpoint: records calls, fails the first `fail_first` notifications."""
+
+    def __init__(self, ping_status: int = 200, fail_first: int = 0) -> None:
+        self.ping_status, self.fail_first = ping_status, fail_first
+        self.calls: list[tuple[dict[str, Any], httpx2.Headers]] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        self.calls.append((body, request.headers))
+        if body == {"hookConfig": "ping"}:
+            return httpx2.Response(self.ping_status)
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return httpx2.Response(503)
+        return httpx2.Response(200)
+
+    @property
+    def notifications(self) -> list[dict[str, Any]]:
+        return [body for body, _ in self.calls if body != {"hookConfig": "ping"}]
+
+
+def hook_body(statuses: list[str]) -> dict[str, Any]:
+    return {
+        "filter": {"type": "FromWorkflow", "status": statuses},
+        "hook": {"url": "https://erp.example/hook", "headers": {"X-Erp-Secret": "s3"}},
+    }
+
+
+async def with_receiver(receiver: Receiver, **config: Any) -> tuple[Sandbox, httpx2.AsyncClient]:
+    client, oms = await open_sandbox(make_config(**config), hook_transport=httpx2.MockTransport(receiver))
+    return Sandbox(client, oms), client
+
+
+async def test_hook_config_is_refused_when_the_ping_is_not_answered_200() -> None:
+    receiver = Receiver(ping_status=500)
+    sandbox, client = await with_receiver(receiver)
+    async with client:
+        response = await sandbox.post("/api/orders/hook/config", hook_body(["handling"]))
+        assert response.status_code == 400
+        assert (await client.get("/api/orders/hook/config", headers=AUTH)).status_code == 404
+    assert receiver.calls[0][0] == {"hookConfig": "ping"}
+    assert receiver.calls[0][1]["x-erp-secret"] == "s3"
+
+
+async def test_hook_delivers_pascal_case_notifications_with_the_configured_headers() -> None:
+    receiver = Receiver()
+    sandbox, client = await with_receiver(receiver)
+    async with client:
+        assert (await sandbox.post("/api/orders/hook/config", hook_body(["handling"]))).status_code == 200
+        saved = (await client.get("/api/orders/hook/config", headers=AUTH)).json()
+        assert saved["hook"]["url"] == "https://erp.example/hook"
+        order_id = await sandbox.handling()
+        await sandbox.advance(0)
+    [note] = receiver.notifications
+    assert (
+        note["OrderId"] == order_id and note["State"] == "handling" and note["LastState"] == "start-handling"
+    )
+    assert note["Origin"] == {"Account": "testaccount", "Key": AUTH["X-VTEX-API-AppKey"]}
+    assert set(note) == {"Domain", "OrderId", "State", "LastState", "LastChange", "CurrentChange", "Origin"}
+    assert receiver.calls[-1][1]["x-erp-secret"] == "s3"
+
+
+async def test_failed_hook_deliveries_are_retried_with_growing_delays() -> None:
+    receiver = Receiver(fail_first=3)
+    sandbox, client = await with_receiver(receiver, hook_retry_base_s=10, hook_retry_factor=2)
+    async with client:
+        await sandbox.post("/api/orders/hook/config", hook_body(["ready-for-handling"]))
+        await sandbox.orders(1)
+        await sandbox.advance(0)  # attempt 1 fails; next in 10 s
+        await sandbox.advance(9)
+        assert len(receiver.calls) == 2
+        await sandbox.advance(1)  # attempt 2 fails; next in 20 s
+        assert len(receiver.calls) == 3
+        await sandbox.advance(19)
+        assert len(receiver.calls) == 3
+        await sandbox.advance(1)  # attempt 3 fails; next in 40 s
+        await sandbox.advance(40)  # attempt 4 succeeds
+        stats = (await sandbox.stats())["hooks"]
+    assert len(receiver.notifications) == 4
+    assert stats == {"pending": 0, "delivered": 1, "failed_attempts": 3, "dropped": 0}
+
+
+async def test_a_hook_delivery_is_dropped_after_the_maximum_attempts() -> None:
+    receiver = Receiver(fail_first=100)
+    sandbox, client = await with_receiver(
+        receiver, hook_retry_base_s=1, hook_retry_factor=1, hook_max_attempts=3
+    )
+    async with client:
+        await sandbox.post("/api/orders/hook/config", hook_body(["ready-for-handling"]))
+        await sandbox.orders(1)
+        for _ in range(5):
+            await sandbox.advance(1)
+        stats = (await sandbox.stats())["hooks"]
+    assert len(receiver.notifications) == 3 and stats["dropped"] == 1
+
+
+async def test_hook_config_delete_stops_deliveries() -> None:
+    receiver = Receiver()
+    sandbox, client = await with_receiver(receiver)
+    async with client:
+        await sandbox.post("/api/orders/hook/config", hook_body(["ready-for-handling"]))
+        assert (await client.delete("/api/orders/hook/config", headers=AUTH)).status_code == 200
+        await sandbox.orders(1)
+        await sandbox.advance(1)
+        assert (await client.delete("/api/orders/hook/config", headers=AUTH)).status_code == 404
+    assert receiver.notifications == []
+
+
+async def test_hook_config_needs_a_url(sandbox: Sandbox) -> None:
+    response = await sandbox.post("/api/orders/hook/config", {"filter": {"type": "FromWorkflow"}, "hook": {}})
+    assert response.status_code == 400

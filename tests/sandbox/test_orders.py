@@ -1,0 +1,124 @@
+"""Get order, auth, start-handling, List orders and the generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orderbridge.sandbox.orders_gen import generate_order
+
+from .conftest import AUTH, Sandbox
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "vtex-examples"
+
+
+async def test_missing_credentials_get_vtex_401_body(sandbox: Sandbox) -> None:
+    order_id = (await sandbox.orders())[0]
+    response = await sandbox.http.get(f"/api/oms/pvt/orders/{order_id}")
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "1", "message": "Unauthorized access", "exception": None}}
+
+
+async def test_wrong_token_is_401_and_the_token_is_not_echoed(sandbox: Sandbox) -> None:
+    headers = {**AUTH, "X-VTEX-API-AppToken": "wrong-secret-value"}
+    response = await sandbox.http.get("/api/orders/feed?maxlot=1", headers=headers)
+    assert response.status_code == 401
+    assert "wrong-secret-value" not in response.text
+
+
+async def test_unknown_order_is_404_oms007(sandbox: Sandbox) -> None:
+    response = await sandbox.http.get("/api/oms/pvt/orders/999-01", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": "OMS007", "message": "Order Not Found", "exception": None}
+
+
+async def test_order_is_found_by_sequence(sandbox: Sandbox) -> None:
+    order_id = (await sandbox.orders())[0]
+    order = await sandbox.order(order_id)
+    by_seq = await sandbox.order(f"seq{order['sequence']}")
+    assert by_seq["orderId"] == order_id
+
+
+async def test_start_handling_is_204_then_409_oms003(sandbox: Sandbox) -> None:
+    order_id = (await sandbox.orders())[0]
+    first = await sandbox.post(f"/api/oms/pvt/orders/{order_id}/start-handling")
+    second = await sandbox.post(f"/api/oms/pvt/orders/{order_id}/start-handling")
+    assert first.status_code == 204 and first.content == b""
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "OMS003"
+    assert (await sandbox.order(order_id))["status"] == "handling"
+    assert (await sandbox.stats())["start_handling"] == {order_id: 1}
+
+
+async def test_start_handling_unknown_order_is_404(sandbox: Sandbox) -> None:
+    response = await sandbox.post("/api/oms/pvt/orders/nope-01/start-handling")
+    assert response.status_code == 404
+
+
+async def test_generated_orders_are_deterministic_under_a_seed() -> None:
+    first = generate_order(42, 7, "acct", "ready-for-handling", 1_700_000_000.0)
+    again = generate_order(42, 7, "acct", "ready-for-handling", 1_700_000_000.0)
+    other = generate_order(43, 7, "acct", "ready-for-handling", 1_700_000_000.0)
+    assert first == again
+    assert other["orderId"] != first["orderId"]
+
+
+async def test_generated_orders_add_up_and_carry_vtex_ids() -> None:
+    for counter in range(1, 40):
+        order = generate_order(42, counter, "acct", "ready-for-handling", 1_700_000_000.0)
+        assert order["value"] == sum(t["value"] for t in order["totals"])
+        items_total = next(t["value"] for t in order["totals"] if t["id"] == "Items")
+        assert items_total == sum(i["price"] * i["quantity"] for i in order["items"])
+        shipping = next(t["value"] for t in order["totals"] if t["id"] == "Shipping")
+        assert shipping == sum(li["price"] for li in order["shippingData"]["logisticsInfo"])
+        assert order["paymentData"]["transactions"][0]["payments"][0]["value"] == order["value"]
+        assert order["orderId"].endswith("-01") and order["sequence"].isdigit()
+
+
+async def test_generated_orders_have_every_top_level_key_of_the_official_example() -> None:
+    example = json.loads((EXAMPLES / "get-order.openapi-example.json").read_text())
+    order = generate_order(42, 1, "acct", "ready-for-handling", 1_700_000_000.0)
+    assert set(example) <= set(order)
+    assert set(example["items"][0]) - {"bundleItems"} <= set(order["items"][0])
+    assert set(example["shippingData"]["logisticsInfo"][0]) <= set(order["shippingData"]["logisticsInfo"][0])
+
+
+async def test_list_orders_pages_and_filters_by_status(sandbox: Sandbox) -> None:
+    await sandbox.orders(20)
+    handled = await sandbox.handling()
+    page = (await sandbox.http.get("/api/oms/pvt/orders?per_page=15&page=2", headers=AUTH)).json()
+    assert page["paging"] == {"total": 21, "pages": 2, "currentPage": 2, "perPage": 15}
+    assert len(page["list"]) == 6
+    assert all(row["items"] is None for row in page["list"])
+    only = (await sandbox.http.get("/api/oms/pvt/orders?f_status=handling", headers=AUTH)).json()
+    assert [row["orderId"] for row in only["list"]] == [handled]
+
+
+async def test_list_orders_caps_at_30_pages(sandbox: Sandbox) -> None:
+    await sandbox.orders(35)
+    body = (await sandbox.http.get("/api/oms/pvt/orders?per_page=1", headers=AUTH)).json()
+    assert body["paging"]["total"] == 35 and body["paging"]["pages"] == 30
+    beyond = await sandbox.http.get("/api/oms/pvt/orders?per_page=1&page=31", headers=AUTH)
+    assert beyond.status_code == 400
+    too_big = await sandbox.http.get("/api/oms/pvt/orders?per_page=101", headers=AUTH)
+    assert too_big.status_code == 400
+
+
+async def test_list_orders_filters_by_creation_date(sandbox: Sandbox) -> None:
+    await sandbox.orders(2)
+    inside = "creationDate:[2000-01-01T00:00:00.000Z TO 2100-01-01T00:00:00.000Z]"
+    outside = "creationDate:[2000-01-01T00:00:00.000Z TO 2000-01-02T00:00:00.000Z]"
+    got_in = await sandbox.http.get("/api/oms/pvt/orders", params={"f_creationDate": inside}, headers=AUTH)
+    got_out = await sandbox.http.get("/api/oms/pvt/orders", params={"f_creationDate": outside}, headers=AUTH)
+    assert got_in.json()["paging"]["total"] == 2
+    assert got_out.json()["paging"]["total"] == 0
+
+
+async def test_imported_order_is_served_as_is(sandbox: Sandbox) -> None:
+    doc = json.loads((EXAMPLES / "get-order.real-2015-fastshop-sandbox-invoiced.json").read_text())
+    response = await sandbox.http.post("/_sandbox/orders", json=doc)
+    assert response.json() == {"orderIds": [doc["orderId"]]}
+    served = await sandbox.order(doc["orderId"])
+    assert served == doc
+    again = await sandbox.http.post("/_sandbox/orders", json=doc)
+    assert again.status_code == 409
