@@ -8,6 +8,7 @@ from vtex_stub import Reply, StubVtex
 from orderbridge.vtex import (
     AuthError,
     Conflict,
+    InvalidResponse,
     NotFound,
     RateLimited,
     Rejected,
@@ -126,6 +127,28 @@ async def test_reading_the_feed_without_a_config_is_not_found(client: VtexClient
 
     with pytest.raises(NotFound):
         await client.read_feed()
+
+
+async def test_a_2xx_body_that_is_not_an_order_is_an_invalid_response(
+    client: VtexClient, stub: StubVtex
+) -> None:
+    stub.reply("GET", ORDER_PATH, Reply(200, text="<html>maintenance</html>"))
+
+    with pytest.raises(InvalidResponse) as caught:
+        await client.get_order("1001-01")
+
+    assert isinstance(caught.value, Unavailable)
+    assert caught.value.may_have_landed is False
+    assert "unreadable response" in caught.value.message
+
+
+async def test_an_unreadable_answer_to_a_cancel_may_have_landed(client: VtexClient, stub: StubVtex) -> None:
+    stub.reply("POST", START_PATH.replace("start-handling", "cancel"), Reply(200, text="[1, 2]"))
+
+    with pytest.raises(InvalidResponse) as caught:
+        await client.cancel_order("1001-01", "reason")
+
+    assert caught.value.may_have_landed is True
 
 
 def test_every_error_class_is_a_vtex_error_that_other_rooms_can_build_in_fakes() -> None:

@@ -68,16 +68,18 @@ class StubVtex:
 
     async def _handle(self, request: Request) -> Response:
         raw = await request.body()
+        # The path as sent on the wire (percent-escapes kept), so tests see exactly what VTEX would.
+        path = request.scope.get("raw_path", request.url.path.encode()).decode().split("?")[0]
         self.seen.append(
             Seen(
                 method=request.method,
-                path=request.url.path,
+                path=path,
                 query=dict(request.query_params),
                 headers=dict(request.headers),
                 body=json.loads(raw) if raw else None,
             )
         )
-        queue = self.script.get((request.method, request.url.path))
+        queue = self.script.get((request.method, path))
         reply = Reply() if not queue else (queue.popleft() if len(queue) > 1 else queue[0])
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)

@@ -10,9 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx2
+from pydantic import BaseModel
 
 from .credentials import Credentials
 from .errors import NotFound
@@ -105,6 +106,11 @@ class VtexClient:
             sleep=sleep,
         )
 
+    @property
+    def limiter(self) -> RateLimiter:
+        """This client's rate limiter; pass it as ``limiter=`` to share it with another client."""
+        return self._transport.limiter
+
     def __repr__(self) -> str:
         return f"VtexClient(account_name={self.account_name!r}, base_url={self.base_url!r})"
 
@@ -129,8 +135,7 @@ class VtexClient:
         timeout passes. Fewer than ``maxlot`` does not mean the queue is empty."""
         if not 1 <= maxlot <= MAX_FEED_LOT:
             raise ValueError(f"maxlot must be between 1 and {MAX_FEED_LOT}, got {maxlot}")
-        data = await self._transport.request("GET", FEED, params={"maxlot": maxlot})
-        return [FeedItem.model_validate(item) for item in data or []]
+        return await self._transport.request_as(_feed_items, "GET", FEED, params={"maxlot": maxlot})
 
     async def commit_feed(self, handles: Sequence[str]) -> None:
         """Delete events by handle. Safe to repeat, so it is retried like a GET."""
@@ -141,10 +146,9 @@ class VtexClient:
     async def get_feed_config(self) -> FeedConfig | None:
         """The feed configuration of this appKey, or None when there is none."""
         try:
-            data = await self._transport.request("GET", FEED_CONFIG)
+            return await self._transport.request_as(_optional(FeedConfig), "GET", FEED_CONFIG)
         except NotFound:
             return None
-        return FeedConfig.model_validate(data) if data else None
 
     async def put_feed_config(self, config: FeedConfig) -> None:
         """Create or replace the feed configuration (VTEX's POST; replacing is idempotent)."""
@@ -161,10 +165,9 @@ class VtexClient:
 
     async def get_hook_config(self) -> HookConfig | None:
         try:
-            data = await self._transport.request("GET", HOOK_CONFIG)
+            return await self._transport.request_as(_optional(HookConfig), "GET", HOOK_CONFIG)
         except NotFound:
             return None
-        return HookConfig.model_validate(data) if data else None
 
     async def put_hook_config(self, config: HookConfig) -> None:
         """Create or replace the hook; VTEX pings the URL first and answers 400 (``Rejected``) if the
@@ -181,8 +184,9 @@ class VtexClient:
 
     async def get_order(self, order_id: str) -> Order:
         """Get order (``order_id`` may also be ``seq<sequence>``); ``order.raw`` is the document."""
-        data = await self._transport.request("GET", ORDER, path_params={"order_id": order_id})
-        return Order.from_raw(data)
+        return await self._transport.request_as(
+            Order.from_raw, "GET", ORDER, path_params={"order_id": order_id}
+        )
 
     async def list_orders_page(
         self,
@@ -202,8 +206,7 @@ class VtexClient:
         if created_from or created_to:
             span = f"{_solr_time(created_from)} TO {_solr_time(created_to)}"
             params["f_creationDate"] = f"creationDate:[{span}]"
-        data = await self._transport.request("GET", ORDERS, params=params)
-        return OrderPage.model_validate(data or {})
+        return await self._transport.request_as(OrderPage.model_validate, "GET", ORDERS, params=params)
 
     async def list_orders(
         self,
@@ -245,8 +248,9 @@ class VtexClient:
     async def cancel_order(self, order_id: str, reason: str, requested_by_user: bool = False) -> Receipt:
         """Ask VTEX to cancel; the order passes through ``cancel`` and becomes ``canceled`` later."""
         body = CancelRequest(reason=reason, requested_by_user=requested_by_user).to_vtex()
-        data = await self._transport.request("POST", CANCEL, path_params={"order_id": order_id}, body=body)
-        return _receipt(data)
+        return await self._transport.request_as(
+            _receipt, "POST", CANCEL, path_params={"order_id": order_id}, body=body
+        )
 
     async def deny_cancellation_request(
         self, order_id: str, cancellation_request_id: str, reason: str
@@ -263,21 +267,22 @@ class VtexClient:
 
     async def send_change_v1(self, order_id: str, change: ChangeV1Request) -> Receipt:
         """Change v1 (synchronous, hence the long timeout). VTEX applies one change per request_id."""
-        data = await self._transport.request(
+        return await self._transport.request_as(
+            _receipt,
             "POST",
             CHANGES_V1,
             path_params={"order_id": order_id},
             body=change.to_vtex(),
             timeout_s=self.change_v1_timeout_s,
         )
-        return _receipt(data)
 
     async def send_change_v2(self, order_id: str, change: ChangeV2Request) -> ChangeV2Receipt:
         """Submit an order modification (202); poll ``get_change_v2`` until it is done or canceled.
 
         A PATCH, but it creates a change request, so it is treated like a non-idempotent POST.
         """
-        data = await self._transport.request(
+        return await self._transport.request_as(
+            ChangeV2Receipt.model_validate,
             "PATCH",
             CHANGES_V2,
             path_params={"order_id": order_id},
@@ -285,16 +290,15 @@ class VtexClient:
             body=change.to_vtex(),
             idempotent=False,
         )
-        return ChangeV2Receipt.model_validate(data)
 
     async def get_change_v2(self, order_id: str, change_request_id: str) -> ChangeV2Status:
-        data = await self._transport.request(
+        return await self._transport.request_as(
+            ChangeV2Status.model_validate,
             "GET",
             CHANGE_V2,
             path_params={"order_id": order_id, "change_request_id": change_request_id},
             params={"accountName": self.account_name},
         )
-        return ChangeV2Status.model_validate(data)
 
     # -- invoices and tracking ------------------------------------------------------------------
 
@@ -302,38 +306,58 @@ class VtexClient:
         """Notify an invoice. Never resent on 5xx/timeout: an ``Unavailable(may_have_landed=True)``
         tells the caller to read the order's packages before sending it again."""
         check_invoice_number(invoice.invoice_number)
-        data = await self._transport.request(
-            "POST", INVOICE, path_params={"order_id": order_id}, body=invoice.to_vtex()
+        return await self._transport.request_as(
+            _receipt, "POST", INVOICE, path_params={"order_id": order_id}, body=invoice.to_vtex()
         )
-        return _receipt(data)
 
     async def patch_tracking_number(
         self, order_id: str, invoice_number: str, patch: TrackingNumberPatch
     ) -> Receipt:
         check_invoice_number(invoice_number)
-        data = await self._transport.request(
+        return await self._transport.request_as(
+            _receipt,
             "PATCH",
             INVOICE_TRACKING_NUMBER,
             path_params={"order_id": order_id, "invoice_number": invoice_number},
             body=patch.to_vtex(),
         )
-        return _receipt(data)
 
     async def send_tracking_events(
         self, order_id: str, invoice_number: str, events: TrackingEvents
     ) -> Receipt:
         check_invoice_number(invoice_number)
-        data = await self._transport.request(
+        return await self._transport.request_as(
+            _receipt,
             "PUT",
             INVOICE_TRACKING_EVENTS,
             path_params={"order_id": order_id, "invoice_number": invoice_number},
             body=events.to_vtex(),
         )
-        return _receipt(data)
 
 
 def _receipt(data: Any) -> Receipt:
-    return Receipt.model_validate(data) if isinstance(data, dict) else Receipt()
+    """A receipt; an empty 2xx body (some routes answer 200/204 without one) gives an empty receipt."""
+    return Receipt() if data is None else Receipt.model_validate(data)
+
+
+def _feed_items(data: Any) -> list[FeedItem]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TypeError(f"expected a list of feed events, got {type(data).__name__}")
+    return [FeedItem.model_validate(item) for item in data]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _optional(model: type[M]) -> Callable[[Any], M | None]:
+    """Parse a config document; an empty body means "no configuration"."""
+
+    def parse(data: Any) -> M | None:
+        return None if not data else model.model_validate(data)
+
+    return parse
 
 
 def _solr_time(moment: datetime | None) -> str:

@@ -20,12 +20,12 @@ def error_details(body: bytes) -> tuple[str | None, str]:
     try:
         data: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None, _clip(body.decode("utf-8", errors="replace"))
+        return None, clip(body.decode("utf-8", errors="replace"))
     if isinstance(data, dict):
         return _from_mapping(data)
     if isinstance(data, str):
-        return None, _clip(data)
-    return None, _clip(body.decode("utf-8", errors="replace"))
+        return None, clip(data)
+    return None, clip(body.decode("utf-8", errors="replace"))
 
 
 def _from_mapping(data: dict[str, Any]) -> tuple[str | None, str]:
@@ -33,16 +33,16 @@ def _from_mapping(data: dict[str, Any]) -> tuple[str | None, str]:
     if isinstance(error, dict):
         code = error.get("code") or error.get("Code")
         message = error.get("message") or error.get("Message") or ""
-        return (str(code) if code is not None else None), _clip(str(message))
+        return (str(code) if code is not None else None), clip(str(message))
     if isinstance(error, str):
-        return None, _clip(error)
+        return None, clip(error)
     if "title" in data or "errors" in data:
         return _problem_details(data)
     message = data.get("message") or data.get("Message")
     code = data.get("code") or data.get("Code")
     if message is not None:
-        return (str(code) if code is not None else None), _clip(str(message))
-    return None, _clip(orjson.dumps(data).decode())
+        return (str(code) if code is not None else None), clip(str(message))
+    return None, clip(orjson.dumps(data).decode())
 
 
 def _problem_details(data: dict[str, Any]) -> tuple[str | None, str]:
@@ -52,9 +52,9 @@ def _problem_details(data: dict[str, Any]) -> tuple[str | None, str]:
         for field, problems in errors.items():
             listed = problems if isinstance(problems, list) else [problems]
             parts.append(f"{field}: {'; '.join(str(p) for p in listed)}")
-    return None, _clip(" — ".join(parts))
+    return None, clip(" — ".join(parts))
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
     text = text.strip()
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"

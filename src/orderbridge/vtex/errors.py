@@ -104,6 +104,14 @@ class Unavailable(VtexError):
         return f"{super()._describe()}{landed}"
 
 
+class InvalidResponse(Unavailable):
+    """VTEX answered 2xx but the body is not what the endpoint documents (e.g. an HTML error page).
+
+    A kind of ``Unavailable``: for a write, the request did reach VTEX (``may_have_landed``), so
+    callers that re-read the order on ``Unavailable`` do the right thing here too.
+    """
+
+
 class InvalidInvoiceNumber(VtexError, ValueError):
     """An invoice number VTEX cannot route in a URL; refused before any request is sent."""
 

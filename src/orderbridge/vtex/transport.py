@@ -21,16 +21,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx2
 import orjson
 import structlog
+from pydantic import ValidationError
 
 from .credentials import Credentials
-from .error_body import error_details
-from .errors import AuthError, Conflict, NotFound, RateLimited, Rejected, Unavailable, VtexError
+from .error_body import clip, error_details
+from .errors import (
+    AuthError,
+    Conflict,
+    InvalidResponse,
+    NotFound,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    VtexError,
+)
 from .ratelimit import RateLimiter, Unlimited
 from .retry import RetryPolicy, parse_retry_after
 
@@ -41,6 +51,7 @@ _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 _USER_AGENT = "orderbridge-vtex/0.1"
 
 QueryParams = Mapping[str, str | int | float | bool]
+T = TypeVar("T")
 
 
 class _AttemptFailed(Exception):
@@ -74,7 +85,7 @@ class VtexTransport:
         self.base_url = base_url.rstrip("/")
         self.account_name = account_name
         self._credentials = credentials
-        self._limiter = limiter or Unlimited()
+        self.limiter = limiter or Unlimited()
         self.policy = policy or RetryPolicy()
         self.timeout_s = timeout_s
         self._sleep = sleep
@@ -117,7 +128,7 @@ class VtexTransport:
         attempt = 0
         while True:
             attempt += 1
-            await self._limiter.acquire()
+            await self.limiter.acquire()
             started = time.perf_counter()
             try:
                 response = await self._send(method, path, params, content, timeout)
@@ -150,6 +161,37 @@ class VtexTransport:
                     await self._sleep(self.policy.backoff_s(failures))
                     continue
             raise self._error(method, path, response, may_have_landed=method != "GET")
+
+    async def request_as(
+        self,
+        parse: Callable[[Any], T],
+        method: str,
+        template: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: QueryParams | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> T:
+        """Like ``request``, then ``parse`` the body; an unreadable body raises ``InvalidResponse``."""
+        data = await self.request(
+            method,
+            template,
+            path_params=path_params,
+            params=params,
+            body=body,
+            idempotent=idempotent,
+            timeout_s=timeout_s,
+        )
+        try:
+            return parse(data)
+        except (ValidationError, ValueError, TypeError) as exc:
+            path = build_path(template, path_params or {})
+            message = self._credentials.redact(clip(f"unreadable response: {exc}"))
+            raise InvalidResponse(
+                method.upper(), path, None, None, message, may_have_landed=method.upper() != "GET"
+            ) from None
 
     async def _send(
         self, method: str, path: str, params: QueryParams | None, content: bytes | None, limit_s: float
