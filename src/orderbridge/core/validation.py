@@ -71,6 +71,9 @@ class PendingWork:
     tracking_numbers_in_flight: frozenset[str] = frozenset()
     invoice_values: Mapping[str, int] = field(default_factory=dict, hash=False)
     deny_in_flight: bool = False
+    #: Output invoices in flight: invoice number → {SKU: quantity}, so two partial invoices accepted
+    #: before either lands cannot together invoice more units than were ordered.
+    output_lines_in_flight: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
 
 def routable_invoice_number_problem(number: str) -> str | None:
@@ -261,6 +264,10 @@ def _invoice_lines(
         return
     ordered = ordered_quantities(order)
     invoiced = invoiced_quantities(order, "Output")
+    for number, lines in pending.output_lines_in_flight.items():
+        if order.package(number) is None:  # landed ones are counted in `invoiced` already
+            for sku, quantity in lines.items():
+                invoiced[sku] = invoiced.get(sku, 0) + quantity
     returned = invoiced_quantities(order, "Input")
     wanted: dict[str, int] = {}
     for n, line in enumerate(cmd.lines):

@@ -396,6 +396,7 @@ def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingW
     change = cancel = deny = False
     output_cents = 0
     values: dict[str, int] = {}
+    output_lines: dict[str, dict[str, int]] = {}
     tracking: set[str] = set()
     for kind, payload in rows:
         if kind == "change":
@@ -409,6 +410,9 @@ def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingW
             values[number] = int(payload["value_cents"])
             if payload.get("invoice_kind", "Output") == "Output":
                 output_cents += int(payload["value_cents"])
+                lines = output_lines.setdefault(number, {})
+                for line in payload.get("lines", ()):
+                    lines[line["sku_id"]] = lines.get(line["sku_id"], 0) + int(line["quantity"])
             if payload.get("tracking_number"):
                 tracking.add(number)
         elif kind == "tracking_number":
@@ -421,6 +425,7 @@ def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingW
         tracking_numbers_in_flight=frozenset(tracking),
         invoice_values=values,
         deny_in_flight=deny,
+        output_lines_in_flight=output_lines,
     )
 
 
