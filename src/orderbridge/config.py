@@ -1,0 +1,359 @@
+"""The service's configuration: a TOML file, overridden by `ORDERBRIDGE_*` environment variables.
+
+Secrets (appKey, appToken, hook secret, API tokens) are `SecretStr`, so they never show in a repr, a log
+line or an error message, and they are normally read from environment variables named in the file
+rather than written in it. `load_settings` turns every problem into one `ConfigError` that names the
+file, the key and what is wrong. Every key is documented in `docs/configuration.md`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from orderbridge.erp.warehouse.settings import WarehouseSettings
+
+ENV_PREFIX = "ORDERBRIDGE_"
+CONFIG_ENV = "ORDERBRIDGE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("orderbridge.toml")
+
+# The statuses VTEX's feed/hook filter accepts (OpenAPI, feed configuration `status`).
+VTEX_FILTER_STATUSES = frozenset(
+    (
+        "order-created", "on-order-completed", "on-order-completed-ffm", "payment-pending",
+        "waiting-for-order-authorization", "approve-payment", "payment-approved", "request-cancel",
+        "waiting-for-seller-decision", "waiting-ffmt-authorization", "waiting-for-authorization",
+        "waiting-for-manual-authorization", "authorize-fulfillment", "order-create-error",
+        "order-creation-error", "window-to-cancel", "window-to-change-seller",
+        "waiting-for-mkt-authorization",
+        "waiting-seller-handling", "ready-for-handling", "start-handling", "handling",
+        "invoice-after-cancellation-deny", "order-accepted", "invoice", "invoiced", "replaced",
+        "cancellation-requested", "cancel", "canceled",
+    )
+)  # fmt: skip
+# What the pipeline acts on (see `orderbridge.core.decisions.RELEVANT_STATUSES`).
+DEFAULT_FEED_STATUSES = ("ready-for-handling", "handling", "cancellation-requested", "canceled", "invoiced")
+SECRET_KEYS = frozenset({"app_key", "app_token", "hook_secret", "tokens", "secret", "password"})
+
+ErpAdapterName = Literal["warehouse", "webhook", "staging", "files"]
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the file, the key and the problem (never a secret's value)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _from_env(data: Any, key: str, env_key: str, default_env: str | None) -> Any:
+    """Fill `key` from the environment variable the file names (or the default one) when it is absent."""
+    if not isinstance(data, dict) or data.get(key) not in (None, ""):
+        return data
+    env_name = data.get(env_key, default_env)
+    value = os.environ.get(env_name) if isinstance(env_name, str) else None
+    return {**data, key: value} if value else data
+
+
+class FromWorkflowFilter(_Strict):
+    """Feed events for status changes into any of `status`."""
+
+    type: Literal["FromWorkflow"] = "FromWorkflow"
+    status: tuple[str, ...] = Field(default=DEFAULT_FEED_STATUSES, min_length=1)
+
+    @field_validator("status")
+    @classmethod
+    def _known_statuses(cls, status: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(status) - VTEX_FILTER_STATUSES)
+        if unknown:
+            raise ValueError(f"unknown VTEX status {', '.join(unknown)} (see docs/configuration.md)")
+        return status
+
+
+class FromOrdersFilter(_Strict):
+    """Feed events for order documents that match a JSONata `expression`."""
+
+    type: Literal["FromOrders"]
+    expression: str = Field(min_length=1)
+    disable_single_fire: bool = False
+
+
+def _filter_shorthand(value: Any) -> Any:
+    """`feed_filter = ["handling", ...]` is short for a FromWorkflow filter with those statuses."""
+    return {"type": "FromWorkflow", "status": value} if isinstance(value, list | tuple) else value
+
+
+FeedFilter = Annotated[FromWorkflowFilter | FromOrdersFilter, Field(discriminator="type")]
+
+
+class AccountSettings(_Strict):
+    """One VTEX account the service serves."""
+
+    name: str
+    app_key: SecretStr
+    app_token: SecretStr
+    app_key_env: str = "VTEX_APP_KEY"
+    app_token_env: str = "VTEX_APP_TOKEN"
+    environment: str = Field(default="vtexcommercestable", pattern=r"^[a-z0-9]+$")
+    base_url: str | None = None
+    intake: Literal["feed", "hook", "both"] = "feed"
+    pollers: int = Field(default=4, ge=1, le=64)
+    maxlot: int = Field(default=10, ge=1, le=10)
+    feed_filter: FeedFilter = Field(default_factory=FromWorkflowFilter)
+    hook_secret: SecretStr | None = None
+    hook_secret_env: str = "VTEX_HOOK_SECRET"
+    hook_url: str | None = None
+    change_api: Literal["v2", "v1"] = "v2"
+    requests_per_second: float | None = Field(default=None, gt=0)
+    erp_adapter: ErpAdapterName | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_environment(cls, data: Any) -> Any:
+        data = _from_env(data, "app_key", "app_key_env", "VTEX_APP_KEY")
+        data = _from_env(data, "app_token", "app_token_env", "VTEX_APP_TOKEN")
+        data = _from_env(data, "hook_secret", "hook_secret_env", "VTEX_HOOK_SECRET")
+        if isinstance(data, dict):
+            if "feed_filter" in data:
+                data = {**data, "feed_filter": _filter_shorthand(data["feed_filter"])}
+            for key, env_key, default in (
+                ("app_key", "app_key_env", "VTEX_APP_KEY"),
+                ("app_token", "app_token_env", "VTEX_APP_TOKEN"),
+            ):
+                if data.get(key) in (None, ""):
+                    env_name = data.get(env_key, default)
+                    raise ValueError(f"{key}: not in the file and environment variable {env_name} is not set")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _vtex_account_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
+            raise ValueError("a VTEX account name: lowercase letters, digits and '-'")
+        return name
+
+    @field_validator("base_url", "hook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/") if url else url
+
+    @model_validator(mode="after")
+    def _hook_needs_a_secret(self) -> AccountSettings:
+        if self.intake in ("hook", "both") and self.hook_secret is None:
+            raise ValueError(
+                f"hook_secret: intake {self.intake!r} needs a shared secret"
+                f" (in the file or environment variable {self.hook_secret_env})"
+            )
+        return self
+
+    @property
+    def uses_feed(self) -> bool:
+        return self.intake in ("feed", "both")
+
+    @property
+    def uses_hook(self) -> bool:
+        return self.intake in ("hook", "both")
+
+
+class WebhookErpSettings(_Strict):
+    """The `webhook` ERP adapter: orders are POSTed to `url`, signed with HMAC-SHA256 of the body."""
+
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr | None = None
+    secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_from_environment(cls, data: Any) -> Any:
+        return _from_env(data, "secret", "secret_env", "ORDERBRIDGE_ERP_WEBHOOK_SECRET")
+
+
+class StagingErpSettings(_Strict):
+    """The `staging` ERP adapter: interface tables in a database the ERP reads and writes."""
+
+    database_url: str = Field(min_length=1)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class FilesErpSettings(_Strict):
+    """The `files` ERP adapter: JSON orders into `outbox`, command files from `inbox`."""
+
+    outbox: Path
+    inbox: Path
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class ErpSettings(_Strict):
+    """Which ERP adapter serves the accounts (an account may pick another with `erp_adapter`)."""
+
+    adapter: ErpAdapterName = "warehouse"
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    webhook: WebhookErpSettings | None = None
+    staging: StagingErpSettings | None = None
+    files: FilesErpSettings | None = None
+
+    @model_validator(mode="after")
+    def _chosen_adapter_is_configured(self) -> ErpSettings:
+        if self.adapter != "warehouse" and getattr(self, self.adapter) is None:
+            raise ValueError(f"adapter {self.adapter!r} needs an [erp.{self.adapter}] section")
+        return self
+
+
+class ApiSettings(_Strict):
+    """The HTTP server: hook receiver, REST API for ERPs, dashboard, metrics."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: tuple[SecretStr, ...] = ()
+    tokens_env: str = "ORDERBRIDGE_API_TOKENS"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tokens_from_environment(cls, data: Any) -> Any:
+        """Tokens the file does not give come from a comma-separated environment variable."""
+        if not isinstance(data, dict) or data.get("tokens"):
+            return data
+        env_name = data.get("tokens_env", "ORDERBRIDGE_API_TOKENS")
+        raw = os.environ.get(env_name, "") if isinstance(env_name, str) else ""
+        tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
+        return {**data, "tokens": tokens} if tokens else data
+
+
+class Settings(BaseSettings):
+    """Everything `orderbridge run` needs. Environment (`ORDERBRIDGE_API__PORT=9000`) beats the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///orderbridge.db"
+    accounts: tuple[AccountSettings, ...] = Field(min_length=1)
+    erp: ErpSettings = Field(default_factory=ErpSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    reconcile_interval_s: float = Field(default=300.0, gt=0)
+    reconcile_lookback_h: float = Field(default=72.0, gt=0)
+    workers: int = Field(default=8, ge=1, le=256)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The file's values arrive as init arguments; the environment must override them, not vice versa."""
+        return env_settings, init_settings
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_names(cls, accounts: tuple[AccountSettings, ...]) -> tuple[AccountSettings, ...]:
+        names = [account.name for account in accounts]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"account names must be unique: {', '.join(duplicated)} appears twice")
+        return accounts
+
+    def account(self, name: str) -> AccountSettings:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read `path` (else `$ORDERBRIDGE_CONFIG`, else `./orderbridge.toml` if present), then the env."""
+    source = _resolve(path)
+    data = _read_toml(source) if source is not None else {}
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def _resolve(path: Path | None) -> Path | None:
+    if path is not None:
+        return path
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration file ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def _describe(error: ValidationError, source: Path | None) -> str:
+    where = str(source) if source is not None else f"configuration (no file; {ENV_PREFIX}* environment)"
+    problems = error.errors(include_url=False, include_input=True)
+    lines = []
+    for problem in problems:
+        if problem["type"] == "too_short" and _has_inner_problem(problem["loc"], problems):
+            continue  # pydantic counts only the valid items; the item's own problem says it all
+        key = _key(problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (see docs/configuration.md)"
+        lines.append(f"  {key or '(top level)'}: {message}{_shown_input(problem)}{_env_hint(problem['loc'])}")
+    return "\n".join([f"{where}: {len(lines)} problem(s)", *lines])
+
+
+def _has_inner_problem(loc: tuple[int | str, ...], problems: list[Any]) -> bool:
+    return any(len(p["loc"]) > len(loc) and p["loc"][: len(loc)] == loc for p in problems)
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """('accounts', 0, 'feed_filter', 'FromWorkflow', 'status') → 'accounts[0].feed_filter.status'."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif part not in ("FromWorkflow", "FromOrders"):
+            key += f".{part}" if key else part
+    return key
+
+
+def _shown_input(problem: Any) -> str:
+    """Echo the offending value to help, except for secrets and anything that is not a short scalar."""
+    names = {str(part) for part in problem["loc"]}
+    value = problem.get("input")
+    if names & SECRET_KEYS or problem["type"] in ("missing", "extra_forbidden"):
+        return ""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 80):
+        return f" (got {value!r})"
+    return ""
+
+
+def _env_hint(loc: tuple[int | str, ...]) -> str:
+    if not loc or any(isinstance(part, int) for part in loc):
+        return ""
+    name = ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+    return f" [from environment variable {name}]" if name in os.environ else ""
