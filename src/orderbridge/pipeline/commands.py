@@ -114,7 +114,7 @@ class PipelineSink:
             if changed:
                 outcome = "accepted" if accepted else "rejected"
                 await add(session, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
-                await enqueue_sync(self.deps, session, account, order_id)
+                await enqueue_sync(self.deps.queue, session, account, order_id)
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None:
         async with self.deps.db.read_session() as session:

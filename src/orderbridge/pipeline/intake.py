@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from orderbridge.core.decisions import RELEVANT_STATUSES
+from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo
 from orderbridge.store.repo import IntakeSource
 
@@ -59,12 +62,13 @@ async def store_events(
                 continue
             new += 1
             if wants_sync(event.state, expression):
-                await enqueue_sync(deps, session, account, event.order_id)
+                await enqueue_sync(deps.queue, session, account, event.order_id)
     return new
 
 
-async def enqueue_sync(deps: PipelineDeps, session: Any, account: str, order_id: str) -> int | None:
-    return await deps.queue.enqueue(
+async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, order_id: str) -> int | None:
+    """Ask for a sync of the order in the caller's transaction (coalesced with one not yet started)."""
+    return await queue.enqueue(
         session,
         kind=SYNC_ORDER,
         lane=lane_of(account, order_id),

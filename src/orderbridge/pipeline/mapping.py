@@ -20,23 +20,50 @@ def order_to_snapshot(order: Order) -> OrderSnapshot:
         last_change=str(raw.get("lastChange") or ""),
         creation_date=str(raw.get("creationDate") or ""),
         sequence=order.sequence or "",
-        items=tuple(_item(index, item) for index, item in enumerate(order.items)),
+        items=_items(order),
         packages=tuple(_package(p) for p in order.packages if p.invoice_number),
         open_cancellation_request_id=_open_request_id(order.cancellation_requests),
         extra=_extra(order),
     )
 
 
-def _item(index: int, item: VtexItem) -> OrderItem:
-    unit = item.selling_price if item.selling_price is not None else item.price
-    return OrderItem(
-        index=index,
-        sku_id=item.id,
-        name=item.name or "",
-        quantity=item.quantity,
-        unit_price_cents=unit or 0,
-        unique_id=item.unique_id or "",
+def _items(order: Order) -> tuple[OrderItem, ...]:
+    units = [_selling(item) for item in order.items]
+    units = _net_of_order_discounts(order, units)
+    return tuple(
+        OrderItem(
+            index=index,
+            sku_id=item.id,
+            name=item.name or "",
+            quantity=item.quantity,
+            unit_price_cents=unit,
+            unique_id=item.unique_id or "",
+        )
+        for index, (item, unit) in enumerate(zip(order.items, units, strict=True))
     )
+
+
+def _selling(item: VtexItem) -> int:
+    unit = item.selling_price if item.selling_price is not None else item.price
+    return unit or 0
+
+
+def _net_of_order_discounts(order: Order, units: list[int]) -> list[int]:
+    """Unit prices the shopper actually pays.
+
+    VTEX normally folds discounts into each item's `sellingPrice` (then Σ sellingPrice × quantity equals
+    the Items total plus the (negative) Discounts total). When a document carries an order-level discount
+    that the selling prices do not reflect, the discount is spread over the items in proportion, rounded
+    down — so an invoice of every remaining line at these prices never exceeds the order's value.
+    """
+    totals = {t.id: t.value for t in order.totals}
+    if "Items" not in totals or not totals.get("Discounts"):
+        return units
+    paid = totals["Items"] + totals["Discounts"]
+    selling = sum(unit * item.quantity for unit, item in zip(units, order.items, strict=True))
+    if selling <= paid or selling <= 0 or paid < 0:
+        return units
+    return [unit * paid // selling for unit in units]
 
 
 def _package(package: Package) -> InvoicePackage:

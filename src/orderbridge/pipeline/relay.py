@@ -159,7 +159,7 @@ async def _mark_sent(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dic
         )
         sent = attempt_of(f"send_{row.kind}", "ok", command_id=row.id, job_id=job.id)
         await ledger.add(session, row.account, row.order_id, sent)
-        await enqueue_sync(deps, session, row.account, row.order_id)
+        await enqueue_sync(deps.queue, session, row.account, row.order_id)
 
 
 async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, request_id: str) -> None:

@@ -1,0 +1,134 @@
+"""What operators ask of a running (or stopped) pipeline: `orderbridge status` and `orderbridge orders …`.
+
+Plain functions over the database (and the job queue for retries), returning JSON-ready dicts so the
+CLI can print them as tables or `--json` alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from orderbridge.core.decisions import PipelineState
+from orderbridge.jobs.port import JobQueue
+from orderbridge.store import repo, tables
+from orderbridge.store.db import Database
+from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
+
+from .intake import enqueue_sync
+from .ledger import add, attempt_of
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
+
+
+async def status(db: Database) -> dict[str, Any]:
+    """Orders by pipeline state, jobs pending and parked, and pauses — per account."""
+    async with db.read_session() as session:
+        by_state = await repo.count_orders_by_state(session)
+        names = {a for a, _ in by_state}
+        account_rows = (await session.execute(select(tables.accounts))).mappings().all()
+        names |= {row["name"] for row in account_rows}
+        report: dict[str, Any] = {}
+        for name in sorted(names):
+            states = {s: n for (a, s), n in by_state.items() if a == name}
+            pending, parked = await _job_counts(session, name)
+            row = next((r for r in account_rows if r["name"] == name), None)
+            report[name] = {
+                "orders": states,
+                "orders_total": sum(states.values()),
+                "jobs_pending": pending,
+                "jobs_parked": parked,
+                "paused": bool(row and row["paused"]),
+                "paused_reason": row["paused_reason"] if row else None,
+            }
+    return {"accounts": report}
+
+
+async def _job_counts(session: Any, account: str) -> tuple[int, int]:
+    jobs = tables.jobs
+    query = (
+        select(jobs.c.status, func.count())
+        .where(jobs.c.lane.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
+        .group_by(jobs.c.status)
+    )
+    counts = dict((await session.execute(query)).tuples())
+    pending = sum(n for s, n in counts.items() if s in UNFINISHED_JOB_STATUSES)
+    return pending, int(counts.get("parked", 0))
+
+
+async def list_orders(
+    db: Database, account: str | None = None, state: str | None = None, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    async with db.read_session() as session:
+        rows = await repo.list_orders(session, account, state, limit, offset)
+    return [_json(asdict(row)) for row in rows]
+
+
+async def find_accounts(db: Database, order_id: str) -> list[str]:
+    async with db.read_session() as session:
+        query = select(tables.orders.c.account).where(tables.orders.c.order_id == order_id)
+        return [str(a) for a in (await session.execute(query)).scalars()]
+
+
+async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any] | None:
+    """Everything known about one order: its row and snapshot, commands, attempts and jobs."""
+    async with db.read_session() as session:
+        row = await repo.get_order(session, account, order_id)
+        if row is None:
+            return None
+        commands = await repo.list_commands(session, account, order_id)
+        attempts = await repo.list_attempts(session, account, order_id)
+        jobs = tables.jobs
+        job_rows = (
+            await session.execute(
+                select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
+                .where(jobs.c.lane == f"{account}:{order_id}")
+                .order_by(jobs.c.id)
+            )
+        ).mappings()
+        job_list = [dict(j) for j in job_rows]
+    shown: dict[str, Any] = _json(
+        {
+            "order": asdict(row),
+            "commands": [asdict(c) for c in commands],
+            "attempts": [asdict(a) for a in attempts],
+            "jobs": job_list,
+        }
+    )
+    return shown
+
+
+async def retry_order(db: Database, queue: JobQueue, account: str, order_id: str) -> dict[str, Any]:
+    """Requeue the order's parked jobs and, if the order itself is parked, clear the park and re-sync.
+
+    A cleared ERP rejection means the next sync hands the order over again — the operator's decision.
+    """
+    parked = await queue.list_parked(lane=f"{account}:{order_id}")
+    requeued = [job_id for job in parked if (job_id := await queue.requeue(job.id)) is not None]
+    async with db.transaction() as session:
+        row = await repo.get_order(session, account, order_id)
+        cleared = False
+        if row is not None and row.pipeline_state == PipelineState.PARKED:
+            cleared = await repo.set_pipeline_state(
+                session,
+                account,
+                order_id,
+                PipelineState.WAITING.value,
+                expect_state=PipelineState.PARKED.value,
+                park_reason=None,
+            )
+            cleared_note = attempt_of("operator_retry", "cleared", detail=row.park_reason)
+            await add(session, account, order_id, cleared_note)
+        sync_job = await enqueue_sync(queue, session, account, order_id) if row is not None else None
+    return {"requeued_jobs": requeued, "park_cleared": cleared, "sync_job": sync_job}

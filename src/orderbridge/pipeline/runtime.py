@@ -1,0 +1,102 @@
+"""`Pipeline`: the moving parts wired together — job queue and handlers, feed pollers, reconciliation,
+the command sink and the ERP adapter — runnable on one event loop until a stop event.
+
+The `Service` builds one from the configuration file; tests and benches build one directly around an
+in-process sandbox and a simulated warehouse, so they exercise exactly the production wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from orderbridge.erp.port import ErpAdapter
+from orderbridge.jobs.embedded import EmbeddedQueue
+from orderbridge.store import repo
+from orderbridge.store.db import Database
+from orderbridge.vtex import VtexClient
+from orderbridge.vtex.errors import AuthError, VtexError
+
+from . import accounts
+from .commands import PipelineSink
+from .deps import AccountPolicy, PipelineDeps, Timing
+from .handlers import make_handlers
+from .intake_feed import FeedPoller, ensure_feed_config
+from .reconcile import Reconciler
+
+log = structlog.get_logger("orderbridge.pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        clients: Mapping[str, VtexClient],
+        erp: ErpAdapter,
+        policies: Mapping[str, AccountPolicy],
+        *,
+        timing: Timing | None = None,
+        workers: int = 32,
+        reconcile_interval_s: float = 300.0,
+        queue_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.deps = PipelineDeps(db, clients, erp, policies, timing or Timing())
+        self.queue = EmbeddedQueue(db, make_handlers(self.deps), concurrency=workers, **(queue_options or {}))
+        self.deps.queue = self.queue
+        self.sink = PipelineSink(self.deps)
+        self.deps.sink = self.sink
+        self.reconciler = Reconciler(self.deps, reconcile_interval_s)
+        self.pollers = [
+            FeedPoller(self.deps, name, number)
+            for name, policy in policies.items()
+            if policy.uses_feed
+            for number in range(policy.pollers)
+        ]
+
+    async def prepare(self) -> None:
+        """Register the accounts, restore pauses, and make sure each feed has the pipeline's filter."""
+        async with self.deps.db.transaction() as session:
+            for name, policy in self.deps.accounts.items():
+                await repo.upsert_account(session, name, _public_settings(policy))
+        await accounts.load_paused(self.deps)
+        for name, policy in self.deps.accounts.items():
+            if policy.uses_feed and name not in self.deps.paused:
+                await self._ensure_feed(name)
+
+    async def _ensure_feed(self, account: str) -> None:
+        try:
+            await ensure_feed_config(self.deps, account)
+        except AuthError as error:
+            await accounts.pause(self.deps, account, str(error))
+        except VtexError as error:
+            # Not fatal: the pollers reconfigure when the feed answers 404.
+            log.warning("feed_config_failed", account=account, error=str(error))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run everything until `stop` is set, then stop the ERP adapter and let jobs finish."""
+        await self.prepare()
+        await self.deps.erp.start(self.sink)
+        tasks = [asyncio.create_task(self.queue.run(stop), name="jobs")]
+        tasks += [asyncio.create_task(p.run(stop), name=f"feed-{p.account}-{p.number}") for p in self.pollers]
+        tasks.append(asyncio.create_task(self.reconciler.run(stop), name="reconcile"))
+        try:
+            await stop.wait()
+        finally:
+            stop.set()
+            await self.deps.erp.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _public_settings(policy: AccountPolicy) -> dict[str, Any]:
+    """What the accounts table shows of a policy — never the hook secret."""
+    return {
+        "intake": policy.intake,
+        "pollers": policy.pollers,
+        "maxlot": policy.maxlot,
+        "feed_statuses": list(policy.feed_statuses),
+        "feed_expression": policy.feed_expression,
+        "change_api": policy.change_api,
+    }

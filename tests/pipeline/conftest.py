@@ -1,0 +1,207 @@
+"""A whole pipeline around an in-process sandbox and a simulated warehouse, wired like production.
+
+`Harness` starts the `Pipeline` (queue, feed pollers, sink, warehouse) on the test's event loop, talks
+to the sandbox's admin API for ground truth (`/_sandbox/stats`), and waits for conditions with a
+deadline (never a bare sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
+from orderbridge.pipeline.deps import AccountPolicy, Timing
+from orderbridge.pipeline.runtime import Pipeline
+from orderbridge.sandbox.app import create_app
+from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.store.db import Database
+from orderbridge.vtex import VtexClient
+from orderbridge.vtex.retry import RetryPolicy
+
+ACCOUNT = "shop"
+APP_KEY = "vtexappkey-shop"
+APP_TOKEN = "shop-token"
+SANDBOX_URL = "http://sandbox.test"
+
+FAST_TIMING = Timing(
+    feed_idle_min_s=0.01,
+    feed_idle_max_s=0.05,
+    feed_error_s=0.05,
+    paused_probe_s=0.2,
+    change_poll_s=0.05,
+    start_conflict_retry_s=0.05,
+)
+QUIET_WAREHOUSE = WarehouseSettings(
+    first_step_delay_s=0.0,
+    step_delay_s=0.0,
+    retry_delay_s=0.05,
+    self_cancel_ratio=0.0,
+    out_of_stock_ratio=0.0,
+    partial_invoice_ratio=0.0,
+    tracking_events=1,
+    idle_poll_s=0.05,
+)
+
+
+def sandbox_config(**overrides: Any) -> SandboxConfig:
+    base: dict[str, Any] = {
+        "account_name": ACCOUNT,
+        "app_key": APP_KEY,
+        "app_token": APP_TOKEN,
+        "invoice_settle_s": 0.02,
+        "cancel_settle_s": 0.02,
+        "change_v2_settle_s": 0.02,
+    }
+    return SandboxConfig(**{**base, **overrides})
+
+
+@dataclass
+class Harness:
+    app: Any
+    admin: httpx2.AsyncClient
+    client: VtexClient
+    db: Database
+    warehouse: SimulatedWarehouse
+    pipeline: Pipeline
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pipeline.prepare()
+        self.task = asyncio.create_task(self.pipeline.run(self.stop))
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 15)
+            self.task = None
+
+    async def create_orders(self, count: int, **extra: Any) -> list[str]:
+        response = await self.admin.post("/_sandbox/orders", json={"count": count, **extra})
+        assert response.status_code == 201, response.text
+        ids: list[str] = response.json()["orderIds"]
+        return ids
+
+    async def stats(self) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.admin.get("/_sandbox/stats")).json()
+        return body
+
+    async def faults(self, profile: dict[str, Any]) -> None:
+        response = await self.admin.put("/_sandbox/faults", json=profile)
+        assert response.status_code == 200, response.text
+
+    async def advance(self, seconds: float) -> None:
+        response = await self.admin.post("/_sandbox/clock/advance", json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+
+    async def vtex_order(self, order_id: str) -> dict[str, Any]:
+        return (await self.client.get_order(order_id)).raw
+
+    async def wait_for(
+        self, condition: Callable[[], Awaitable[bool]], timeout_s: float = 20.0, what: str = "condition"
+    ) -> None:
+        """Poll `condition` until true; fail with `what` after `timeout_s` (a deadline, not a timing)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not await condition():
+            if self.task is not None and self.task.done():
+                self.task.result()
+                raise AssertionError(f"the pipeline stopped before {what}")
+            if asyncio.get_running_loop().time() > deadline:
+                dump = await debug_dump(self)
+                raise AssertionError(f"timed out waiting for {what}; stats: {await self.stats()}\n{dump}")
+            await asyncio.sleep(0.02)
+
+    async def all_final(self, order_ids: list[str]) -> bool:
+        """Every order ended at VTEX (invoiced and delivered, or canceled) and the warehouse is done."""
+        stats = await self.stats()
+        if stats["feed_depth"] != 0:
+            return False
+        states = self.warehouse.summary().states
+        if any(state not in FINAL_WAREHOUSE for state in states):
+            return False
+        for order_id in order_ids:
+            order = await self.vtex_order(order_id)
+            if order["status"] == "canceled":
+                continue
+            packages = (order.get("packageAttachment") or {}).get("packages") or []
+            delivered = packages and all((p.get("courierStatus") or {}).get("finished") for p in packages)
+            if order["status"] != "invoiced" or not delivered:
+                return False
+        return True
+
+
+FINAL_WAREHOUSE = frozenset({"rejected", "delivered", "done", "self_canceled", "canceled"})
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
+    made: list[Harness] = []
+
+    async def make(
+        *,
+        sandbox: SandboxConfig | None = None,
+        warehouse: WarehouseSettings = QUIET_WAREHOUSE,
+        policy: AccountPolicy | None = None,
+        start: bool = True,
+        queue_options: dict[str, Any] | None = None,
+    ) -> Harness:
+        app = create_app(sandbox or sandbox_config())
+        admin = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=SANDBOX_URL)
+        client = VtexClient(
+            ACCOUNT,
+            APP_KEY,
+            APP_TOKEN,
+            base_url=SANDBOX_URL,
+            transport=httpx2.ASGITransport(app=app),
+            retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.05),
+        )
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / f'orderbridge-{len(made)}.db'}")
+        await db.migrate()
+        erp = SimulatedWarehouse(tmp_path / f"warehouse-{len(made)}.db", warehouse)
+        options = {"retry_base_s": 0.02, "retry_max_s": 0.3, "poll_interval_s": 0.02, **(queue_options or {})}
+        pipeline = Pipeline(
+            db,
+            {ACCOUNT: client},
+            erp,
+            {ACCOUNT: policy or AccountPolicy(ACCOUNT, pollers=2)},
+            timing=FAST_TIMING,
+            workers=16,
+            reconcile_interval_s=3600,
+            queue_options=options,
+        )
+        harness = Harness(app, admin, client, db, erp, pipeline)
+        made.append(harness)
+        if start:
+            await harness.start()
+        return harness
+
+    yield make
+    for harness in made:
+        with contextlib.suppress(Exception):
+            await harness.shutdown()
+        await harness.client.aclose()
+        await harness.admin.aclose()
+        await harness.db.dispose()
+
+
+async def debug_dump(harness: Harness) -> str:
+    """What the pipeline believes, for failure messages."""
+    from orderbridge.pipeline import operators
+
+    lines = [repr(harness.warehouse.summary())]
+    for row in await operators.list_orders(harness.db, limit=500):
+        if row["pipeline_state"] not in ("completed", "canceled"):
+            shown = await operators.show_order(harness.db, row["account"], row["order_id"])
+            lines.append(repr(shown))
+    return "\n".join(lines)
