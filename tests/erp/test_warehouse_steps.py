@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from warehouse_fakes import Clock, FakeSink, make_snapshot
+from warehouse_fakes import Clock, FakeSink, apply, make_snapshot
 
 from orderbridge.core.commands import (
     CancelCommand,
@@ -144,6 +144,25 @@ async def test_an_out_of_stock_unit_is_removed_before_invoicing_the_remaining_va
     assert [(ln.sku_id, ln.quantity) for ln in change.remove] == [("sku-a", 1)]  # the item with two units
     assert invoice.value_cents == 1800
     assert [(ln.sku_id, ln.quantity) for ln in invoice.lines] == [("sku-a", 1), ("sku-b", 1)]
+
+
+async def test_invoicing_waits_until_the_change_shows_on_the_order(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(out_of_stock_ratio=1.0)
+    await accept(warehouse, sink, "A-01")
+    sink.hold_changes = True
+    for _ in range(4):
+        clock.advance(5.0)
+        await warehouse.run_due_steps()
+    assert [type(c) for c in sink.commands("A-01")] == [ChangeCommand]
+
+    change = sink.commands("A-01")[0]
+    assert isinstance(change, ChangeCommand)
+    sink.orders[("shop", "A-01")] = apply(sink.orders[("shop", "A-01")], change)  # VTEX finished it
+    await run_to_the_end(warehouse, clock)
+    invoice = sink.commands("A-01")[1]
+    assert isinstance(invoice, InvoiceCommand) and invoice.value_cents == 1800
 
 
 async def test_the_warehouse_cancels_some_orders_itself(

@@ -50,6 +50,7 @@ class FakeSink:
     seen_keys: dict[str, str] = field(default_factory=dict)
     acceptances: list[tuple[str, str, bool]] = field(default_factory=list)
     expect_delivered: int = 0
+    hold_changes: bool = False  # accept item changes but leave the order as it was (VTEX still working)
     all_delivered: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, snapshot: OrderSnapshot, account: str = "shop") -> None:
@@ -93,7 +94,8 @@ class FakeSink:
         command_id = f"cmd-{len(self.submitted)}"
         if idempotency_key is not None:
             self.seen_keys[idempotency_key] = command_id
-        self.orders[(account, order_id)] = apply(snapshot, command)
+        if not (self.hold_changes and isinstance(command, ChangeCommand)):
+            self.orders[(account, order_id)] = apply(snapshot, command)
         if self.expect_delivered and self.delivered_count() >= self.expect_delivered:
             self.all_delivered.set()
         return SubmitOutcome(accepted=True, command_id=command_id)

@@ -75,6 +75,8 @@ def build_command(step: Step, snapshot: OrderSnapshot, now: float, courier: str)
 
 
 def build_invoice(step: Step, snapshot: OrderSnapshot, now: float) -> InvoiceCommand | NotReady:
+    if step.after_change_sku and not _change_shows(step, snapshot):
+        return NotReady(f"the change of {step.after_change_sku} is not on the order yet")
     remaining = snapshot.remaining_to_invoice_cents
     lines = remaining_lines(snapshot)
     if remaining <= 0 or not lines:
@@ -136,7 +138,15 @@ def already_done(step: Step, snapshot: OrderSnapshot) -> bool:
         return package is not None and package.delivered
     if step.kind == "cancel":
         return snapshot.status == "canceled"
+    if step.kind == "change":
+        return _change_shows(step, snapshot)
     return False
+
+
+def _change_shows(step: Step, snapshot: OrderSnapshot) -> bool:
+    """The out-of-stock unit is gone from the order (a SKU may sit on several lines)."""
+    ordered = sum(item.quantity for item in snapshot.items if item.sku_id == step.after_change_sku)
+    return ordered == step.after_change_quantity
 
 
 def _first_half(lines: tuple[InvoiceLine, ...]) -> tuple[InvoiceLine, ...]:

@@ -32,6 +32,9 @@ class Step:
     event_no: int = 0
     delivered: bool = False
     request_id: str = ""
+    # On a change and the invoices after it: the SKU's quantity once the change is on the order.
+    after_change_sku: str = ""
+    after_change_quantity: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +62,20 @@ def draw_plan(snapshot: OrderSnapshot, settings: WarehouseSettings, account: str
         return Plan(accept=True)
     steps: list[Step] = []
     prefix = f"{settings.invoice_prefix}{order_seq}"
+    guard: dict[str, Any] = {}
     if r_stock < settings.out_of_stock_ratio and units >= 2:
-        steps.append(
-            Step(kind="change", sku_id=_pick_out_of_stock(snapshot, r_item), request_id=f"{prefix}-C")
-        )
+        sku = _pick_out_of_stock(snapshot, r_item)
+        guard = {"after_change_sku": sku, "after_change_quantity": _quantity_of(snapshot, sku) - 1}
+        steps.append(Step(kind="change", sku_id=sku, request_id=f"{prefix}-C", **guard))
         units -= 1
     parts = 2 if r_partial < settings.partial_invoice_ratio and units >= 2 else 1
-    steps.extend(_delivery_steps(prefix, parts, settings.tracking_events))
+    steps.extend(_delivery_steps(prefix, parts, settings.tracking_events, guard))
     return Plan(accept=True, steps=tuple(steps))
+
+
+def _quantity_of(snapshot: OrderSnapshot, sku_id: str) -> int:
+    """A SKU may sit on several lines; VTEX drops a line whose quantity reaches zero."""
+    return sum(item.quantity for item in snapshot.items if item.sku_id == sku_id)
 
 
 def _pick_out_of_stock(snapshot: OrderSnapshot, draw: float) -> str:
@@ -75,11 +84,11 @@ def _pick_out_of_stock(snapshot: OrderSnapshot, draw: float) -> str:
     return candidates[min(int(draw * len(candidates)), len(candidates) - 1)].sku_id
 
 
-def _delivery_steps(prefix: str, parts: int, tracking_events: int) -> list[Step]:
+def _delivery_steps(prefix: str, parts: int, tracking_events: int, guard: dict[str, Any]) -> list[Step]:
     numbers = [f"{prefix}-{part}" for part in range(1, parts + 1)]
     steps: list[Step] = []
     for part, number in enumerate(numbers, start=1):
-        steps.append(Step(kind="invoice", invoice_number=number, part=part, parts=parts))
+        steps.append(Step(kind="invoice", invoice_number=number, part=part, parts=parts, **guard))
         steps.append(Step(kind="tracking_number", invoice_number=number, tracking_number=f"TR{number}"))
     for event_no in range(1, tracking_events + 2):
         delivered = event_no == tracking_events + 1
