@@ -537,7 +537,7 @@ async def job_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
         .group_by(jobs.c.lane, jobs.c.status)
     )
     counts: dict[tuple[str, str], int] = {}
-    for lane, status, n in (await session.execute(stmt)).tuples():
+    for lane, status, n in (await session.execute(stmt)).all():
         key = (lane.partition(":")[0], status)
         counts[key] = counts.get(key, 0) + n
     return counts

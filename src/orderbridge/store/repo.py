@@ -239,7 +239,7 @@ async def count_orders_by_state(session: AsyncSession) -> dict[tuple[str, str], 
     stmt = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
         orders.c.account, orders.c.pipeline_state
     )
-    return {(a, s): n for a, s, n in (await session.execute(stmt)).tuples()}
+    return {(a, s): n for a, s, n in (await session.execute(stmt)).all()}
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ async def pending_work(session: AsyncSession, account: str, order_id: str) -> Pe
         commands.c.order_id == order_id,
         commands.c.status.in_(IN_FLIGHT_STATUSES),
     )
-    return pending_work_from(list((await session.execute(stmt)).tuples()))
+    return pending_work_from(list((await session.execute(stmt)).all()))
 
 
 def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingWork:

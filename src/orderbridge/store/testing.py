@@ -6,6 +6,7 @@ test modules and engineers running the suite at the same time never see each oth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.store.db import Database
+from orderbridge.store.tables import metadata
 
 
 @contextlib.asynccontextmanager
@@ -49,3 +51,47 @@ async def fresh_postgres(url: str, *, migrate: bool = True) -> AsyncIterator[Dat
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
+
+
+def create_migrated_database(url: str) -> str:
+    """Create a new database beside `url`'s (PostgreSQL) and migrate it; its URL. For sync fixtures."""
+    return asyncio.run(_create_migrated(url))
+
+
+def drop_database(url: str) -> None:
+    asyncio.run(_drop(url))
+
+
+async def _create_migrated(url: str) -> str:
+    base = make_url(url)
+    name = f"ob_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    new_url = base.set(database=name).render_as_string(hide_password=False)
+    db = Database(new_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+    return new_url
+
+
+async def _drop(url: str) -> None:
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def delete_all_rows(db: Database) -> None:
+    """Empty every table (faster than a new database per test; ids keep counting, which is harmless)."""
+    async with db.transaction() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(table.delete())
