@@ -1,0 +1,631 @@
+"""The staging-tables ERP adapter: interface tables in a database the ERP can read and write.
+
+Outbound (orderbridge writes, the ERP reads): `ob_orders`, `ob_order_items`, `ob_order_addresses`,
+`ob_cancellation_notices`. Inbound (the ERP writes, orderbridge polls): `erp_acceptances`, `erp_changes`
+(+ `erp_change_items`), `erp_invoices` (+ `erp_invoice_items`), `erp_tracking_numbers`,
+`erp_tracking_updates` (+ `erp_tracking_update_events`), `erp_cancellations`. Each inbound row starts as
+`status = 'new'`; orderbridge validates it exactly like any other channel (`orderbridge.erp.parsing`, then
+the pipeline's `CommandSink`) and marks it `processed` (with `command_id`) or `rejected` (with `error`
+naming the field and the rule). A row is submitted with the idempotency key `staging:<table>:<id>`, so a
+crash between submitting and marking the row cannot relay a command twice.
+
+The database is the ERP's (SQLite file or PostgreSQL), separate from orderbridge's own. DDL and a
+walkthrough: `docs/erp-staging-tables.md` (generated from `METADATA` by `ddl()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from orderbridge.erp.errors import ErpUnavailable
+from orderbridge.erp.parsing import ParseError, parse_acceptance, parse_command
+from orderbridge.erp.port import (
+    AcceptanceLater,
+    CancellationDecision,
+    CommandSink,
+    HandoverOrder,
+    HandoverResult,
+)
+
+METADATA = MetaData()
+_TS = DateTime(timezone=True)
+_ERROR_MAX = 4000
+
+
+def _key_columns() -> list[Column[Any]]:
+    return [
+        Column("account", String(100), primary_key=True),
+        Column("order_id", String(64), primary_key=True),
+    ]
+
+
+ob_orders = Table(
+    "ob_orders",
+    METADATA,
+    *_key_columns(),
+    Column("status", String(64)),
+    Column("value_cents", Integer, nullable=False),
+    Column("creation_date", String(40)),
+    Column("sequence", String(40)),
+    Column("customer_email", String(200)),
+    Column("customer_name", String(200)),
+    Column("snapshot_json", Text, nullable=False, comment="The normalized order (JSON)."),
+    Column("raw_json", Text, nullable=False, comment="VTEX's Get order document (JSON)."),
+    Column("delivery_count", Integer, nullable=False, comment="How often orderbridge handed it over."),
+    Column("handed_over_at", _TS, nullable=False),
+)
+
+ob_order_items = Table(
+    "ob_order_items",
+    METADATA,
+    *_key_columns(),
+    Column("item_index", Integer, primary_key=True),
+    Column("sku_id", String(64), nullable=False),
+    Column("name", String(400)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_cents", Integer, nullable=False),
+)
+
+ob_order_addresses = Table(
+    "ob_order_addresses",
+    METADATA,
+    *_key_columns(),
+    Column("kind", String(20), primary_key=True, comment="shipping"),
+    Column("receiver_name", String(200)),
+    Column("street", String(300)),
+    Column("number", String(40)),
+    Column("complement", String(200)),
+    Column("neighborhood", String(200)),
+    Column("city", String(200)),
+    Column("state", String(100)),
+    Column("postal_code", String(40)),
+    Column("country", String(10)),
+)
+
+ob_cancellation_notices = Table(
+    "ob_cancellation_notices",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("kind", String(30), nullable=False, comment="canceled | cancellation-requested"),
+    Column("request_id", String(100), nullable=False, comment="'' when VTEX gave none"),
+    Column("reason", Text),
+    Column("created_at", _TS, nullable=False),
+    UniqueConstraint("account", "order_id", "kind", "request_id"),
+)
+
+
+def _inbound(name: str, *columns: Column[Any]) -> Table:
+    """Every inbound table: the ERP fills the order key and the data; orderbridge fills the outcome."""
+    return Table(
+        name,
+        METADATA,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("account", String(100)),
+        Column("order_id", String(64), nullable=False),
+        *columns,
+        Column(
+            "status",
+            String(16),
+            nullable=False,
+            server_default="new",
+            index=True,
+            comment="new | processed | rejected",
+        ),
+        Column("error", Text, comment="Why the row was rejected: field and rule."),
+        Column("command_id", String(36), comment="orderbridge's command id once processed."),
+        Column("created_at", _TS, nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+        Column("processed_at", _TS),
+    )
+
+
+def _child(name: str, parent: str, *columns: Column[Any]) -> Table:
+    return Table(
+        name,
+        METADATA,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(f"{parent}_id", Integer, ForeignKey(f"erp_{parent}s.id"), nullable=False, index=True),
+        *columns,
+    )
+
+
+erp_acceptances = _inbound(
+    "erp_acceptances",
+    Column("accepted", Boolean, nullable=False),
+    Column("erp_reference", String(200)),
+    Column("reason", Text),
+)
+erp_changes = _inbound(
+    "erp_changes",
+    Column("request_id", String(100)),
+    Column("reason", Text),
+    Column("discount_cents", Integer),
+    Column("increment_cents", Integer),
+)
+erp_change_items = _child(
+    "erp_change_items",
+    "change",
+    Column("operation", String(10), nullable=False, comment="remove | add"),
+    Column("sku_id", String(64)),
+    Column("quantity", Integer),
+    Column("unit_price_cents", Integer),
+)
+erp_invoices = _inbound(
+    "erp_invoices",
+    Column("invoice_number", String(64)),
+    Column("invoice_value_cents", Integer),
+    Column("issuance_date", String(40)),
+    Column("invoice_type", String(10), comment="Output (sale, default) | Input (return)"),
+    Column("invoice_key", String(200)),
+    Column("invoice_url", Text),
+    Column("courier", String(200)),
+    Column("tracking_number", String(200)),
+    Column("tracking_url", Text),
+)
+erp_invoice_items = _child(
+    "erp_invoice_items",
+    "invoice",
+    Column("sku_id", String(64)),
+    Column("quantity", Integer),
+    Column("unit_price_cents", Integer),
+    Column("description", String(200)),
+)
+erp_tracking_numbers = _inbound(
+    "erp_tracking_numbers",
+    Column("invoice_number", String(64)),
+    Column("tracking_number", String(200)),
+    Column("courier", String(200)),
+    Column("tracking_url", Text),
+    Column("dispatched_date", String(40)),
+)
+erp_tracking_updates = _inbound(
+    "erp_tracking_updates",
+    Column("invoice_number", String(64)),
+    Column("is_delivered", Boolean, nullable=False),
+    Column("delivered_date", String(40)),
+)
+erp_tracking_update_events = _child(
+    "erp_tracking_update_events",
+    "tracking_update",
+    Column("city", String(200)),
+    Column("state", String(100)),
+    Column("description", Text),
+    Column("event_date", String(40)),
+)
+erp_cancellations = _inbound(
+    "erp_cancellations",
+    Column("decision", String(10), nullable=False, comment="cancel | deny (deny a shopper's request)"),
+    Column("reason", Text),
+    Column("cancellation_request_id", String(100)),
+)
+
+
+def ddl(dialect: str) -> str:
+    """The CREATE statements for `sqlite` or `postgresql`, as documented for ERP teams."""
+    engine_dialect: Any = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
+    parts = []
+    for table in METADATA.sorted_tables:
+        parts.append(str(CreateTable(table).compile(dialect=engine_dialect)).strip() + ";")
+        parts += [str(CreateIndex(i).compile(dialect=engine_dialect)).strip() + ";" for i in table.indexes]
+    return "\n\n".join(parts) + "\n"
+
+
+# --- rows → wire dicts (the shared parser judges them) -------------------------------------------------
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _invoice_data(row: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return _clean(
+        {
+            "invoiceNumber": row["invoice_number"],
+            "invoiceValue": row["invoice_value_cents"],
+            "issuanceDate": row["issuance_date"],
+            "type": row["invoice_type"],
+            "invoiceKey": row["invoice_key"],
+            "invoiceUrl": row["invoice_url"],
+            "courier": row["courier"],
+            "trackingNumber": row["tracking_number"],
+            "trackingUrl": row["tracking_url"],
+            "items": [
+                _clean(
+                    {
+                        "id": i["sku_id"],
+                        "quantity": i["quantity"],
+                        "price": i["unit_price_cents"],
+                        "description": i["description"],
+                    }
+                )
+                for i in items
+            ],
+        }
+    )
+
+
+def _change_data(row: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def lines(op: str) -> list[dict[str, Any]]:
+        return [
+            _clean({"id": i["sku_id"], "quantity": i["quantity"], "price": i["unit_price_cents"]})
+            for i in items
+            if i["operation"] == op
+        ]
+
+    unknown = {i["operation"] for i in items} - {"remove", "add"}
+    data = _clean(
+        {
+            "requestId": row["request_id"],
+            "reason": row["reason"],
+            "discountValue": row["discount_cents"],
+            "incrementValue": row["increment_cents"],
+            "itemsRemoved": lines("remove"),
+            "itemsAdded": lines("add"),
+        }
+    )
+    if unknown:
+        data["operation"] = sorted(str(u) for u in unknown)  # refused by the parser as an unknown field
+    return data
+
+
+def _tracking_number_data(row: Mapping[str, Any], _: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return _clean(
+        {
+            "invoiceNumber": row["invoice_number"],
+            "trackingNumber": row["tracking_number"],
+            "courier": row["courier"],
+            "trackingUrl": row["tracking_url"],
+            "dispatchedDate": row["dispatched_date"],
+        }
+    )
+
+
+def _tracking_update_data(row: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return _clean(
+        {
+            "invoiceNumber": row["invoice_number"],
+            "isDelivered": bool(row["is_delivered"]),
+            "deliveredDate": row["delivered_date"],
+            "events": [
+                _clean(
+                    {
+                        "city": e["city"],
+                        "state": e["state"],
+                        "description": e["description"],
+                        "date": e["event_date"],
+                    }
+                )
+                for e in events
+            ],
+        }
+    )
+
+
+def _cancellation_data(row: Mapping[str, Any], _: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    data = {"reason": row["reason"]}
+    if row["decision"] == "deny":
+        data["cancellationRequestId"] = row["cancellation_request_id"]
+    return _clean(data)
+
+
+def _cancellation_kind(row: Mapping[str, Any]) -> str:
+    return {"cancel": "cancellation", "deny": "cancellation-denial"}.get(row["decision"], "")
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    table: Table
+    kind: Callable[[Mapping[str, Any]], str]
+    to_data: Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], dict[str, Any]]
+    children: Table | None = None
+
+
+#: Processing order within one poll: what a later table refers to (an invoice for its tracking) comes first.
+_INBOUND: tuple[_Inbound, ...] = (
+    _Inbound(erp_changes, lambda _: "change", _change_data, erp_change_items),
+    _Inbound(erp_invoices, lambda _: "invoice", _invoice_data, erp_invoice_items),
+    _Inbound(erp_tracking_numbers, lambda _: "tracking-number", _tracking_number_data),
+    _Inbound(
+        erp_tracking_updates, lambda _: "tracking-events", _tracking_update_data, erp_tracking_update_events
+    ),
+    _Inbound(erp_cancellations, _cancellation_kind, _cancellation_data),
+)
+
+
+# --- the adapter ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagingConfig:
+    """`url`: the ERP's database (`sqlite+aiosqlite:///…` or `postgresql+psycopg://…`), not orderbridge's.
+
+    `account` is used for inbound rows whose `account` column is NULL (single-account installations).
+    """
+
+    url: str
+    account: str | None = None
+    poll_interval_s: float = 1.0
+    batch_size: int = 100
+    create_tables: bool = True
+
+    def __repr__(self) -> str:
+        return (
+            f"StagingConfig(url=<hidden>, account={self.account!r}, poll_interval_s={self.poll_interval_s})"
+        )
+
+
+class StagingTablesErp:
+    """`ErpAdapter` over interface tables. Acceptance comes later, from `erp_acceptances`."""
+
+    name = "staging"
+
+    def __init__(self, config: StagingConfig, *, engine: AsyncEngine | None = None) -> None:
+        self._config = config
+        self._engine = engine or create_async_engine(config.url)
+        self._sink: CommandSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def create_tables(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(METADATA.create_all)
+
+    async def start(self, sink: CommandSink) -> None:
+        self._sink = sink
+        if self._config.create_tables:
+            await self.create_tables()
+        self._stop.clear()
+        self._task = asyncio.create_task(self._poll_forever(), name="staging-tables-poller")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._engine.dispose()
+
+    async def hand_over(self, order: HandoverOrder) -> HandoverResult:
+        snapshot = order.snapshot
+        now = datetime.now(UTC)
+        client = order.raw.get("clientProfileData") or {}
+        name = " ".join(str(client.get(k) or "") for k in ("firstName", "lastName")).strip() or None
+        values = {
+            "account": order.account,
+            "order_id": order.order_id,
+            "status": snapshot.status,
+            "value_cents": snapshot.value_cents,
+            "creation_date": snapshot.creation_date or None,
+            "sequence": snapshot.sequence or None,
+            "customer_email": client.get("email"),
+            "customer_name": name,
+            "snapshot_json": json.dumps(snapshot.to_dict()),
+            "raw_json": json.dumps(order.raw),
+            "delivery_count": 1,
+            "handed_over_at": now,
+        }
+        key = {"account": order.account, "order_id": order.order_id}
+        try:
+            async with self._engine.begin() as conn:
+                await self._upsert_order(conn, values)
+                await conn.execute(ob_order_items.delete().filter_by(**key))
+                if snapshot.items:
+                    await conn.execute(
+                        ob_order_items.insert(),
+                        [
+                            {
+                                **key,
+                                "item_index": i.index,
+                                "sku_id": i.sku_id,
+                                "name": i.name,
+                                "quantity": i.quantity,
+                                "unit_price_cents": i.unit_price_cents,
+                            }
+                            for i in snapshot.items
+                        ],
+                    )
+                await conn.execute(ob_order_addresses.delete().filter_by(**key))
+                address = _shipping_address(order.raw)
+                if address:
+                    await conn.execute(ob_order_addresses.insert(), [{**key, "kind": "shipping", **address}])
+        except Exception as exc:
+            raise ErpUnavailable(f"the staging database is unavailable ({type(exc).__name__})") from exc
+        return AcceptanceLater()
+
+    async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
+        await self._notice(account, order_id, "canceled", "", reason)
+
+    async def request_cancellation(
+        self, account: str, order_id: str, request_id: str | None, reason: str | None
+    ) -> CancellationDecision | None:
+        """The ERP answers with an `erp_cancellations` row (decision cancel or deny)."""
+        await self._notice(account, order_id, "cancellation-requested", request_id or "", reason)
+        return None
+
+    async def poll_once(self) -> int:
+        """Process every new inbound row once (in `_INBOUND` order); returns how many rows were handled."""
+        if self._sink is None:
+            raise RuntimeError("start(sink) first")
+        handled = await self._poll_acceptances(self._sink)
+        for inbound in _INBOUND:
+            handled += await self._poll_table(self._sink, inbound)
+        return handled
+
+    # --- internals ---
+
+    async def _poll_forever(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # the ERP's database may be down for a while: keep polling
+                await self.poll_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._config.poll_interval_s)
+
+    async def _upsert_order(self, conn: AsyncConnection, values: dict[str, Any]) -> None:
+        if conn.dialect.name == "postgresql":
+            stmt: Any = postgresql.insert(ob_orders).values(values)
+        else:
+            stmt = sqlite.insert(ob_orders).values(values)
+        changing = {k: stmt.excluded[k] for k in values if k not in ("account", "order_id", "delivery_count")}
+        changing["delivery_count"] = ob_orders.c.delivery_count + 1
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["account", "order_id"], set_=changing))
+
+    async def _notice(
+        self, account: str, order_id: str, kind: str, request_id: str, reason: str | None
+    ) -> None:
+        values = {
+            "account": account,
+            "order_id": order_id,
+            "kind": kind,
+            "request_id": request_id,
+            "reason": reason,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            async with self._engine.begin() as conn:
+                insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+                    ob_cancellation_notices
+                )
+                await conn.execute(insert.values(values).on_conflict_do_nothing())
+        except Exception as exc:
+            raise ErpUnavailable(f"the staging database is unavailable ({type(exc).__name__})") from exc
+
+    async def _new_rows(self, table: Table) -> list[Mapping[str, Any]]:
+        query = (
+            select(table).where(table.c.status == "new").order_by(table.c.id).limit(self._config.batch_size)
+        )
+        async with self._engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+    async def _children(self, inbound: _Inbound, parent_id: int) -> list[Mapping[str, Any]]:
+        if inbound.children is None:
+            return []
+        child = inbound.children
+        fk = next(c for c in child.c if c.foreign_keys)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(child).where(fk == parent_id).order_by(child.c.id))
+            return [dict(r) for r in rows.mappings().all()]
+
+    async def _mark(
+        self, table: Table, row_id: int, *, error: str | None = None, command_id: str | None = None
+    ) -> None:
+        values = {
+            "status": "rejected" if error else "processed",
+            "error": error[:_ERROR_MAX] if error else None,
+            "command_id": command_id,
+            "processed_at": datetime.now(UTC),
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(update(table).where(table.c.id == row_id).values(values))
+
+    def _account(self, row: Mapping[str, Any]) -> str | None:
+        return row["account"] or self._config.account
+
+    async def _known(self, sink: CommandSink, account: str | None, order_id: str) -> str | None:
+        """None when the order can be addressed, else why not (same words for every channel)."""
+        if account is None:
+            return "account: is required (no default account configured) [missing]"
+        if await sink.current_order(account, order_id) is None:
+            return (
+                f"order_id: order {order_id} of account {account} is not known to orderbridge [unknown_order]"
+            )
+        return None
+
+    async def _poll_acceptances(self, sink: CommandSink) -> int:
+        rows = await self._new_rows(erp_acceptances)
+        for row in rows:
+            account = self._account(row)
+            problem = await self._known(sink, account, row["order_id"])
+            if problem is None and account is not None:
+                try:
+                    answer = parse_acceptance(
+                        _clean(
+                            {
+                                "accepted": row["accepted"],
+                                "erpReference": row["erp_reference"],
+                                "reason": row["reason"],
+                            }
+                        )
+                    )
+                except ParseError as exc:
+                    problem = str(exc)
+                else:
+                    await sink.report_acceptance(
+                        account,
+                        row["order_id"],
+                        accepted=answer.accepted,
+                        erp_reference=answer.erp_reference,
+                        reason=answer.reason,
+                    )
+            await self._mark(erp_acceptances, row["id"], error=problem)
+        return len(rows)
+
+    async def _poll_table(self, sink: CommandSink, inbound: _Inbound) -> int:
+        rows = await self._new_rows(inbound.table)
+        for row in rows:
+            error, command_id = await self._submit_row(sink, inbound, row)
+            await self._mark(inbound.table, row["id"], error=error, command_id=command_id)
+        return len(rows)
+
+    async def _submit_row(
+        self, sink: CommandSink, inbound: _Inbound, row: Mapping[str, Any]
+    ) -> tuple[str | None, str | None]:
+        key = f"staging:{inbound.table.name}:{row['id']}"
+        account = self._account(row)
+        problem = await self._known(sink, account, row["order_id"])
+        if problem is not None or account is None:
+            return problem, None
+        try:
+            data = inbound.to_data(row, await self._children(inbound, row["id"]))
+            command = parse_command(inbound.kind(row), data, default_request_id=key)
+        except ParseError as exc:
+            return str(exc), None
+        outcome = await sink.submit(account, row["order_id"], command, channel="staging", idempotency_key=key)
+        if not outcome.accepted:
+            return "; ".join(outcome.problems) or "refused by the pipeline without a reason", None
+        return None, outcome.command_id
+
+
+def _shipping_address(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    address = (raw.get("shippingData") or {}).get("address")
+    if not isinstance(address, dict):
+        return None
+    return {
+        "receiver_name": address.get("receiverName"),
+        "street": address.get("street"),
+        "number": address.get("number"),
+        "complement": address.get("complement"),
+        "neighborhood": address.get("neighborhood"),
+        "city": address.get("city"),
+        "state": address.get("state"),
+        "postal_code": address.get("postalCode"),
+        "country": address.get("country"),
+    }
