@@ -194,3 +194,22 @@ def test_backoff_draws_full_jitter_below_an_exponential_cap() -> None:
 
     assert delays == [0.0] * 5
     assert draws == [(0.0, 0.5), (0.0, 1.0), (0.0, 2.0), (0.0, 3.0), (0.0, 3.0)]
+
+
+async def test_a_put_that_may_have_reached_vtex_once_says_so_even_if_later_attempts_were_refused(
+    make_client: ClientFactory, stub: StubVtex
+) -> None:
+    flaky = FailingFirst(
+        httpx2.ASGITransport(stub.app),
+        httpx2.ReadError("reset after sending"),
+        httpx2.ConnectError("refused"),
+        httpx2.ConnectError("refused"),
+        httpx2.ConnectError("refused"),
+    )
+    client = make_client(transport=flaky)
+
+    with pytest.raises(Unavailable) as caught:
+        await client.send_tracking_events("1001-01", "NF1001", TrackingEvents())
+
+    assert caught.value.may_have_landed is True
+    assert caught.value.message == "ConnectError"

@@ -86,6 +86,7 @@ class VtexClient:
         limiter: RateLimiter | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         http2: bool = True,
+        max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.account_name = account_name
@@ -103,6 +104,7 @@ class VtexClient:
             timeout_s=timeout_s,
             transport=transport,
             http2=http2,
+            max_connections=max_connections,
             sleep=sleep,
         )
 

@@ -80,6 +80,7 @@ class VtexTransport:
         timeout_s: float = 10.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         http2: bool = True,
+        max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -98,6 +99,9 @@ class VtexTransport:
                 "User-Agent": _USER_AGENT,
             },
             timeout=httpx2.Timeout(timeout_s),
+            # Keep every pooled connection alive: with httpx's default of 20 keep-alive slots, each
+            # burst above 20 concurrent calls would close and later reopen (TLS) connections.
+            limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             http2=http2 and transport is None,
             transport=transport,
             trust_env=False,
@@ -123,9 +127,11 @@ class VtexTransport:
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         content = orjson.dumps(body) if body is not None else None
         timeout = timeout_s or self.timeout_s
+        writes = method != "GET"
         failures = 0
         waits_429 = 0
         attempt = 0
+        reached_vtex = False  # did any failed attempt possibly reach VTEX?
         while True:
             attempt += 1
             await self.limiter.acquire()
@@ -135,6 +141,7 @@ class VtexTransport:
             except _AttemptFailed as failure:
                 self._log(method, path, attempt, started, status=None, error=failure.kind)
                 failures += 1
+                reached_vtex = reached_vtex or failure.sent
                 if (safe_to_repeat or not failure.sent) and failures < self.policy.attempts:
                     await self._sleep(self.policy.backoff_s(failures))
                     continue
@@ -144,7 +151,7 @@ class VtexTransport:
                     None,
                     None,
                     failure.kind,
-                    may_have_landed=failure.sent and method != "GET",
+                    may_have_landed=reached_vtex and writes,
                 ) from None
             status = response.status_code
             self._log(method, path, attempt, started, status=status)
@@ -160,7 +167,7 @@ class VtexTransport:
                 if safe_to_repeat and failures < self.policy.attempts:
                     await self._sleep(self.policy.backoff_s(failures))
                     continue
-            raise self._error(method, path, response, may_have_landed=method != "GET")
+            raise self._error(method, path, response, may_have_landed=writes)
 
     async def request_as(
         self,
