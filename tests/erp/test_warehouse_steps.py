@@ -17,7 +17,7 @@ from orderbridge.core.commands import (
     TrackingEventsCommand,
     TrackingNumberCommand,
 )
-from orderbridge.erp.port import HandoverOrder
+from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
 
 # Everything off by default; each test turns on what it is about.
@@ -163,6 +163,33 @@ async def test_invoicing_waits_until_the_change_shows_on_the_order(
     await run_to_the_end(warehouse, clock)
     invoice = sink.commands("A-01")[1]
     assert isinstance(invoice, InvoiceCommand) and invoice.value_cents == 1800
+
+
+async def test_a_later_acceptance_is_reported_through_the_sink_then_handovers_answer_accepted(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(accept_later_ratio=1.0)
+    await warehouse.start(sink)
+    sink.add(make_snapshot("A-01"))
+    order = HandoverOrder("shop", "A-01", make_snapshot("A-01"), {})
+    assert isinstance(await warehouse.hand_over(order), AcceptanceLater)
+    assert isinstance(await warehouse.hand_over(order), AcceptanceLater)  # a retry before the report
+    clock.advance(5.0)
+    await warehouse.run_due_steps()
+    assert sink.acceptances == [("shop", "A-01", True)]
+    assert await warehouse.hand_over(order) == Accepted(erp_reference="WH-ORDER-1")
+    await run_to_the_end(warehouse, clock)
+    assert warehouse.summary().states == {"delivered": 1}
+
+
+async def test_without_fulfilment_orders_are_only_accepted(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(fulfil=False, out_of_stock_ratio=1.0, self_cancel_ratio=1.0)
+    await accept(warehouse, sink, "A-01", "B-01")
+    await run_to_the_end(warehouse, clock, turns=3)
+    assert sink.submitted == []
+    assert warehouse.summary().states == {"done": 2}
 
 
 async def test_the_warehouse_cancels_some_orders_itself(

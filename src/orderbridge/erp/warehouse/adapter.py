@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import (
+    AcceptanceLater,
     Accepted,
     CancellationDecision,
     CommandSink,
@@ -32,6 +33,7 @@ from orderbridge.erp.port import (
 from orderbridge.erp.warehouse import ledger
 from orderbridge.erp.warehouse.documents import NotReady, already_done, build_command
 from orderbridge.erp.warehouse.ledger import DueStep, StepResult, WarehouseSummary
+from orderbridge.erp.warehouse.plans import erp_reference
 from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,10 @@ class SimulatedWarehouse:
             ledger.record_handover, order.account, order.snapshot, self._clock(), self.settings
         )
         self._wake.set()
+        if decision.later:
+            return AcceptanceLater()
         if decision.accepted:
-            return Accepted(erp_reference=f"{self.settings.invoice_prefix}-ORDER-{decision.seq}")
+            return Accepted(erp_reference=erp_reference(self.settings, decision.seq))
         return Rejected(reason=decision.reason)
 
     async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
@@ -128,6 +132,11 @@ class SimulatedWarehouse:
         return CancellationDecision(accept=accept, reason=answer)
 
     # -- ground truth for tests and the demo --------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: WarehouseSettings, **options: Any) -> SimulatedWarehouse:
+        """The warehouse `[erp.warehouse]` describes (its file is `settings.database`)."""
+        return cls(settings.database, settings, **options)
 
     def handover_counts(self) -> dict[tuple[str, str], int]:
         return read_handover_counts(self.path)
@@ -153,6 +162,11 @@ class SimulatedWarehouse:
 
     async def _run_step(self, sink: CommandSink, due: DueStep, now: float) -> StepResult:
         try:
+            if due.step.kind == "acknowledge":
+                await sink.report_acceptance(
+                    due.account, due.order_id, accepted=True, erp_reference=due.step.request_id
+                )
+                return StepResult(due, "advanced", due.step.request_id, "accepted")
             snapshot = await sink.current_order(due.account, due.order_id)
             if snapshot is None:
                 return StepResult(due, "retry", "the pipeline does not know the order yet", "not_ready")

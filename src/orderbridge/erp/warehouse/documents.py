@@ -71,6 +71,8 @@ def build_command(step: Step, snapshot: OrderSnapshot, now: float, courier: str)
         )
     if step.kind == "tracking_events":
         return build_tracking_events(step, now)
+    if step.kind == "acknowledge":
+        return NotReady("an acknowledgement is reported, not submitted")
     return CancelCommand(reason="The warehouse cannot fulfil this order")
 
 

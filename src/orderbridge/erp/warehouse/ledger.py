@@ -55,6 +55,7 @@ class Decision:
     accepted: bool
     reason: str
     seq: int
+    later: bool = False  # accepted, but the acceptance is still to be reported through the sink
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +146,13 @@ def record_handover(
         "INSERT INTO handovers (account, order_id, received_at) VALUES (?, ?, ?)", (account, order_id, now)
     )
     row = conn.execute(
-        "SELECT accepted, reason, seq FROM orders WHERE account = ? AND order_id = ?", (account, order_id)
+        "SELECT accepted, reason, seq, steps, next_step, state FROM orders"
+        " WHERE account = ? AND order_id = ?",
+        (account, order_id),
     ).fetchone()
     if row is not None:
-        return Decision(bool(row[0]), row[1], row[2])
+        accepted, reason, seq, steps, next_step, state = row
+        return Decision(bool(accepted), reason, seq, _acknowledgement_pending(steps, next_step, state))
     cursor = conn.execute(
         "INSERT INTO orders (account, order_id, accepted, state, created_at, updated_at)"
         " VALUES (?, ?, 0, 'new', ?, ?)",
@@ -162,7 +166,15 @@ def record_handover(
         "UPDATE orders SET accepted = ?, reason = ?, state = ?, steps = ?, due_at = ? WHERE seq = ?",
         (int(plan.accept), plan.reason, state, steps_to_json(plan.steps), due_at, seq),
     )
-    return Decision(plan.accept, plan.reason, seq)
+    later = bool(plan.steps) and plan.steps[0].kind == "acknowledge"
+    return Decision(plan.accept, plan.reason, seq, later)
+
+
+def _acknowledgement_pending(steps_text: str, next_step: int, state: str) -> bool:
+    if next_step > 0 or state != "active":
+        return False
+    steps = steps_from_json(steps_text)
+    return bool(steps) and steps[0].kind == "acknowledge"
 
 
 def due_steps(conn: sqlite3.Connection, now: float, limit: int) -> list[DueStep]:
@@ -225,7 +237,7 @@ def _advance(
     key: tuple[int, int],
 ) -> None:
     finished = due.step_no + 1 >= due.total_steps
-    state = ("self_canceled" if due.step.kind == "cancel" else "delivered") if finished else "active"
+    state = _final_state(due.step.kind) if finished else "active"
     conn.execute(
         "UPDATE orders SET next_step = next_step + 1, attempts = 0, last_problem = '', state = ?,"
         " due_at = ?, invoiced = MAX(invoiced, ?), updated_at = ?" + where,
@@ -237,6 +249,10 @@ def _advance(
             *key,
         ),
     )
+
+
+def _final_state(last_step: str) -> str:
+    return {"cancel": "self_canceled", "tracking_events": "delivered"}.get(last_step, "done")
 
 
 def record_cancellation_notice(

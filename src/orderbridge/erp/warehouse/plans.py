@@ -16,7 +16,7 @@ from typing import Any, Literal
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.erp.warehouse.settings import WarehouseSettings
 
-StepKind = Literal["change", "invoice", "tracking_number", "tracking_events", "cancel"]
+StepKind = Literal["acknowledge", "change", "invoice", "tracking_number", "tracking_events", "cancel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +52,20 @@ def order_random(seed: int, account: str, order_id: str, purpose: str = "plan") 
 def draw_plan(snapshot: OrderSnapshot, settings: WarehouseSettings, account: str, order_seq: int) -> Plan:
     """Decide the order's fate. All draws are taken up front so one ratio never shifts another's draw."""
     rng = order_random(settings.seed, account, snapshot.order_id)
-    r_reject, r_cancel, r_stock, r_partial, r_item = (rng.random() for _ in range(5))
+    r_reject, r_cancel, r_stock, r_partial, r_item, r_later = (rng.random() for _ in range(6))
     if r_reject < settings.reject_ratio:
         return Plan(accept=False, reason="Warehouse refused the order: customer on credit hold")
+    prefix = f"{settings.invoice_prefix}{order_seq}"
+    steps: list[Step] = []
+    if r_later < settings.accept_later_ratio:
+        steps.append(Step(kind="acknowledge", request_id=erp_reference(settings, order_seq)))
+    if not settings.fulfil:
+        return Plan(accept=True, steps=tuple(steps))
     if r_cancel < settings.self_cancel_ratio:
-        return Plan(accept=True, steps=(Step(kind="cancel"),))
+        return Plan(accept=True, steps=(*steps, Step(kind="cancel")))
     units = sum(item.quantity for item in snapshot.items)
     if snapshot.value_cents <= 0 or units <= 0:
-        return Plan(accept=True)
-    steps: list[Step] = []
-    prefix = f"{settings.invoice_prefix}{order_seq}"
+        return Plan(accept=True, steps=tuple(steps))
     guard: dict[str, Any] = {}
     if r_stock < settings.out_of_stock_ratio and units >= 2:
         sku = _pick_out_of_stock(snapshot, r_item)
@@ -71,6 +75,11 @@ def draw_plan(snapshot: OrderSnapshot, settings: WarehouseSettings, account: str
     parts = 2 if r_partial < settings.partial_invoice_ratio and units >= 2 else 1
     steps.extend(_delivery_steps(prefix, parts, settings.tracking_events, guard))
     return Plan(accept=True, steps=tuple(steps))
+
+
+def erp_reference(settings: WarehouseSettings, order_seq: int) -> str:
+    """The warehouse's own id for an order, returned on acceptance."""
+    return f"{settings.invoice_prefix}-ORDER-{order_seq}"
 
 
 def _quantity_of(snapshot: OrderSnapshot, sku_id: str) -> int:

@@ -20,6 +20,16 @@ class WarehouseSettings(BaseModel):
     )
     seed: int = Field(default=42, description="Seed of every per-order draw.")
     reject_ratio: float = Field(default=0.0, ge=0, le=1, description="Orders refused at handover.")
+    accept_later_ratio: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Accepted orders whose acceptance is reported later through the sink, not at handover.",
+    )
+    fulfil: bool = Field(
+        default=True,
+        description="False: accept or reject only; no changes, invoices or tracking (benchmarks).",
+    )
     self_cancel_ratio: float = Field(
         default=0.02, ge=0, le=1, description="Accepted orders the warehouse later cancels itself."
     )
