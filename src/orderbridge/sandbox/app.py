@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 import httpx2
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from orderbridge.sandbox import admin, routes_feed, routes_oms
 from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.fastpath import FastGetOrder
 from orderbridge.sandbox.responses import oms_error
 from orderbridge.sandbox.state import OmsState
 
@@ -60,6 +62,7 @@ def create_app(
     app = Starlette(
         routes=[*routes_oms.ROUTES, *routes_feed.ROUTES, *admin.ROUTES],
         lifespan=lifespan,
+        middleware=[Middleware(FastGetOrder)],
         exception_handlers={404: _not_found, 405: _wrong_verb},
     )
     app.state.oms = oms

@@ -61,6 +61,7 @@ class Feed:
     handles: dict[str, int] = field(default_factory=dict)
     fired_orders: set[str] = field(default_factory=set)
     next_entry: int = 0
+    last_purge_at: float = float("-inf")
 
     def enqueue(self, now: float, **event: str) -> None:
         self.next_entry += 1
@@ -79,10 +80,16 @@ class Feed:
         self.last_enqueue_at = now
 
     def purge(self, now: float) -> None:
-        """Retention: events leave the queue after the retention period, committed or not."""
+        """Retention: events leave the queue after the retention period, committed or not.
+        A full scan at most once per sandbox second keeps reads O(maxlot)."""
+        if now - self.last_purge_at < 1.0:
+            return
+        self.last_purge_at = now
         expired = [e.entry_id for e in self.entries.values() if e.enqueued_at + self.retention_s <= now]
         for entry_id in expired:
             del self.entries[entry_id]
+        live = self.entries
+        self.handles = {h: entry for h, entry in self.handles.items() if entry in live}
 
     def counts(self, now: float) -> tuple[int, int]:
         """(visible, in flight)."""
@@ -93,10 +100,17 @@ class Feed:
         self, maxlot: int, now: float, rng: random.Random, duplicate_ratio: float = 0.0, reorder: bool = False
     ) -> list[dict[str, Any]]:
         self.purge(now)
-        visible = [e for e in self.entries.values() if e.visible_at <= now]
         if reorder:
+            visible = [e for e in self.entries.values() if e.visible_at <= now]
             rng.shuffle(visible)
-        batch = visible[:maxlot]
+            batch = visible[:maxlot]
+        else:
+            batch = []
+            for event in self.entries.values():
+                if event.visible_at <= now:
+                    batch.append(event)
+                    if len(batch) == maxlot:
+                        break
         for event in batch:
             self._deliver(event, now)
             if duplicate_ratio and rng.random() < duplicate_ratio:

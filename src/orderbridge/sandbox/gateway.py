@@ -33,7 +33,7 @@ def authenticate(oms: OmsState, request: Request) -> str | None:
     token = request.headers.get("x-vtex-api-apptoken")
     if not key or token is None:
         return None
-    expected = oms.config.credentials().get(key)
+    expected = oms.credentials.get(key)
     if expected is None or not hmac.compare_digest(expected.encode(), token.encode()):
         return None
     return key

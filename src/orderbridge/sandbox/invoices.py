@@ -74,7 +74,7 @@ def _package_items(order: dict[str, Any], items: list[dict[str, Any]]) -> list[d
                 "quantity": item["quantity"],
                 "price": item["price"],
                 "description": item.get("description"),
-                "unitMultiplier": 1.0,
+                "unitMultiplier": 1,
             }
         )
     return out
@@ -132,12 +132,12 @@ def _package(order: dict[str, Any], body: dict[str, Any], value: int) -> dict[st
         "trackingNumber": body.get("trackingNumber") or None,
         "invoiceKey": body.get("invoiceKey"),
         "trackingUrl": body.get("trackingUrl") or None,
-        "embeddedInvoice": body.get("embeddedInvoice"),
+        "embeddedInvoice": body.get("embeddedInvoice") or "",
         "type": body["type"],
         "courierStatus": {"status": "unknown", "finished": False, "deliveredDate": None, "data": []},
         "cfop": None,
         "restitutions": {},
-        "volumes": None,
+        "volumes": 1,
         "EnableInferItems": None,
         "dispatchedDate": body.get("dispatchedDate") or None,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from orderbridge.sandbox.clock import parse_iso
@@ -122,24 +123,53 @@ def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
         },
         "stats": {
             "stats": {
-                "totalValue": _stat([o.get("value", 0) for o in rows]),
-                "totalItems": _stat([sum(i.get("quantity", 0) for i in o.get("items", [])) for o in rows]),
+                "totalValue": _faceted(rows, lambda o: int(o.get("value", 0))),
+                "totalItems": _faceted(rows, lambda o: sum(i.get("quantity", 0) for i in o.get("items", []))),
             }
         },
     }
 
 
+def _faceted(rows: list[dict[str, Any]], measure: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
+    """Solr-like stats with the facets the spec requires (origin, currencyCode)."""
+    overall = _stat([measure(o) for o in rows])
+    currencies = {(o.get("storePreferencesData") or {}).get("currencyCode", "BRL") for o in rows} | {"BRL"}
+    overall["Facets"] = {
+        "origin": {
+            origin: _stat([measure(o) for o in rows if o.get("origin") == origin])
+            for origin in ("Fulfillment", "Marketplace")
+        },
+        "currencyCode": {
+            code: _stat(
+                [
+                    measure(o)
+                    for o in rows
+                    if (o.get("storePreferencesData") or {}).get("currencyCode", "BRL") == code
+                ]
+            )
+            for code in sorted(currencies)
+        },
+    }
+    return overall
+
+
 def _stat(values: list[int]) -> dict[str, Any]:
     count = len(values)
-    mean = sum(values) / count if count else 0
+    mean = sum(values) / count if count else 0.0
+    variance = sum((v - mean) ** 2 for v in values) / count if count else 0.0
     return {
         "Count": count,
         "Max": max(values, default=0),
-        "Mean": mean,
+        "Mean": _num(mean),
         "Min": min(values, default=0),
         "Missing": 0,
-        "StdDev": 0,
+        "StdDev": _num(variance**0.5),
         "Sum": sum(values),
         "SumOfSquares": sum(v * v for v in values),
-        "Facets": {},
+        "Facets": None,
     }
+
+
+def _num(value: float) -> float | int:
+    """Integral numbers as integers (the spec types some facet means as integers)."""
+    return int(value) if float(value).is_integer() else value

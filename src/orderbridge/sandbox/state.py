@@ -46,6 +46,7 @@ class OmsState:
         self, config: SandboxConfig, hook_transport: httpx2.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
+        self.credentials = config.credentials()
         self.clock = Clock()
         self.hooks = HookDispatcher(
             config.hook_retry_base_s,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -16,6 +17,8 @@ from typing import Self
 
 import httpx2
 import uvicorn
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from orderbridge.sandbox.app import create_app
 from orderbridge.sandbox.config import SandboxConfig
@@ -28,18 +31,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class SandboxServer:
-    """`with SandboxServer(config) as server:` (or `async with`) -> uvicorn on 127.0.0.1:free port."""
+class BackgroundServer:
+    """Any ASGI app on uvicorn in a daemon thread, on 127.0.0.1 and a free port (sync or async context)."""
 
-    def __init__(self, config: SandboxConfig | None = None, startup_timeout_s: float = 10.0) -> None:
-        self.config = config or SandboxConfig()
-        self.app = create_app(self.config)
+    def __init__(self, app: ASGIApp, startup_timeout_s: float = 10.0) -> None:
+        self.app = app
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._startup_timeout_s = startup_timeout_s
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.app,
+                app,
                 host="127.0.0.1",
                 port=self.port,
                 access_log=False,
@@ -48,20 +50,14 @@ class SandboxServer:
                 loop="asyncio",
             )
         )
-        self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{self.port}", daemon=True)
-
-    @property
-    def oms(self) -> OmsState:
-        """The live state (mutate it only through HTTP while the server runs: it lives on its loop)."""
-        state: OmsState = self.app.state.oms
-        return state
+        self._thread = threading.Thread(target=self._server.run, name=f"asgi-{self.port}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
         deadline = time.monotonic() + self._startup_timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the sandbox server did not start")
+                raise RuntimeError("the server did not start")
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -78,17 +74,28 @@ class SandboxServer:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        import asyncio
-
         await asyncio.to_thread(self.start)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.stop)
+
+
+class SandboxServer(BackgroundServer):
+    """`with SandboxServer(config) as server:` (or `async with`) -> the sandbox at `server.base_url`."""
+
+    def __init__(self, config: SandboxConfig | None = None, startup_timeout_s: float = 10.0) -> None:
+        self.config = config or SandboxConfig()
+        self.sandbox_app: Starlette = create_app(self.config)
+        super().__init__(self.sandbox_app, startup_timeout_s)
+
+    @property
+    def oms(self) -> OmsState:
+        """The live state; read it freely, but change it through HTTP while the server runs."""
+        state: OmsState = self.sandbox_app.state.oms
+        return state
 
 
 @contextlib.contextmanager
