@@ -31,7 +31,7 @@ class Sandbox:
 
     async def orders(self, count: int = 1, status: str = "ready-for-handling") -> list[str]:
         response = await self.http.post("/_sandbox/orders", json={"count": count, "status": status})
-        assert response.status_code == 201, response.text
+        assert response.status_code == 200, response.text
         ids: list[str] = response.json()["orderIds"]
         return ids
 

@@ -122,3 +122,16 @@ async def test_hook_config_delete_stops_deliveries() -> None:
 async def test_hook_config_needs_a_url(sandbox: Sandbox) -> None:
     response = await sandbox.post("/api/orders/hook/config", {"filter": {"type": "FromWorkflow"}, "hook": {}})
     assert response.status_code == 400
+
+
+async def test_hook_config_is_removed_after_three_days_without_notifications() -> None:
+    receiver = Receiver()
+    sandbox, client = await with_receiver(receiver)
+    async with client:
+        await sandbox.post("/api/orders/hook/config", hook_body(["ready-for-handling"]))
+        await sandbox.advance(200000)
+        await sandbox.orders(1)  # a notification keeps it alive
+        await sandbox.advance(200000)
+        assert (await client.get("/api/orders/hook/config", headers=AUTH)).status_code == 200
+        await sandbox.advance(60000)
+        assert (await client.get("/api/orders/hook/config", headers=AUTH)).status_code == 404

@@ -56,7 +56,7 @@ async def _body(request: Request) -> Any:
 async def create_orders(request: Request, oms: OmsState) -> Response:
     body = await _body(request)
     if isinstance(body, dict) and isinstance(body.get("orderId"), str):
-        return json_response({"orderIds": [_import(oms, body)]}, 201)
+        return json_response({"orderIds": [_import(oms, body)]})
     count, status = (
         (body.get("count", 1), body.get("status", "ready-for-handling"))
         if isinstance(body, dict)
@@ -69,7 +69,7 @@ async def create_orders(request: Request, oms: OmsState) -> Response:
             f"{sorted(GENERATABLE)}}} or a complete VTEX order document",
         )
     ids = oms.generate(count, status, GENERATABLE[status])
-    return json_response({"orderIds": ids}, 201)
+    return json_response({"orderIds": ids})
 
 
 def _import(oms: OmsState, doc: dict[str, Any]) -> str:

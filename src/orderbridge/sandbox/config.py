@@ -44,6 +44,8 @@ class SandboxConfig:
     hook_retry_factor: float = 2.0
     hook_max_attempts: int = 100
     hook_timeout_s: float = 5.0
+    # VTEX removes a hook configuration that had no notification for 3 days.
+    hook_idle_expiry_s: float = 259200.0
     # List orders is an index that lags (~4 min at VTEX); 0 shows new orders at once.
     list_index_delay_s: float = 0.0
     list_max_pages: int = 30

@@ -17,6 +17,7 @@ class HookConfig:
     filter: OrderFilter
     url: str
     headers: dict[str, str]
+    last_activity_at: float
     fired_orders: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:

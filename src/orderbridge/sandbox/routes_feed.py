@@ -103,7 +103,7 @@ async def hook_config_post(request: Request, oms: OmsState, app_key: str) -> Res
     order_filter, url, headers = parse_hook_config(body)
     if not await oms.hooks.ping(url, headers):
         raise ProblemError(400, "Unable to check address: the hook did not answer 200 to the ping")
-    config = HookConfig(order_filter, url, headers)
+    config = HookConfig(order_filter, url, headers, oms.clock.now())
     oms.hook_configs[app_key] = config
     return json_response(config.to_json())
 

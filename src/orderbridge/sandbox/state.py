@@ -109,6 +109,13 @@ class OmsState:
             _, _, action = heapq.heappop(timers)
             action()
         self._expire_feeds()
+        self._expire_hooks()
+
+    def _expire_hooks(self) -> None:
+        """VTEX removes a hook configuration that had no notification for 3 days."""
+        cutoff = self.clock.now() - self.config.hook_idle_expiry_s
+        for app_key in [k for k, h in self.hook_configs.items() if h.last_activity_at <= cutoff]:
+            del self.hook_configs[app_key]
 
     def _expire_feeds(self) -> None:
         """VTEX removes a feed configuration when no event entered it for the retention period."""
@@ -221,6 +228,7 @@ class OmsState:
                     "Origin": {"Account": self.config.account_name, "Key": app_key},
                 }
                 self.hooks.enqueue(app_key, body, now)
+                hook.last_activity_at = now
 
     @staticmethod
     def _wants(
