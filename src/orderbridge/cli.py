@@ -9,7 +9,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 @app.callback()
 def main(
-    log_level: str = typer.Option("INFO", envvar="ORDERBRIDGE_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
+    log_level: str = typer.Option("INFO", envvar="ORDERBRIDGE_LOG_LEVEL", help="DEBUG, INFO, WARNING..."),
     log_json: bool = typer.Option(False, envvar="ORDERBRIDGE_LOG_JSON", help="One JSON object per log line."),
 ) -> None:
     """orderbridge: VTEX orders to an ERP and back, each exactly once. Logs go to stderr."""
