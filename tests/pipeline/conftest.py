@@ -17,11 +17,13 @@ from typing import Any
 import httpx2
 import pytest
 
+from orderbridge.api.app import create_api
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
 from orderbridge.pipeline.deps import AccountPolicy, Timing
 from orderbridge.pipeline.runtime import Pipeline
 from orderbridge.sandbox.app import create_app
 from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.store import repo
 from orderbridge.store.db import Database
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.retry import RetryPolicy
@@ -71,6 +73,7 @@ class Harness:
     db: Database
     warehouse: SimulatedWarehouse
     pipeline: Pipeline
+    api: Any
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -86,7 +89,7 @@ class Harness:
 
     async def create_orders(self, count: int, **extra: Any) -> list[str]:
         response = await self.admin.post("/_sandbox/orders", json={"count": count, **extra})
-        assert response.status_code == 201, response.text
+        assert response.status_code in (200, 201), response.text
         ids: list[str] = response.json()["orderIds"]
         return ids
 
@@ -100,6 +103,22 @@ class Harness:
 
     async def advance(self, seconds: float) -> None:
         response = await self.admin.post("/_sandbox/clock/advance", json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+
+    async def order_row(self, order_id: str) -> Any:
+        async with self.db.read_session() as session:
+            return await repo.get_order(session, ACCOUNT, order_id)
+
+    async def command(self, command_id: str) -> Any:
+        async with self.db.read_session() as session:
+            return await repo.get_command(session, command_id)
+
+    async def in_state(self, order_id: str, state: str) -> bool:
+        row = await self.order_row(order_id)
+        return row is not None and row.pipeline_state == state
+
+    async def deliver_hooks(self) -> None:
+        response = await self.admin.post("/_sandbox/hooks/deliver")
         assert response.status_code == 200, response.text
 
     async def vtex_order(self, order_id: str) -> dict[str, Any]:
@@ -138,10 +157,23 @@ class Harness:
         return True
 
 
+IDLE_WAREHOUSE = WarehouseSettings(**{**QUIET_WAREHOUSE.model_dump(), "first_step_delay_s": 3600.0})
+"""Accepts orders and then does nothing in a test's lifetime: the test sends the commands itself."""
+
 FINAL_WAREHOUSE = frozenset({"rejected", "delivered", "done", "self_canceled", "canceled"})
 
 
 HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+class Forward:
+    """An ASGI app that forwards to `target`, set once the pipeline's API exists (the sandbox's hook
+    deliveries need a transport when the sandbox is created, before the pipeline is)."""
+
+    target: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.target(scope, receive, send)
 
 
 @pytest.fixture
@@ -155,15 +187,17 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         policy: AccountPolicy | None = None,
         start: bool = True,
         queue_options: dict[str, Any] | None = None,
+        wrap_vtex: Callable[[Any], Any] | None = None,
     ) -> Harness:
-        app = create_app(sandbox or sandbox_config())
+        receiver = Forward()
+        app = create_app(sandbox or sandbox_config(), hook_transport=httpx2.ASGITransport(app=receiver))
         admin = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=SANDBOX_URL)
         client = VtexClient(
             ACCOUNT,
             APP_KEY,
             APP_TOKEN,
             base_url=SANDBOX_URL,
-            transport=httpx2.ASGITransport(app=app),
+            transport=httpx2.ASGITransport(app=wrap_vtex(app) if wrap_vtex else app),
             retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.05),
         )
         db = Database(f"sqlite+aiosqlite:///{tmp_path / f'orderbridge-{len(made)}.db'}")
@@ -180,7 +214,8 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
             reconcile_interval_s=3600,
             queue_options=options,
         )
-        harness = Harness(app, admin, client, db, erp, pipeline)
+        receiver.target = create_api(pipeline)
+        harness = Harness(app, admin, client, db, erp, pipeline, receiver.target)
         made.append(harness)
         if start:
             await harness.start()
@@ -203,5 +238,8 @@ async def debug_dump(harness: Harness) -> str:
     for row in await operators.list_orders(harness.db, limit=500):
         if row["pipeline_state"] not in ("completed", "canceled"):
             shown = await operators.show_order(harness.db, row["account"], row["order_id"])
+            if shown is not None:
+                shown["attempts"] = shown["attempts"][-5:]
+                shown["order"].pop("snapshot", None)
             lines.append(repr(shown))
     return "\n".join(lines)

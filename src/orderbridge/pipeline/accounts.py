@@ -36,6 +36,17 @@ async def resume(deps: PipelineDeps, account: str) -> None:
     await _write(deps, account, False, None)
 
 
+async def key_works(deps: PipelineDeps, account: str) -> bool:
+    """One cheap authenticated read: False only when VTEX refuses the key itself."""
+    try:
+        await deps.client(account).get_feed_config()
+    except AuthError:
+        return False
+    except VtexError:
+        return True  # not an auth answer: the key was accepted
+    return True
+
+
 async def probe(deps: PipelineDeps, account: str) -> float:
     """Try the key once; resume the account if VTEX accepts it. Returns the wait before the next try."""
     try:

@@ -28,3 +28,13 @@ async def confirm_visible_commands(
     # An invoice whose POST had an unknown outcome but shows on the order landed: never post it again.
     numbers = [p.invoice_number for p in snapshot.packages]
     await repo.confirm_landed_invoices(session, account, order_id, numbers)
+
+
+async def store_snapshot(session: AsyncSession, account: str, order_id: str, snapshot: OrderSnapshot) -> None:
+    """Replace the stored snapshot with one the pipeline derived from VTEX's answer to its own call."""
+    table = tables.orders
+    await session.execute(
+        update(table)
+        .where(table.c.account == account, table.c.order_id == order_id)
+        .values(snapshot=snapshot.to_dict())
+    )

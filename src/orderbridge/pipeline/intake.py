@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.core.decisions import RELEVANT_STATUSES
+from orderbridge.core.decisions import RELEVANT_STATUSES, Step, decide
 from orderbridge.jobs.port import JobQueue
-from orderbridge.store import repo
+from orderbridge.store import repo, tables
 from orderbridge.store.repo import IntakeSource
 
 from .deps import SYNC_ORDER, PipelineDeps, lane_of, sync_dedupe_key
+from .records import record_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +43,11 @@ async def store_events(
 ) -> int:
     """Record the events (duplicates are dropped by the store) and enqueue one sync per new event.
 
-    Returns how many events were new. Everything happens in the caller-visible transaction below,
+    Returns how many new events called for a sync. Everything happens in the caller-visible transaction below,
     so the job exists if and only if its event was stored.
     """
     expression = deps.policy(account).feed_expression is not None
-    new = 0
+    fresh: list[IncomingEvent] = []
     async with deps.db.transaction() as session:
         for event in events:
             event_id = await repo.record_intake_event(
@@ -58,12 +60,49 @@ async def store_events(
                 event.current_change,
                 event.raw,
             )
-            if event_id is None:
-                continue
-            new += 1
-            if wants_sync(event.state, expression):
-                await enqueue_sync(deps.queue, session, account, event.order_id)
-    return new
+            if event_id is not None and wants_sync(event.state, expression):
+                fresh.append(event)
+        settled = await _already_settled(session, account, fresh)
+        for order_id in dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled):
+            await enqueue_sync(deps.queue, session, account, order_id)
+    return len(fresh)
+
+
+async def _already_settled(
+    session: AsyncSession, account: str, events: Sequence[IncomingEvent]
+) -> set[tuple[str, str | None]]:
+    """Events announcing a status the pipeline already knows and has nothing left to do for.
+
+    The typical one is the `handling` event caused by our own start-handling: re-reading the order for
+    it would spend a Get order (VTEX's scarcest quota) to learn nothing. Any other state — or a stored
+    order whose facts still call for a step — gets its sync as usual.
+    """
+    if not events:
+        return set()
+    table = tables.orders
+    query = select(*(table.c[name] for name in _SETTLED_COLUMNS)).where(
+        table.c.account == account, table.c.order_id.in_({e.order_id for e in events})
+    )
+    rows = {row.order_id: row for row in (await session.execute(query)).all()}
+    settled: set[tuple[str, str | None]] = set()
+    for event in events:
+        row = rows.get(event.order_id)
+        if row is None or row.vtex_status != event.state or event.state == "cancellation-requested":
+            continue
+        if decide(event.state, record_of(row)).step is Step.NOTHING:
+            settled.add((event.order_id, event.state))
+    return settled
+
+
+_SETTLED_COLUMNS = (
+    "order_id",
+    "vtex_status",
+    "pipeline_state",
+    "park_reason",
+    "handed_over_at",
+    "started_at",
+    "completed_at",
+)
 
 
 async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, order_id: str) -> int | None:

@@ -32,9 +32,7 @@ def secret_matches(expected: str | None, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-async def receive_hook(
-    deps: PipelineDeps, account: str, body: Any, secret: str | None
-) -> HookReply:
+async def receive_hook(deps: PipelineDeps, account: str, body: Any, secret: str | None) -> HookReply:
     """Answer the ping, check the secret, store the notification with its sync job, then say 200."""
     if account not in deps.accounts:
         return HookReply(404, {"error": f"unknown account {account!r}"})

@@ -62,7 +62,7 @@ async def _job_counts(session: Any, account: str) -> tuple[int, int]:
         .where(jobs.c.lane.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
         .group_by(jobs.c.status)
     )
-    counts = dict((await session.execute(query)).tuples())
+    counts = {str(s): int(n) for s, n in (await session.execute(query)).all()}
     pending = sum(n for s, n in counts.items() if s in UNFINISHED_JOB_STATUSES)
     return pending, int(counts.get("parked", 0))
 

@@ -56,7 +56,7 @@ async def _stored_statuses(deps: PipelineDeps, account: str, order_ids: list[str
             query = select(table.c.order_id, table.c.vtex_status).where(
                 table.c.account == account, table.c.order_id.in_(chunk)
             )
-            found.update({oid: status for oid, status in (await session.execute(query)).tuples()})
+            found.update({oid: status for oid, status in (await session.execute(query)).all()})
     return found
 
 

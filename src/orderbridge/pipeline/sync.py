@@ -23,7 +23,7 @@ from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import ledger
-from .confirm import confirm_visible_commands
+from .confirm import confirm_visible_commands, store_snapshot
 from .deps import PipelineDeps
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
@@ -145,7 +145,13 @@ async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> O
             raise
         return await _reread_after_start(deps, view, job_id)
     started = attempt_of("start_handling", "ok", job_id=job_id)
-    return await _record(deps, view, PipelineState.HANDLING, started, started_at=deps.clock())
+    # VTEX answered 204: the order is handling now. Saying so in the stored snapshot lets the ERP's first
+    # commands validate at once, without spending a Get order (the next real read replaces it).
+    handling = replace(view.snapshot, status="handling")
+    view = replace(view, snapshot=handling)
+    return await _record(
+        deps, view, PipelineState.HANDLING, started, started_at=deps.clock(), vtex_status="handling"
+    )
 
 
 async def _reread_after_start(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
@@ -188,6 +194,8 @@ async def _record(
     """Record a step and its attempt together: the fact and its evidence commit as one."""
     async with deps.db.transaction() as session:
         await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
+        if "vtex_status" in fields:
+            await store_snapshot(session, view.account, view.order_id, view.snapshot)
         if done is not None:
             await ledger.add(session, view.account, view.order_id, done)
         row = await repo.get_order(session, view.account, view.order_id)

@@ -1,0 +1,100 @@
+"""Moment 1, push side: the hook receiver answers the ping, checks the secret, stores, then says 200."""
+
+from __future__ import annotations
+
+import httpx2
+from sqlalchemy import func, select
+
+from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy
+from orderbridge.store import tables
+from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint
+
+from .conftest import ACCOUNT, Harness, HarnessFactory
+
+SECRET = "hook-s3cret"
+HOOK_POLICY = AccountPolicy(ACCOUNT, intake="hook", hook_secret=SECRET)
+NOTIFICATION = {
+    "Domain": "Fulfillment",
+    "OrderId": "1000000000001-01",
+    "State": "ready-for-handling",
+    "LastState": "window-to-cancel",
+    "LastChange": "2026-11-27T10:00:00.0000000Z",
+    "CurrentChange": "2026-11-27T10:00:01.0000000Z",
+    "Origin": {"Account": ACCOUNT, "Key": "vtexappkey-shop"},
+}
+
+
+def api_client(harness: Harness) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=harness.api), base_url="http://ob.test")
+
+
+async def count(harness: Harness, table: object) -> int:
+    async with harness.db.read_session() as session:
+        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+
+
+async def test_the_hook_ping_is_answered_without_a_secret(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        response = await api.post(f"/hooks/vtex/{ACCOUNT}", json={"hookConfig": "ping"})
+    assert response.status_code == 200
+
+
+async def test_a_notification_without_the_right_secret_is_refused_and_not_stored(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        missing = await api.post(f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION)
+        wrong = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: "nope"}
+        )
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert await count(harness, tables.intake_events) == 0
+    assert await count(harness, tables.jobs) == 0
+
+
+async def test_a_notification_is_stored_with_its_sync_job_before_the_200(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        first = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
+        )
+        again = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
+        )
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert await count(harness, tables.intake_events) == 1, "a repeated notification is stored once"
+    assert await count(harness, tables.jobs) == 1
+
+
+async def test_a_notification_for_an_unknown_account_is_refused(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        response = await api.post(
+            "/hooks/vtex/other", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
+        )
+    assert response.status_code == 404
+
+
+async def test_orders_notified_by_the_hook_are_handed_over_and_started_once(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(policy=HOOK_POLICY)
+    endpoint = HookEndpoint(url=f"http://ob.test/hooks/vtex/{ACCOUNT}", headers={HOOK_SECRET_HEADER: SECRET})
+    await harness.client.put_hook_config(
+        HookConfig(filter=FeedFilter.from_workflow(list(HOOK_POLICY.feed_statuses)), hook=endpoint)
+    )
+    order_ids = await harness.create_orders(3)
+
+    async def delivered() -> bool:
+        await harness.deliver_hooks()
+        return await harness.all_final(order_ids)
+
+    await harness.wait_for(delivered, what="hook-driven orders final")
+    stats = await harness.stats()
+    assert set(harness.warehouse.handover_counts().values()) == {1}
+    assert stats["start_handling"] == {oid: 1 for oid in order_ids}
+    assert stats["hooks"]["delivered"] > 0
