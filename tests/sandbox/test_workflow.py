@@ -121,3 +121,34 @@ async def test_reset_forgets_everything(sandbox: Sandbox) -> None:
 async def test_generate_rejects_unknown_statuses(sandbox: Sandbox) -> None:
     response = await sandbox.http.post("/_sandbox/orders", json={"count": 1, "status": "teleported"})
     assert response.status_code == 400
+
+
+async def test_reset_restores_the_seeded_start_state() -> None:
+    client, oms = await open_sandbox(make_config(seed_orders=2))
+    async with client:
+        sandbox = Sandbox(client, oms)
+        first = [i["orderId"] for i in (await client.get("/api/orders/feed?maxlot=10", headers=AUTH)).json()]
+        await sandbox.orders(3)
+        await client.post("/_sandbox/reset")
+        again = [i["orderId"] for i in (await client.get("/api/orders/feed?maxlot=10", headers=AUTH)).json()]
+        assert sorted(again) == sorted(first)
+        assert (await sandbox.stats())["orders_total"] == 2
+
+
+async def test_orders_can_be_generated_straight_into_handling(sandbox: Sandbox) -> None:
+    await sandbox.feed_config(statuses=["handling"])
+    order_id = (await sandbox.orders(1, "handling"))[0]
+    assert (await sandbox.order(order_id))["status"] == "handling"
+    items = (await sandbox.http.get("/api/orders/feed?maxlot=10", headers=AUTH)).json()
+    assert [(i["state"], i["lastState"]) for i in items] == [("handling", "start-handling")]
+
+
+async def test_admin_api_refuses_non_loopback_callers() -> None:
+    import httpx2
+
+    from orderbridge.sandbox.app import create_app
+
+    app = create_app(make_config())
+    transport = httpx2.ASGITransport(app=app, client=("10.1.2.3", 5555))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        assert (await client.get("/_sandbox/stats")).status_code == 403

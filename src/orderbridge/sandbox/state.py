@@ -75,12 +75,14 @@ class OmsState:
         self._timer_seq = itertools.count()
 
     def reset(self) -> None:
-        """Back to a fresh start: no orders, feeds, hooks, counters; clock offset 0; faults from config."""
+        """Back to how the sandbox started: the seed feed and orders again (if configured), no other
+        orders, feeds, hooks or counters; clock offset 0; faults from the config."""
         self.clock.reset()
         self.hooks.clear()
         self.window = SlidingWindow()
         self.faults = preset(self.config.faults, self.config.latency_ms)
         self._init_data()
+        self.seed()
 
     def seed(self) -> None:
         """`--seed-orders N`: a Feed v3 for the main appKey, then N ready-for-handling orders."""
