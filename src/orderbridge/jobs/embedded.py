@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, bindparam, case, event, func, select, text, update
+from sqlalchemy import Row, bindparam, case, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -127,6 +127,7 @@ class EmbeddedQueue:
         retry_max_s: float = 600.0,
         token: str | None = None,
         shutdown_grace_s: float = 10.0,
+        keep_done_s: float = 86_400.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
@@ -140,6 +141,8 @@ class EmbeddedQueue:
         self.retry_max_s = retry_max_s
         self.token = token or process_token()
         self.shutdown_grace_s = shutdown_grace_s
+        self.keep_done_s = keep_done_s
+        self._next_purge = 0.0
         self._rng = rng
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -315,6 +318,8 @@ class EmbeddedQueue:
             if outcomes:
                 await self._write_outcomes(session, outcomes)
             expired = await self._release(session, jobs.c.lease_until < now)
+            if now >= self._next_purge:
+                await self._purge_done(session, now)
             claimed = await self._claim(session, free, now) if free > 0 else []
         if expired:
             log.warning("jobs.lease_expired", jobs=expired)
@@ -326,7 +331,9 @@ class EmbeddedQueue:
 
     async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Row[Any]]:
         lock = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
-        # Literal status lists so SQLite can match the partial indexes' WHERE clauses.
+        # Literal status lists so both databases match the partial indexes' WHERE clauses. "Oldest
+        # unfinished job of its lane" is a correlated min(): a per-row index probe on (lane, id) whatever
+        # the planner's statistics say (a NOT EXISTS anti-join degrades badly on a fresh, unanalyzed table).
         stmt = text(
             f"""
             UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_until = :lease_until,
@@ -334,9 +341,9 @@ class EmbeddedQueue:
             WHERE id IN (
                 SELECT j.id FROM jobs j
                 WHERE j.status IN ('ready', 'retry') AND j.run_at <= :now
-                  AND NOT EXISTS (
-                    SELECT 1 FROM jobs o
-                    WHERE o.lane = j.lane AND o.id < j.id AND o.status IN ('ready', 'running', 'retry'))
+                  AND j.id = (
+                    SELECT min(o.id) FROM jobs o
+                    WHERE o.lane = j.lane AND o.status IN ('ready', 'running', 'retry'))
                 ORDER BY j.run_at, j.id
                 LIMIT :limit {lock})
             RETURNING id, kind, lane, payload, attempt, enqueued_at
@@ -447,6 +454,17 @@ class EmbeddedQueue:
             )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _purge_done(self, session: AsyncSession, now: float) -> None:
+        """Forget finished jobs after `keep_done_s` (attempts, commands and orders keep the history)."""
+        self._next_purge = now + min(self.keep_done_s / 10, 600.0)
+        old = (
+            select(jobs.c.id)
+            .where(jobs.c.status == "done", jobs.c.finished_at < now - self.keep_done_s)
+            .limit(10_000)
+            .scalar_subquery()
+        )
+        await session.execute(delete(jobs).where(jobs.c.id.in_(old)))
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         interval = max(self.lease_s / 3, self.poll_interval_s)

@@ -155,6 +155,7 @@ jobs = Table(
     Index(
         "ix_jobs_due",
         "run_at",
+        "id",
         sqlite_where=text("status IN ('ready', 'retry')"),
         postgresql_where=text("status IN ('ready', 'retry')"),
     ),
@@ -172,5 +173,16 @@ jobs = Table(
         sqlite_where=text("status = 'ready'"),
         postgresql_where=text("status = 'ready'"),
     ),
-    Index(None, "status", "lane"),
+    Index(
+        "ix_jobs_parked",
+        "lane",
+        sqlite_where=text("status = 'parked'"),
+        postgresql_where=text("status = 'parked'"),
+    ),
+    Index(
+        "ix_jobs_finished",
+        "finished_at",
+        sqlite_where=text("status = 'done'"),
+        postgresql_where=text("status = 'done'"),
+    ),
 )

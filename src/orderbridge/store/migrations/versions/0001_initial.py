@@ -132,10 +132,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
     )
     _partial_index("ix_jobs_lane_unfinished", ["lane", "id"], _UNFINISHED)
-    _partial_index("ix_jobs_due", ["run_at"], _DUE)
+    _partial_index("ix_jobs_due", ["run_at", "id"], _DUE)
     _partial_index("ix_jobs_leased", ["lease_until"], _RUNNING)
     _partial_index("uq_jobs_dedupe_ready", ["dedupe_key"], _READY, unique=True)
-    op.create_index("ix_jobs_status_lane", "jobs", ["status", "lane"])
+    _partial_index("ix_jobs_parked", ["lane"], "status = 'parked'")
+    _partial_index("ix_jobs_finished", ["finished_at"], "status = 'done'")
 
 
 def _partial_index(name: str, columns: list[str], where: str, *, unique: bool = False) -> None:
