@@ -28,8 +28,12 @@ log = structlog.get_logger("orderbridge.pipeline.reconcile")
 async def sweep(deps: PipelineDeps, account: str, window: timedelta) -> int:
     """One pass over the account's recent orders; how many syncs it enqueued."""
     listed: dict[str, str | None] = {}
-    since = deps.clock() - window
-    async for summary in deps.client(account).list_orders(status=list(RELEVANT_STATUSES), created_from=since):
+    now = deps.clock()
+    # A closed range: VTEX's f_creationDate wants both ends (an open "*" end is refused by the sandbox).
+    orders = deps.client(account).list_orders(
+        status=list(RELEVANT_STATUSES), created_from=now - window, created_to=now + timedelta(hours=1)
+    )
+    async for summary in orders:
         listed[summary.order_id] = summary.status
     if not listed:
         return 0

@@ -1,0 +1,63 @@
+"""Operators' tools: parked orders with the ERP's reason, status per account, retry, list and show."""
+
+from __future__ import annotations
+
+from orderbridge.erp.warehouse import WarehouseSettings
+from orderbridge.pipeline import operators
+
+from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
+
+REJECTING = WarehouseSettings(**{**IDLE_WAREHOUSE.model_dump(), "reject_ratio": 1.0})
+
+
+async def test_an_order_the_erp_rejects_is_parked_with_the_erps_reason_and_never_started(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=REJECTING)
+    (order_id,) = await harness.create_orders(1)
+
+    await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="order parked")
+
+    row = await harness.order_row(order_id)
+    assert row.park_reason.startswith("ERP rejected the order: ")
+    assert len(row.park_reason) > len("ERP rejected the order: ")
+    assert (await harness.stats())["start_handling"] == {}
+    status = await operators.status(harness.db)
+    assert status["accounts"][ACCOUNT]["orders"] == {"parked": 1}
+
+
+async def test_retrying_a_parked_order_hands_it_over_again(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(warehouse=REJECTING)
+    (order_id,) = await harness.create_orders(1)
+    await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="order parked")
+
+    result = await operators.retry_order(harness.db, harness.pipeline.queue, ACCOUNT, order_id)
+
+    assert result["park_cleared"] is True
+    await harness.wait_for(
+        lambda: _handovers(harness, order_id, 2), what="a second handover after the operator's retry"
+    )
+    await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="parked again by the ERP")
+
+
+async def _handovers(harness: Harness, order_id: str, expected: int) -> bool:
+    counts = harness.warehouse.handover_counts()
+    return bool(counts.get((ACCOUNT, order_id)) == expected)
+
+
+async def test_list_and_show_describe_orders_with_their_attempts_and_jobs(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=IDLE_WAREHOUSE)
+    (order_id,) = await harness.create_orders(1)
+    await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="order in handling")
+
+    listed = await operators.list_orders(harness.db, account=ACCOUNT)
+    shown = await operators.show_order(harness.db, ACCOUNT, order_id)
+
+    assert [(o["order_id"], o["pipeline_state"]) for o in listed] == [(order_id, "handling")]
+    assert shown is not None
+    assert [a["action"] for a in shown["attempts"]] == ["hand_over", "start_handling"]
+    assert {j["kind"] for j in shown["jobs"]} == {"sync_order"}
+    assert await operators.find_accounts(harness.db, order_id) == [ACCOUNT]
+    assert await operators.show_order(harness.db, ACCOUNT, "nope-01") is None
