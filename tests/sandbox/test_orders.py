@@ -112,6 +112,15 @@ async def test_list_orders_filters_by_creation_date(sandbox: Sandbox) -> None:
     got_out = await sandbox.http.get("/api/oms/pvt/orders", params={"f_creationDate": outside}, headers=AUTH)
     assert got_in.json()["paging"]["total"] == 2
     assert got_out.json()["paging"]["total"] == 0
+    open_end = "creationDate:[2000-01-01T00:00:00.000Z TO *]"
+    got_open = await sandbox.http.get(
+        "/api/oms/pvt/orders", params={"f_creationDate": open_end}, headers=AUTH
+    )
+    assert got_open.json()["paging"]["total"] == 2
+    garbage = await sandbox.http.get(
+        "/api/oms/pvt/orders", params={"f_creationDate": "yesterday"}, headers=AUTH
+    )
+    assert garbage.status_code == 400
 
 
 async def test_imported_order_is_served_as_is(sandbox: Sandbox) -> None:

@@ -26,16 +26,21 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
 
 
 def _date_range(raw: str | None) -> tuple[float, float] | None:
+    """`creationDate:[A TO B]` (Solr syntax, as VTEX's index); `*` is an open end."""
     if not raw:
         return None
     match = _RANGE.match(raw)
-    start = parse_iso(match.group(2)) if match else None
-    end = parse_iso(match.group(3)) if match else None
+    start = _bound(match.group(2), float("-inf")) if match else None
+    end = _bound(match.group(3), float("inf")) if match else None
     if start is None or end is None:
         raise OmsError(
             400, "1", "f_creationDate must look like creationDate:[2024-01-01T00:00:00.000Z TO ...]"
         )
     return start, end
+
+
+def _bound(text: str, open_end: float) -> float | None:
+    return open_end if text.strip() == "*" else parse_iso(text)
 
 
 def _row(order: dict[str, Any]) -> dict[str, Any]:
