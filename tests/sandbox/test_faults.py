@@ -82,7 +82,7 @@ async def test_faults_round_trip_and_replace_the_whole_config(sandbox: Sandbox) 
         "latency_ms": 0,
         "jitter_ms": 0,
         "endpoints": {"invoice": {"ratio_5xx": 0.5, "rate_limit_per_minute": 10}},
-        "feed": {"duplicate_ratio": 0.2, "reorder": True},
+        "feed": {"duplicate_ratio": 0.2, "reorder": True, "short_batch_ratio": 0.0},
     }
     await put_faults(sandbox, body)
     assert (await sandbox.http.get("/_sandbox/faults")).json() == body
@@ -126,10 +126,20 @@ async def test_reorder_shuffles_feed_deliveries() -> None:
     assert [i["orderId"] for i in items] != ids
 
 
+async def test_short_batches_return_fewer_than_maxlot_from_a_full_queue(sandbox: Sandbox) -> None:
+    await sandbox.feed_config()
+    await sandbox.orders(10)
+    await put_faults(sandbox, {"feed": {"short_batch_ratio": 1.0}})
+    first = (await sandbox.http.get("/api/orders/feed?maxlot=10", headers=AUTH)).json()
+    assert 1 <= len(first) < 10
+    rest = (await sandbox.http.get("/api/orders/feed?maxlot=1", headers=AUTH)).json()
+    assert len(rest) == 1
+
+
 def test_flaky_preset_is_5_percent_5xx_and_429_with_duplicates_and_reorder() -> None:
     flaky = preset("flaky").to_json()
     assert flaky["endpoints"]["*"] == {"ratio_5xx": 0.05, "ratio_429": 0.05, "retry_after_s": 1}
-    assert flaky["feed"] == {"duplicate_ratio": 0.1, "reorder": True}
+    assert flaky["feed"] == {"duplicate_ratio": 0.1, "reorder": True, "short_batch_ratio": 0.0}
     assert preset("none").is_quiet()
     with pytest.raises(ValueError):
         preset("chaos")

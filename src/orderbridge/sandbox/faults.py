@@ -69,6 +69,8 @@ class FaultConfig:
     jitter_ms: int = 0
     endpoints: dict[str, EndpointFaults] = field(default_factory=dict)
     duplicate_ratio: float = 0.0
+    # VTEX's queue may answer fewer than maxlot items even when full; this makes it happen.
+    short_batch_ratio: float = 0.0
     reorder: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -76,7 +78,11 @@ class FaultConfig:
             "latency_ms": self.latency_ms,
             "jitter_ms": self.jitter_ms,
             "endpoints": {k: v.to_json() for k, v in self.endpoints.items()},
-            "feed": {"duplicate_ratio": self.duplicate_ratio, "reorder": self.reorder},
+            "feed": {
+                "duplicate_ratio": self.duplicate_ratio,
+                "reorder": self.reorder,
+                "short_batch_ratio": self.short_batch_ratio,
+            },
         }
 
     def for_endpoint(self, endpoint: str) -> EndpointFaults:
@@ -125,6 +131,7 @@ def parse_faults(body: Any) -> FaultConfig:
     if not isinstance(feed, dict):
         raise _bad("feed must be an object")
     config.duplicate_ratio = _number(feed.get("duplicate_ratio", 0.0), float, "ratio duplicate_ratio")
+    config.short_batch_ratio = _number(feed.get("short_batch_ratio", 0.0), float, "ratio short_batch_ratio")
     config.reorder = bool(feed.get("reorder", False))
     return config
 

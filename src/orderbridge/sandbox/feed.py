@@ -97,9 +97,17 @@ class Feed:
         return visible, len(self.entries) - visible
 
     def read(
-        self, maxlot: int, now: float, rng: random.Random, duplicate_ratio: float = 0.0, reorder: bool = False
+        self,
+        maxlot: int,
+        now: float,
+        rng: random.Random,
+        duplicate_ratio: float = 0.0,
+        reorder: bool = False,
+        short_batch_ratio: float = 0.0,
     ) -> list[dict[str, Any]]:
         self.purge(now)
+        if maxlot > 1 and short_batch_ratio and rng.random() < short_batch_ratio:
+            maxlot = rng.randint(1, maxlot - 1)
         if reorder:
             visible = [e for e in self.entries.values() if e.visible_at <= now]
             rng.shuffle(visible)

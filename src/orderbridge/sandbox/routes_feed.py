@@ -42,7 +42,9 @@ def _maxlot(raw: str | None) -> int:
 async def feed_read(request: Request, oms: OmsState, app_key: str) -> Response:
     maxlot = _maxlot(request.query_params.get("maxlot"))
     feed = _feed(oms, app_key)
-    items = feed.read(maxlot, oms.clock.now(), oms.rng, oms.faults.duplicate_ratio, oms.faults.reorder)
+    faults = oms.faults
+    now = oms.clock.now()
+    items = feed.read(maxlot, now, oms.rng, faults.duplicate_ratio, faults.reorder, faults.short_batch_ratio)
     return json_response(items)
 
 
