@@ -1,0 +1,193 @@
+"""The ERP-facing REST API end to end, with a webhook ERP played by a real loopback HTTP server that
+verifies orderbridge's signatures: orders out by webhook, acceptance, invoice and tracking back in by
+REST, the sandbox's stats as ground truth. No token or secret shows in any response or log line."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
+from erp_adapters.harness import APP_TOKEN, Harness, eventually, running_pipeline
+from orderbridge.api.app import create_api
+from orderbridge.api.auth import BearerAuth
+from orderbridge.api.reads import StoreReads
+from orderbridge.api.rest import RestContext, create_rest_router
+from orderbridge.core.decisions import PipelineState
+from orderbridge.erp.webhook import WebhookConfig, WebhookErp
+
+TOKEN = "rest-e2e-token-abcdef0123456789"
+SECRET = "webhook-secret-e2e-0123456789"
+
+
+@dataclass
+class World:
+    h: Harness
+    erp: FakeErp
+    api: httpx2.AsyncClient
+
+
+@pytest.fixture
+def erp() -> Iterator[FakeErp]:
+    with fake_erp_server(SECRET) as server:
+        # This ERP decides later, through the REST API, on orders and on cancellation requests alike.
+        server.decide = lambda d: Reply(200, {}) if d.event == "order-canceled" else Reply(202, {})
+        yield server
+
+
+@pytest.fixture
+async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
+    adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
+    async with running_pipeline(tmp_path, adapter) as h:
+        app = create_api(h.pipeline)
+        app.include_router(create_rest_router(RestContext(h.sink, StoreReads(h.db), BearerAuth([TOKEN]))))
+        async with httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app),
+            base_url="http://orderbridge",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as api:
+            yield World(h, erp, api)
+
+
+async def _state(h: Harness, order_id: str, state: str) -> None:
+    async def reached() -> bool:
+        row = await h.order_row(order_id)
+        return row is not None and row.pipeline_state == state
+
+    await eventually(reached, what=f"{order_id} in {state}")
+
+
+async def _command_done(api: httpx2.AsyncClient, command_id: str) -> dict[str, Any]:
+    async def done() -> bool:
+        status = (await api.get(f"/api/v1/commands/{command_id}")).json()["status"]
+        return bool(status in ("sent", "confirmed"))
+
+    await eventually(done, what=f"command {command_id} sent to VTEX")
+    view: dict[str, Any] = (await api.get(f"/api/v1/commands/{command_id}")).json()
+    return view
+
+
+async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_back_by_rest(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h, api = world.h, world.api
+    [order_id] = await h.new_orders(1)
+    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    [delivery] = [d for d in world.erp.deliveries if d.event == "order"]
+    assert delivery.signature_ok and delivery.body["orderId"] == order_id
+
+    accepted = await api.post(
+        f"/api/v1/orders/{order_id}/acceptance",
+        json={"accepted": True, "erpReference": "SO-1"},
+        headers={"Idempotency-Key": "accept-1"},
+    )
+    assert accepted.status_code == 202, accepted.text
+    await _state(h, order_id, PipelineState.HANDLING.value)
+
+    detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
+    assert detail["pipelineState"] == "handling" and detail["erpReference"] == "SO-1"
+    assert detail["raw"]["orderId"] == order_id
+    order = detail["order"]
+    body = {
+        "invoiceNumber": "NF-500",
+        "invoiceValue": order["value_cents"],
+        "issuanceDate": "2026-11-27T10:00:00Z",
+        "items": [
+            {"id": i["sku_id"], "quantity": i["quantity"], "price": i["unit_price_cents"]}
+            for i in order["items"]
+        ],
+    }
+    first = await api.post(
+        f"/api/v1/orders/{order_id}/invoices", json=body, headers={"Idempotency-Key": "inv-1"}
+    )
+    again = await api.post(
+        f"/api/v1/orders/{order_id}/invoices", json=body, headers={"Idempotency-Key": "inv-1"}
+    )
+    assert first.status_code == again.status_code == 202, first.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    sent = await _command_done(api, first.json()["commandId"])
+    assert sent["vtexReceipt"] and sent["attempts"]
+
+    tracking = await api.patch(
+        f"/api/v1/orders/{order_id}/invoices/NF-500", json={"trackingNumber": "TRK-1", "courier": "Correios"}
+    )
+    assert tracking.status_code == 202, tracking.text
+    await _command_done(api, tracking.json()["commandId"])
+    events = await api.post(
+        f"/api/v1/orders/{order_id}/invoices/NF-500/tracking-events",
+        json={
+            "isDelivered": True,
+            "deliveredDate": "2026-11-28T10:00:00Z",
+            "events": [
+                {"city": "Rio", "state": "RJ", "description": "Delivered", "date": "2026-11-28T10:00:00Z"}
+            ],
+        },
+    )
+    assert events.status_code == 202, events.text
+    await _command_done(api, events.json()["commandId"])
+
+    stats = await h.stats()
+    assert stats["invoices"][order_id]["posts"] == 1  # the retried POST did nothing twice
+    assert stats["start_handling"][order_id] == 1
+    history = (await api.get(f"/api/v1/orders/{order_id}")).json()
+    state = history["pipelineState"]
+
+    async def listed(**params: Any) -> list[str]:
+        page = (await api.get("/api/v1/orders", params={"limit": 10, **params})).json()
+        return [o["orderId"] for o in page["items"]]
+
+    assert await listed(account="acme", pipelineState=state) == [order_id]
+    assert await listed(pipelineState="parked") == []
+    assert await listed(account="another") == []
+    assert [c["kind"] for c in history["commands"]] == ["invoice", "tracking_number", "tracking_events"]
+
+    output = capsys.readouterr()
+    for secret in (TOKEN, SECRET, APP_TOKEN):
+        assert secret not in output.out + output.err
+        assert secret not in str(history)
+
+
+async def test_a_cancellation_request_is_denied_through_the_api_when_the_erp_says_no_later(
+    world: World,
+) -> None:
+    h, api = world.h, world.api
+    [order_id] = await h.new_orders(1)
+    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
+    await _state(h, order_id, PipelineState.HANDLING.value)
+    (await h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
+
+    async def asked() -> bool:
+        return any(d.event == "cancellation-requested" for d in world.erp.deliveries)
+
+    await eventually(asked, what="the ERP asked about the cancellation request")
+    assert world.erp.deliveries[-1].signature_ok
+    denied = await api.post(
+        f"/api/v1/orders/{order_id}/cancellation-request/deny", json={"reason": "shipped"}
+    )
+    assert denied.status_code == 202, denied.text
+    await _command_done(api, denied.json()["commandId"])
+
+    async def back_in_handling() -> bool:
+        return (await h.vtex_order(order_id))["status"] == "handling"
+
+    await eventually(back_in_handling, what="VTEX to show the order back in handling")
+
+
+async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: World) -> None:
+    h, api = world.h, world.api
+    [order_id] = await h.new_orders(1)
+    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    rejected = await api.post(
+        f"/api/v1/orders/{order_id}/acceptance", json={"accepted": False, "reason": "customer blocked"}
+    )
+    assert rejected.status_code == 202
+    await _state(h, order_id, PipelineState.PARKED.value)
+    detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
+    assert "customer blocked" in detail["parkReason"]
+    assert order_id not in (await h.stats())["start_handling"]
