@@ -112,3 +112,9 @@ def test_orderbridge_sandbox_command_serves_seeded_orders() -> None:
         assert [i["state"] for i in items] == ["ready-for-handling"] * 2
         assert client.get(f"/api/oms/pvt/orders/{items[0]['orderId']}").status_code == 200
         assert client.get("/_sandbox/stats").json()["orders_total"] == 2
+
+
+@pytest.mark.slow
+def test_sandbox_subprocess_reports_why_the_command_failed() -> None:
+    with pytest.raises(RuntimeError, match="chaos"), sandbox_subprocess(faults="chaos"):
+        pass  # pragma: no cover - never reached: the command refuses an unknown fault profile

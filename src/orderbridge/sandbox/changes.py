@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from orderbridge.sandbox.clock import iso_offset, iso_z
-from orderbridge.sandbox.invoices import _begin_invoiced
+from orderbridge.sandbox.invoices import begin_invoicing
 from orderbridge.sandbox.orders_gen import catalog_item, totals_for
 from orderbridge.sandbox.responses import OmsError, new_receipt
 from orderbridge.sandbox.state import OmsState
@@ -93,7 +93,7 @@ def _after_change(oms: OmsState, oid: str) -> None:
     oms.touched(oid)
     order = oms.orders[oid]
     if 0 < output_invoiced_cents(order) == order["value"] and order["status"] in CHANGEABLE:
-        _begin_invoiced(oms, oid)  # a change that removes the un-invoiced rest completes invoicing
+        begin_invoicing(oms, oid)  # a change that removes the un-invoiced rest completes invoicing
 
 
 def change_v1(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:

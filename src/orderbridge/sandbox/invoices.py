@@ -104,7 +104,7 @@ def post_invoice(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     order["allowCancellation"] = False
     oms.touched(oid)
     if body["type"] == "Output" and output_invoiced_cents(order) == order["value"]:
-        _begin_invoiced(oms, oid)
+        begin_invoicing(oms, oid)
     return receipt
 
 
@@ -163,7 +163,7 @@ def _package(order: dict[str, Any], body: dict[str, Any], value: int) -> dict[st
     return package
 
 
-def _begin_invoiced(oms: OmsState, oid: str) -> None:
+def begin_invoicing(oms: OmsState, oid: str) -> None:
     """Verifying invoice (`invoice`) first; `invoiced` once payments settle."""
     oms.set_status(oid, "invoice")
 

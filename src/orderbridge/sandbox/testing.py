@@ -9,11 +9,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 import httpx2
 import uvicorn
@@ -136,33 +137,35 @@ def sandbox_subprocess(
         faults,
         *(extra_args or []),
     ]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(process, base_url, startup_timeout_s)
-        yield base_url
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe nobody drains while it runs
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+            _wait_until_up(process, base_url, startup_timeout_s, stderr)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, timeout_s: float) -> None:
+def _wait_until_up(
+    process: subprocess.Popen[bytes], base_url: str, timeout_s: float, stderr: IO[bytes]
+) -> None:
     deadline = time.monotonic() + timeout_s
     with httpx2.Client(timeout=1.0) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                stderr.seek(0)
+                err = stderr.read().decode(errors="replace")
                 raise RuntimeError(f"the sandbox exited with {process.returncode}: {err[-2000:]}")
             try:
                 if client.get(f"{base_url}/_sandbox/health").status_code == 200:
