@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from orderbridge.sandbox.orders_gen import generate_order
 
 from .conftest import AUTH, Sandbox
@@ -131,3 +133,19 @@ async def test_imported_order_is_served_as_is(sandbox: Sandbox) -> None:
     assert served == doc
     again = await sandbox.http.post("/_sandbox/orders", json=doc)
     assert again.status_code == 409
+
+
+async def test_an_internal_failure_answers_vtex_500_and_is_counted(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderbridge.sandbox import invoices
+
+    def explode(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(invoices, "post_invoice", explode)
+    order_id = await sandbox.handling()
+    response = await sandbox.post(f"/api/oms/pvt/orders/{order_id}/invoice", {"type": "Output"})
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == "An error has occurred"
+    assert (await sandbox.stats())["calls"]["invoice"] == {"500": 1}

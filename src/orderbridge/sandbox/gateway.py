@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from starlette.responses import Response
 from orderbridge.sandbox.faults import judge
 from orderbridge.sandbox.responses import OmsError, ProblemError, empty, oms_error
 from orderbridge.sandbox.state import OmsState
+
+_log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, OmsState, str], Awaitable[Response]]
 
@@ -70,6 +73,9 @@ def vtex_endpoint(name: str, handler: Handler) -> Callable[[Request], Awaitable[
                     response = await handler(request, oms, app_key)
                 except (OmsError, ProblemError) as exc:
                     response = exc.response()
+                except Exception:  # a sandbox bug: answer like VTEX's 500, keep it counted, log it
+                    _log.exception("sandbox endpoint %s failed", name)
+                    response = oms_error(500, "1", "An error has occurred")
         oms.stats.call(name, response.status_code)
         return response
 
