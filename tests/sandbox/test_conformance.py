@@ -159,6 +159,11 @@ async def _scenario(check: Checker, client: httpx2.AsyncClient) -> None:
         await check("GET", f"/api/oms/pvt/orders/{ids[0]}", pattern="/api/oms/pvt/orders/{orderId}")
     ).json()
     await check("GET", f"/api/oms/pvt/orders/seq{order['sequence']}", pattern="/api/oms/pvt/orders/{orderId}")
+    await check(
+        "GET",
+        f"/api/oms/pvt/orders/order-group/{order['orderGroup']}",
+        pattern="/api/oms/pvt/orders/order-group/{orderGroup}",
+    )
     await check("GET", "/api/oms/pvt/orders?f_status=ready-for-handling&per_page=2&page=1")
     await check(
         "GET",

@@ -41,6 +41,15 @@ async def test_order_is_found_by_sequence(sandbox: Sandbox) -> None:
     assert by_seq["orderId"] == order_id
 
 
+async def test_order_group_lists_the_orders_of_the_group(sandbox: Sandbox) -> None:
+    order_id = (await sandbox.orders())[0]
+    group = (await sandbox.order(order_id))["orderGroup"]
+    response = await sandbox.http.get(f"/api/oms/pvt/orders/order-group/{group}", headers=AUTH)
+    assert [o["orderId"] for o in response.json()] == [order_id]
+    missing = await sandbox.http.get("/api/oms/pvt/orders/order-group/000", headers=AUTH)
+    assert missing.status_code == 404
+
+
 async def test_start_handling_is_204_then_409_oms003(sandbox: Sandbox) -> None:
     order_id = (await sandbox.orders())[0]
     first = await sandbox.post(f"/api/oms/pvt/orders/{order_id}/start-handling")

@@ -26,6 +26,8 @@ ENDPOINTS = (
     "feed_config",
     "hook_config",
     "jsonata",
+    "get_order_group",
+    "deny_cancellation",
 )
 _ENDPOINT_FIELDS = {
     "latency_ms": int,

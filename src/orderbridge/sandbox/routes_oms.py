@@ -21,6 +21,14 @@ async def get_order(request: Request, oms: OmsState, app_key: str) -> Response:
     return raw_json(oms.order_bytes(order["orderId"]))
 
 
+async def get_order_group(request: Request, oms: OmsState, app_key: str) -> Response:
+    group = request.path_params["orderGroup"]
+    orders = [o for o in oms.orders.values() if o.get("orderGroup") == group]
+    if not orders:
+        return oms_error(404, "OMS007", "Order Not Found")
+    return raw_json(b"[" + b",".join(oms.order_bytes(o["orderId"]) for o in orders) + b"]")
+
+
 async def list_orders(request: Request, oms: OmsState, app_key: str) -> Response:
     return json_response(listing.list_orders(oms, dict(request.query_params)))
 
@@ -87,6 +95,11 @@ V2 = "/api/order-system/orders/{changeOrderId}/changes"
 ROUTES = [
     Route(ORDERS, vtex_endpoint("list_orders", list_orders), methods=["GET"]),
     Route(ORDERS + "/{orderId}", vtex_endpoint("get_order", get_order), methods=["GET"]),
+    Route(
+        ORDERS + "/order-group/{orderGroup}",
+        vtex_endpoint("get_order_group", get_order_group),
+        methods=["GET"],
+    ),
     Route(
         ORDERS + "/{orderId}/start-handling",
         vtex_endpoint("start_handling", start_handling),
