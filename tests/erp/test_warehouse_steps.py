@@ -28,6 +28,7 @@ QUIET = WarehouseSettings(
     first_step_delay_s=5.0,
     step_delay_s=1.0,
     retry_delay_s=3.0,
+    max_retry_delay_s=10.0,
     tracking_events=2,
 )
 
@@ -203,20 +204,21 @@ async def test_the_warehouse_cancels_some_orders_itself(
     assert warehouse.summary().states == {"self_canceled": 1}
 
 
-async def test_a_refused_step_is_retried_after_the_retry_delay(
+async def test_a_refused_step_is_retried_with_a_doubling_delay_up_to_the_maximum(
     make_warehouse: Factory, sink: FakeSink, clock: Clock
 ) -> None:
-    warehouse = make_warehouse()
+    warehouse = make_warehouse()  # retry_delay_s=3, max_retry_delay_s=10
     await accept(warehouse, sink, "A-01")
-    sink.refuse_next = 1
+    sink.refuse_next = 3
     clock.advance(5.0)
-    assert await warehouse.run_due_steps() == 1
-    assert sink.submitted == []
-    clock.advance(2.9)
-    assert await warehouse.run_due_steps() == 0
-    clock.advance(0.1)
-    assert await warehouse.run_due_steps() == 1
+    assert await warehouse.run_due_steps() == 1  # refused (1st)
+    for wait in (3.0, 6.0, 10.0):  # 3, then 6, then 12 capped at 10
+        clock.advance(wait - 0.1)
+        assert await warehouse.run_due_steps() == 0
+        clock.advance(0.1)
+        assert await warehouse.run_due_steps() == 1
     assert [type(s.command) for s in sink.submitted] == [InvoiceCommand]
+    assert warehouse.summary().commands_refused == 3
 
 
 async def test_an_order_not_yet_handling_is_retried_until_it_is(

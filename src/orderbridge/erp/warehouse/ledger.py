@@ -224,8 +224,13 @@ def record_results(
             conn.execute(
                 "UPDATE orders SET due_at = ?, attempts = attempts + 1, last_problem = ?, updated_at = ?"
                 + where,
-                (now + settings.retry_delay_s, result.detail, now, *key),
+                (now + retry_delay(settings, due.attempts), result.detail, now, *key),
             )
+
+
+def retry_delay(settings: WarehouseSettings, attempts_before: int) -> float:
+    """Exponential backoff, so orders the pipeline keeps refusing do not flood it with submits."""
+    return min(settings.retry_delay_s * 2.0 ** min(attempts_before, 30), settings.max_retry_delay_s)
 
 
 def _advance(

@@ -50,7 +50,10 @@ class WarehouseSettings(BaseModel):
     )
     step_delay_s: float = Field(default=0.2, ge=0, description="Wait between two steps of one order.")
     retry_delay_s: float = Field(
-        default=0.5, ge=0, description="Wait before retrying a step whose command was refused."
+        default=0.2, ge=0, description="First wait before retrying a refused step; doubles per attempt."
+    )
+    max_retry_delay_s: float = Field(
+        default=2.0, ge=0, description="Longest wait between two attempts of one step."
     )
     max_step_attempts: int = Field(
         default=60, ge=1, description="Attempts of one step before the warehouse gives the order up."
