@@ -11,10 +11,11 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import orjson
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException  # FastAPI raises Starlette's own for unreadable bodies
 
 from orderbridge.erp.parsing import Problem, problem
 
@@ -133,6 +134,9 @@ class ProblemRoute(APIRoute):
             except RequestValidationError as exc:
                 return problem_response(from_validation_error(exc), request.url.path)
             except HTTPException as exc:
+                if exc.status_code == 400:  # the body could not even be decoded
+                    unreadable = problem("body", "body_invalid", "could not be read as UTF-8 JSON")
+                    return problem_response(invalid_command([unreadable], status=400), request.url.path)
                 title = _TITLES.get(exc.status_code, "Error")
                 error = ProblemError(exc.status_code, title.lower().replace(" ", "-"), title, str(exc.detail))
                 return problem_response(error, request.url.path)

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orderbridge.api.auth import BearerAuth
@@ -127,7 +128,10 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
 
     Client = Annotated[str, Depends(authenticate)]
     router = APIRouter(route_class=ProblemRoute)
-    v1 = APIRouter(prefix="/api/v1", route_class=ProblemRoute, tags=["orders"])
+    # Every /api/v1 route authenticates, even one that forgets to ask for `Client` itself.
+    v1 = APIRouter(
+        prefix="/api/v1", route_class=ProblemRoute, tags=["orders"], dependencies=[Depends(authenticate)]
+    )
 
     async def resolve_account(order_id: str, account: str | None) -> str:
         accounts = await ctx.reads.accounts_of(order_id)
@@ -377,8 +381,40 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             media_type="application/json",
         )
 
+    @router.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        """Interactive documentation of this API (the app's own `/docs` may be switched off)."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="orderbridge ERP API")
+
     router.include_router(v1)
     return router
+
+
+class _NoService:
+    """Stands in for the sink and the reads when only the API's description is wanted."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the OpenAPI-only router serves no requests")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The ERP-facing API's OpenAPI document (`orderbridge openapi`), without a running service."""
+    from orderbridge import __version__
+
+    app = FastAPI(
+        title="orderbridge ERP API",
+        version=__version__,
+        description=(
+            "Read orders and commands, and send an order's acceptance, item changes, invoices, tracking "
+            "and cancellations back to VTEX through orderbridge. Money is integer cents. Every refusal is "
+            "RFC 9457 `application/problem+json` naming the field and the rule."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    context = RestContext(_NoService(), _NoService(), BearerAuth([]))
+    app.include_router(create_rest_router(context))
+    return app.openapi()
 
 
 def _not_found(detail: str) -> ProblemError:
