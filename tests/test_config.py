@@ -212,6 +212,17 @@ def test_a_non_warehouse_erp_adapter_needs_its_section(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, text)).erp.webhook is not None
 
 
+def test_an_account_may_pick_its_own_erp_adapter_if_it_is_configured(tmp_path: Path) -> None:
+    text = MINIMAL + 'erp_adapter = "files"\n'
+    with pytest.raises(
+        ConfigError, match=r"accounts\[0\].erp_adapter: 'files' needs an \[erp.files\] section"
+    ):
+        load_settings(write(tmp_path, text))
+    settings = load_settings(write(tmp_path, text + '[erp.files]\noutbox = "out"\ninbox = "in"\n'))
+    assert settings.erp_adapter_of("shop") == "files"
+    assert settings.erp.adapter == "warehouse"
+
+
 def test_secrets_never_appear_in_repr_str_errors_or_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -274,6 +274,18 @@ class Settings(BaseSettings):
             raise ValueError(f"account names must be unique: {', '.join(duplicated)} appears twice")
         return accounts
 
+    @model_validator(mode="after")
+    def _account_adapters_are_configured(self) -> Settings:
+        for n, account in enumerate(self.accounts):
+            chosen = account.erp_adapter
+            if chosen not in (None, "warehouse") and getattr(self.erp, chosen) is None:
+                raise ValueError(f"accounts[{n}].erp_adapter: {chosen!r} needs an [erp.{chosen}] section")
+        return self
+
+    def erp_adapter_of(self, account: str) -> ErpAdapterName:
+        """The ERP adapter serving `account`: its own choice, else the default `erp.adapter`."""
+        return self.account(account).erp_adapter or self.erp.adapter
+
     def account(self, name: str) -> AccountSettings:
         for account in self.accounts:
             if account.name == name:
