@@ -25,6 +25,7 @@ GENERATABLE = {
     "ready-for-handling": "window-to-cancel",
     "handling": "start-handling",
 }
+MAX_ADVANCE_S = 10 * 365 * 86400  # keeps every date printable
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 AdminHandler = Callable[[Request, OmsState], Awaitable[Response]]
@@ -62,7 +63,12 @@ async def create_orders(request: Request, oms: OmsState) -> Response:
         if isinstance(body, dict)
         else (None, None)
     )
-    if not isinstance(count, int) or not 1 <= count <= 100000 or status not in GENERATABLE:
+    if (
+        not isinstance(count, int)
+        or not 1 <= count <= 100000
+        or not isinstance(status, str)
+        or status not in GENERATABLE
+    ):
         raise ProblemError(
             400,
             "Body must be {count: 1..100000, status: one of "
@@ -72,10 +78,28 @@ async def create_orders(request: Request, oms: OmsState) -> Response:
     return json_response({"orderIds": ids})
 
 
+_IMPORT_TYPES: dict[str, tuple[type, ...]] = {
+    "sequence": (str, int),
+    "value": (int,),
+    "creationDate": (str,),
+    "items": (list,),
+    "totals": (list,),
+    "packageAttachment": (dict,),
+}
+
+
 def _import(oms: OmsState, doc: dict[str, Any]) -> str:
+    """Serve a document as is; only the fields the sandbox itself relies on are type-checked."""
     if doc["orderId"] in oms.orders:
         raise ProblemError(409, f"Order {doc['orderId']} already exists")
-    doc.setdefault("status", None)
+    status = doc.setdefault("status", None)
+    wrong = [
+        k for k, kinds in _IMPORT_TYPES.items() if doc.get(k) is not None and not isinstance(doc[k], kinds)
+    ]
+    if not isinstance(status, str | None) or any(not isinstance(i, dict) for i in doc.get("items") or []):
+        wrong.append("status/items")
+    if wrong:
+        raise ProblemError(400, f"Imported order has fields of the wrong type: {', '.join(wrong)}")
     oms.add_order(doc, "")
     return str(doc["orderId"])
 
@@ -83,8 +107,8 @@ def _import(oms: OmsState, doc: dict[str, Any]) -> str:
 async def advance_clock(request: Request, oms: OmsState) -> Response:
     body = await _body(request)
     seconds = body.get("seconds") if isinstance(body, dict) else None
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise ProblemError(400, "Body must be {seconds: number >= 0}")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_ADVANCE_S:
+        raise ProblemError(400, f"Body must be {{seconds: 0..{MAX_ADVANCE_S}}}")
     oms.clock.advance(float(seconds))
     oms.tick()
     await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)

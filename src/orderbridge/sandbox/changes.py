@@ -152,17 +152,26 @@ def change_v1(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
 
 
 def _v2_lines(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Flatten add / remove / replace[{from, to}] into added and removed lines."""
-    added = _lines((body.get("add") or {}).get("items") if isinstance(body.get("add"), dict) else None, "add")
-    removed = _lines(
-        (body.get("remove") or {}).get("items") if isinstance(body.get("remove"), dict) else None, "remove"
-    )
-    for op in body.get("replace") or []:
+    """Flatten add{items} / remove{items} / replace[{from{items}, to{items}}] into added and removed lines."""
+    added = _lines(_items_of(body.get("add"), "add"), "add")
+    removed = _lines(_items_of(body.get("remove"), "remove"), "remove")
+    replace = body.get("replace") or []
+    if not isinstance(replace, list):
+        raise _bad("CHK0096", "replace must be a list of {from, to}")
+    for op in replace:
         if not isinstance(op, dict):
             raise _bad("CHK0096", "Invalid replace operation")
-        removed += _lines((op.get("from") or {}).get("items"), "replace.from")
-        added += _lines((op.get("to") or {}).get("items"), "replace.to")
+        removed += _lines(_items_of(op.get("from"), "replace.from"), "replace.from")
+        added += _lines(_items_of(op.get("to"), "replace.to"), "replace.to")
     return added, removed
+
+
+def _items_of(part: Any, name: str) -> Any:
+    if part is None:
+        return None
+    if not isinstance(part, dict):
+        raise _bad("CHK0096", f"{name} must be an object with items")
+    return part.get("items")
 
 
 def change_v2(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
@@ -181,8 +190,9 @@ def change_v2(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     if output_invoiced_cents(order) > 0:
         raise _bad("SalesOrderSystem046", "Items were already invoiced; the order cannot be changed")
     added, removed = _v2_lines(body)
-    discount = int(body.get("manualDiscountValue") or 0)
-    increment = int(body.get("manualIncrementValue") or 0)
+    discount, increment = body.get("manualDiscountValue") or 0, body.get("manualIncrementValue") or 0
+    if not isinstance(discount, int) or not isinstance(increment, int) or discount < 0 or increment < 0:
+        raise _bad("CHK0095", "manualDiscountValue and manualIncrementValue must be integer cents >= 0")
     request = _v2_request(oms, oid, body["reason"], discount, increment)
     request["_ops"] = {"added": added, "removed": removed}
     requests.append(request)

@@ -43,6 +43,14 @@ def _bound(text: str, open_end: float) -> float | None:
     return open_end if text.strip() == "*" else parse_iso(text)
 
 
+def _safe_row(order: dict[str, Any]) -> dict[str, Any]:
+    """An imported document of odd shape still lists, with what can be read from it."""
+    try:
+        return _row(order)
+    except (AttributeError, TypeError, ValueError):
+        return {"orderId": order["orderId"], "status": order.get("status"), "items": None, "totalValue": 0}
+
+
 def _row(order: dict[str, Any]) -> dict[str, Any]:
     profile = order.get("clientProfileData") or {}
     payments = [
@@ -55,7 +63,7 @@ def _row(order: dict[str, Any]) -> dict[str, Any]:
         "creationDate": order.get("creationDate"),
         "clientName": f"{profile.get('firstName', '')} {profile.get('lastName', '')}".strip(),
         "items": None,
-        "totalValue": order.get("value", 0),
+        "totalValue": _value(order),
         "paymentNames": ", ".join(payments),
         "status": order.get("status"),
         "statusDescription": order.get("statusDescription") or "",
@@ -75,7 +83,7 @@ def _row(order: dict[str, Any]) -> dict[str, Any]:
         "listType": None,
         "authorizedDate": order.get("authorizedDate"),
         "callCenterOperatorName": None,
-        "totalItems": sum(i.get("quantity", 0) for i in order.get("items", [])),
+        "totalItems": _item_count(order),
         "currencyCode": (order.get("storePreferencesData") or {}).get("currencyCode", "BRL"),
         "hostname": order.get("hostname"),
         "invoiceOutput": None,
@@ -113,10 +121,12 @@ def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
                 continue
         rows.append(order)
     descending = (params.get("orderBy") or "creationDate,desc").lower().endswith(",desc")
-    rows.sort(key=lambda o: (o.get("creationDate") or "", o.get("sequence") or ""), reverse=descending)
+    rows.sort(
+        key=lambda o: (str(o.get("creationDate") or ""), str(o.get("sequence") or "")), reverse=descending
+    )
     total = len(rows)
     start = (page - 1) * per_page
-    listed = [_row(o) for o in rows[start : start + per_page]]
+    listed = [_safe_row(o) for o in rows[start : start + per_page]]
     return {
         "list": listed,
         "facets": [],
@@ -128,8 +138,8 @@ def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
         },
         "stats": {
             "stats": {
-                "totalValue": _faceted(rows, lambda o: int(o.get("value", 0))),
-                "totalItems": _faceted(rows, lambda o: sum(i.get("quantity", 0) for i in o.get("items", []))),
+                "totalValue": _faceted(rows, _value),
+                "totalItems": _faceted(rows, _item_count),
             }
         },
     }
@@ -178,3 +188,15 @@ def _stat(values: list[int]) -> dict[str, Any]:
 def _num(value: float) -> float | int:
     """Integral numbers as integers (the spec types some facet means as integers)."""
     return int(value) if float(value).is_integer() else value
+
+
+def _item_count(order: dict[str, Any]) -> int:
+    items = order.get("items")
+    if not isinstance(items, list):
+        return 0
+    return sum(i["quantity"] for i in items if isinstance(i, dict) and isinstance(i.get("quantity"), int))
+
+
+def _value(order: dict[str, Any]) -> int:
+    value = order.get("value")
+    return value if isinstance(value, int) else 0
