@@ -17,6 +17,7 @@ from orderbridge.vtex import FeedConfig, FeedFilter, FeedItem
 from orderbridge.vtex.errors import AuthError, NotFound, RateLimited, VtexError
 
 from . import accounts
+from .crashpoints import EVENT_STORED, crashpoint
 from .deps import AccountPolicy, PipelineDeps
 from .intake import IncomingEvent, store_events
 
@@ -103,6 +104,7 @@ class FeedPoller:
             return pause
         self._idle_s = timing.feed_idle_min_s
         await store_events(self.deps, self.account, "feed", [to_event(i) for i in items])
+        crashpoint(EVENT_STORED)
         await self._commit([i.handle for i in items])
         return 0.0
 

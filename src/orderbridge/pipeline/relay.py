@@ -31,6 +31,7 @@ from orderbridge.store.repo import CommandRow
 from orderbridge.vtex.errors import AuthError, InvalidInvoiceNumber, RateLimited, Unavailable, VtexError
 
 from . import accounts, ledger
+from .crashpoints import crashpoint
 from .deps import PipelineDeps
 from .intake import enqueue_sync
 from .ledger import attempt_of
@@ -64,6 +65,7 @@ async def relay_command(deps: PipelineDeps, job: Job) -> None:
     policy = deps.policy(account)
     try:
         receipt = await send(deps.client(account), policy, order_id, command, snapshot)
+        crashpoint(f"{row.kind}_answered")  # e.g. crashpoints.INVOICE_ANSWERED
     except VtexError as error:
         return await _failed(deps, job, row, command, error)
     if isinstance(command, ChangeCommand) and policy.change_api == "v2":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -41,6 +42,7 @@ class Pipeline:
         timing: Timing | None = None,
         workers: int = 32,
         reconcile_interval_s: float = 300.0,
+        reconcile_window: timedelta = timedelta(hours=72),
         queue_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.deps = PipelineDeps(db, clients, erp, policies, timing or Timing())
@@ -48,7 +50,7 @@ class Pipeline:
         self.deps.queue = self.queue
         self.sink = PipelineSink(self.deps)
         self.deps.sink = self.sink
-        self.reconciler = Reconciler(self.deps, reconcile_interval_s)
+        self.reconciler = Reconciler(self.deps, reconcile_interval_s, reconcile_window)
         self.pollers = [
             FeedPoller(self.deps, name, number)
             for name, policy in policies.items()
@@ -82,12 +84,21 @@ class Pipeline:
         tasks = [asyncio.create_task(self.queue.run(stop), name="jobs")]
         tasks += [asyncio.create_task(p.run(stop), name=f"feed-{p.account}-{p.number}") for p in self.pollers]
         tasks.append(asyncio.create_task(self.reconciler.run(stop), name="reconcile"))
+        stopped = asyncio.create_task(stop.wait(), name="stop")
         try:
-            await stop.wait()
+            # A part that dies on its own (a bug, a lost database) stops the whole service loudly,
+            # rather than leaving a half-running pipeline that looks alive.
+            await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()
             await self.deps.erp.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            stopped.cancel()
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            log.error("pipeline_part_failed", error=repr(failure))
+        if failures:
+            raise failures[0]
 
 
 def _public_settings(policy: AccountPolicy) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import ledger
 from .confirm import confirm_visible_commands, store_snapshot
+from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
@@ -107,6 +108,7 @@ async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderV
     """Give the order to the ERP (idempotent on its side). ErpUnavailable propagates: the job retries."""
     handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw)
     result = await deps.erp.hand_over(handover)
+    crashpoint(ERP_ACCEPTED)
     if isinstance(result, Accepted):
         accepted = attempt_of("hand_over", "accepted", job_id=job_id)
         return await _record(
@@ -144,6 +146,7 @@ async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> O
         if not error.may_have_landed:
             raise
         return await _reread_after_start(deps, view, job_id)
+    crashpoint(START_ANSWERED)
     started = attempt_of("start_handling", "ok", job_id=job_id)
     # VTEX answered 204: the order is handling now. Saying so in the stored snapshot lets the ERP's first
     # commands validate at once, without spending a Get order (the next real read replaces it).

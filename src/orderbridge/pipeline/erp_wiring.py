@@ -1,0 +1,90 @@
+"""Building the ERP adapter(s) the configuration names, and routing each account to its own.
+
+Most installations have one adapter (`[erp] adapter = ...`); an account may name another with
+`erp_adapter`, in which case `RoutedErp` sends each order to its account's adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orderbridge.config import ErpAdapterName, ErpSettings, Settings
+from orderbridge.erp.port import (
+    CancellationDecision,
+    CommandSink,
+    ErpAdapter,
+    HandoverOrder,
+    HandoverResult,
+)
+
+
+def build_erp(settings: Settings) -> ErpAdapter:
+    names: dict[str, ErpAdapterName] = {
+        account.name: account.erp_adapter or settings.erp.adapter for account in settings.accounts
+    }
+    adapters = {name: build_adapter(name, settings.erp) for name in sorted(set(names.values()))}
+    if len(adapters) == 1:
+        return next(iter(adapters.values()))
+    return RoutedErp({account: adapters[name] for account, name in names.items()})
+
+
+def build_adapter(name: ErpAdapterName, erp: ErpSettings) -> ErpAdapter:
+    """One adapter; imports stay inside so an installation only loads what it uses."""
+    if name == "warehouse":
+        from orderbridge.erp.warehouse import SimulatedWarehouse
+
+        return SimulatedWarehouse.from_settings(erp.warehouse)
+    if name == "webhook" and erp.webhook is not None:
+        from orderbridge.erp.webhook import WebhookConfig, WebhookErp
+
+        secret = erp.webhook.secret.get_secret_value() if erp.webhook.secret else ""
+        return WebhookErp(WebhookConfig(erp.webhook.url, secret, erp.webhook.timeout_s))
+    if name == "staging" and erp.staging is not None:
+        from orderbridge.erp.staging import StagingConfig, StagingTablesErp
+
+        staging = erp.staging
+        return StagingTablesErp(StagingConfig(staging.database_url, poll_interval_s=staging.poll_interval_s))
+    if name == "files" and erp.files is not None:
+        from orderbridge.erp.files import FilesConfig, FilesErp
+
+        return FilesErp(FilesConfig(_files_root(erp), poll_interval_s=erp.files.poll_interval_s))
+    raise ValueError(f"the ERP adapter {name!r} needs an [erp.{name}] section")
+
+
+def _files_root(erp: ErpSettings) -> Any:
+    """The files adapter keeps `outbox/` and `inbox/` under one root folder."""
+    assert erp.files is not None
+    outbox, inbox = erp.files.outbox, erp.files.inbox
+    if outbox.parent != inbox.parent or (outbox.name, inbox.name) != ("outbox", "inbox"):
+        raise ValueError("erp.files: outbox and inbox must be <root>/outbox and <root>/inbox")
+    return outbox.parent
+
+
+class RoutedErp:
+    """An `ErpAdapter` that hands each account's orders to that account's adapter."""
+
+    name = "routed"
+
+    def __init__(self, by_account: Mapping[str, ErpAdapter]) -> None:
+        self.by_account = dict(by_account)
+        self._distinct = list({id(a): a for a in self.by_account.values()}.values())
+
+    async def start(self, sink: CommandSink) -> None:
+        for adapter in self._distinct:
+            await adapter.start(sink)
+
+    async def stop(self) -> None:
+        for adapter in self._distinct:
+            await adapter.stop()
+
+    async def hand_over(self, order: HandoverOrder) -> HandoverResult:
+        return await self.by_account[order.account].hand_over(order)
+
+    async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
+        await self.by_account[account].notify_canceled(account, order_id, reason)
+
+    async def request_cancellation(
+        self, account: str, order_id: str, request_id: str | None, reason: str | None
+    ) -> CancellationDecision | None:
+        return await self.by_account[account].request_cancellation(account, order_id, request_id, reason)

@@ -1,0 +1,183 @@
+"""`Service`: `orderbridge run` — the whole pipeline, its ERP adapter and its HTTP API on one event loop.
+
+Built from `orderbridge.config.Settings`, so a test, the demo or a bench starts it exactly as production
+does: `orderbridge run --config FILE` in a subprocess, or `await Service(settings).run(stop)` in-process.
+SIGINT/SIGTERM stop it gracefully (running jobs finish, the ERP adapter stops, the database closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Generator, Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import httpx2
+import structlog
+import uvicorn
+
+from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
+from orderbridge.erp.port import CommandSink, ErpAdapter
+from orderbridge.store.db import Database
+from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
+from orderbridge.vtex.errors import VtexError
+
+from .deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps, Timing
+from .erp_wiring import build_erp
+from .runtime import Pipeline
+
+log = structlog.get_logger("orderbridge.service")
+
+
+def policy_of(account: AccountSettings) -> AccountPolicy:
+    feed = account.feed_filter
+    expression = feed.expression if isinstance(feed, FromOrdersFilter) else None
+    statuses = () if isinstance(feed, FromOrdersFilter) else tuple(feed.status)
+    return AccountPolicy(
+        name=account.name,
+        intake=account.intake,
+        pollers=account.pollers,
+        maxlot=account.maxlot,
+        feed_statuses=statuses,
+        feed_expression=expression,
+        hook_secret=account.hook_secret.get_secret_value() if account.hook_secret else None,
+        hook_url=account.hook_url,
+        change_api=account.change_api,
+    )
+
+
+def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | None = None) -> VtexClient:
+    return VtexClient(
+        account.name,
+        account.app_key.get_secret_value(),
+        account.app_token.get_secret_value(),
+        environment=account.environment,
+        base_url=account.base_url,
+        requests_per_second=account.requests_per_second,
+        transport=transport,
+    )
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        erp: ErpAdapter | None = None,
+        transports: Mapping[str, httpx2.AsyncBaseTransport] | None = None,
+        timing: Timing | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.clients = {a.name: client_of(a, (transports or {}).get(a.name)) for a in settings.accounts}
+        self.erp = erp or build_erp(settings)
+        self.pipeline = Pipeline(
+            self.db,
+            self.clients,
+            self.erp,
+            {a.name: policy_of(a) for a in settings.accounts},
+            timing=timing,
+            workers=settings.workers,
+            reconcile_interval_s=settings.reconcile_interval_s,
+            reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
+        )
+        self.api_port: int | None = None
+
+    @property
+    def deps(self) -> PipelineDeps:
+        return self.pipeline.deps
+
+    @property
+    def sink(self) -> CommandSink:
+        return self.pipeline.sink
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.db.migrate()
+        server = self._api_server()
+        api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
+        try:
+            if server is not None:
+                await _started(server, api_task)
+                self.api_port = _bound_port(server)
+                await self._configure_hooks()
+            log.info("service_started", accounts=list(self.clients), api_port=self.api_port)
+            await self.pipeline.run(stop)
+        finally:
+            if server is not None and api_task is not None:
+                server.should_exit = True
+                await asyncio.gather(api_task, return_exceptions=True)
+            for client in self.clients.values():
+                await client.aclose()
+            await self.db.dispose()
+            log.info("service_stopped")
+
+    def _api_server(self) -> uvicorn.Server | None:
+        api = self.settings.api
+        if not api.enabled:
+            return None
+        from orderbridge.api.app import create_api
+
+        config = uvicorn.Config(
+            create_api(self),
+            host=api.host,
+            port=api.port,
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+        )
+        return _QuietServer(config)
+
+    async def _configure_hooks(self) -> None:
+        """Point each hook account's VTEX hook at our receiver (VTEX pings it first: the API is up)."""
+        for account in self.settings.accounts:
+            if not account.uses_hook or not account.hook_url or account.hook_secret is None:
+                continue
+            policy = policy_of(account)
+            wanted = FeedFilter.from_workflow(list(policy.feed_statuses))
+            if policy.feed_expression is not None:
+                wanted = FeedFilter.from_orders(policy.feed_expression)
+            headers = {HOOK_SECRET_HEADER: account.hook_secret.get_secret_value()}
+            config = HookConfig(filter=wanted, hook=HookEndpoint(url=account.hook_url, headers=headers))
+            try:
+                await self.clients[account.name].put_hook_config(config)
+            except VtexError as error:
+                log.warning("hook_config_failed", account=account.name, error=str(error))
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM and stops everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None] | None) -> None:
+    while not server.started:
+        if task is not None and task.done():
+            task.result()
+            raise RuntimeError("the API server stopped while starting")
+        await asyncio.sleep(0.01)
+
+
+def _bound_port(server: uvicorn.Server) -> int | None:
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    return None
+
+
+def run_service(config: Path | None) -> None:
+    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM."""
+    settings = load_settings(config)
+    asyncio.run(_run_until_signalled(settings))
+
+
+async def _run_until_signalled(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await Service(settings).run(stop)
