@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -56,6 +58,71 @@ def sandbox(
         grace_period_s=grace_period_s,
         changes_v1_enabled=changes_v1,
     )
+
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (default: ./orderbridge.toml).")
+
+
+@app.command()
+def run(config: Path | None = ConfigOption) -> None:
+    """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C."""
+    from orderbridge.pipeline.service import run_service
+
+    run_service(config)
+
+
+@app.command()
+def status(
+    config: Path | None = ConfigOption,
+    json_output: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Orders by pipeline state, jobs pending and parked, and pauses — per account."""
+    from orderbridge.pipeline.console import print_status
+
+    raise typer.Exit(print_status(config, json_output))
+
+
+orders_app = typer.Typer(no_args_is_help=True, help="Inspect and retry orders (operators).")
+app.add_typer(orders_app, name="orders")
+
+
+@orders_app.command("list")
+def orders_list(
+    config: Path | None = ConfigOption,
+    account: str | None = typer.Option(None, help="Only this account."),
+    state: str | None = typer.Option(None, help="Only this pipeline state (e.g. parked)."),
+    limit: int = typer.Option(50, min=1, help="At most this many, most recently updated first."),
+    json_output: bool = typer.Option(False, "--json", help="A JSON array."),
+) -> None:
+    """Orders with their VTEX status, pipeline state and park reason."""
+    from orderbridge.pipeline.console import print_orders
+
+    raise typer.Exit(print_orders(config, account, state, limit, json_output))
+
+
+@orders_app.command("show")
+def orders_show(
+    order_id: str = typer.Argument(..., help="The VTEX order id, e.g. 1234567890123-01."),
+    config: Path | None = ConfigOption,
+    account: str | None = typer.Option(None, help="The account, when the id exists in several."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Everything known about one order: snapshot, commands, every attempt, jobs."""
+    from orderbridge.pipeline.console import print_order
+
+    raise typer.Exit(print_order(config, order_id, account, json_output))
+
+
+@orders_app.command("retry")
+def orders_retry(
+    order_id: str = typer.Argument(..., help="The VTEX order id."),
+    config: Path | None = ConfigOption,
+    account: str | None = typer.Option(None, help="The account, when the id exists in several."),
+) -> None:
+    """Requeue the order's parked jobs, clear its park reason and sync it again."""
+    from orderbridge.pipeline.console import retry
+
+    raise typer.Exit(retry(config, order_id, account))
 
 
 if __name__ == "__main__":
