@@ -67,6 +67,7 @@ def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
     assert account.feed_filter == FromWorkflowFilter(
         status=("ready-for-handling", "handling", "cancellation-requested", "canceled", "invoiced")
     )
+    assert account.feed_statuses == account.feed_filter.status and account.feed_expression is None
     assert (settings.api.host, settings.api.port, settings.api.tokens) == ("127.0.0.1", 8080, ())
 
 
@@ -199,10 +200,9 @@ def test_hook_intake_requires_a_shared_secret_which_may_come_from_the_environmen
 
 def test_a_from_orders_feed_filter_is_accepted(tmp_path: Path) -> None:
     text = MINIMAL + '[accounts.feed_filter]\ntype = "FromOrders"\nexpression = "status = \\"handling\\""\n'
-    settings = load_settings(write(tmp_path, text))
-    assert settings.accounts[0].feed_filter == FromOrdersFilter(
-        type="FromOrders", expression='status = "handling"'
-    )
+    account = load_settings(write(tmp_path, text)).accounts[0]
+    assert account.feed_filter == FromOrdersFilter(type="FromOrders", expression='status = "handling"')
+    assert (account.feed_expression, account.feed_statuses) == ('status = "handling"', ())
 
 
 def test_a_non_warehouse_erp_adapter_needs_its_section(tmp_path: Path) -> None:

@@ -163,6 +163,16 @@ class AccountSettings(_Strict):
         return self
 
     @property
+    def feed_statuses(self) -> tuple[str, ...]:
+        """The FromWorkflow statuses, or () for a FromOrders filter."""
+        return self.feed_filter.status if isinstance(self.feed_filter, FromWorkflowFilter) else ()
+
+    @property
+    def feed_expression(self) -> str | None:
+        """The FromOrders JSONata expression, or None for a FromWorkflow filter."""
+        return self.feed_filter.expression if isinstance(self.feed_filter, FromOrdersFilter) else None
+
+    @property
     def uses_feed(self) -> bool:
         return self.intake in ("feed", "both")
 
