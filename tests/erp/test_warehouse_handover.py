@@ -89,7 +89,7 @@ def test_ratios_are_respected_roughly_over_many_orders() -> None:
     assert 180 <= rejected <= 320
 
 
-def test_partial_invoices_are_planned_only_when_two_units_remain_after_the_change() -> None:
+def test_a_single_unit_order_gets_neither_a_change_nor_a_partial_invoice() -> None:
     one_unit = OrderSnapshot(
         order_id="X-01",
         status="handling",
@@ -102,8 +102,15 @@ def test_partial_invoices_are_planned_only_when_two_units_remain_after_the_chang
     assert sum(step.kind == "invoice" for step in plan.steps) == 1
 
 
+def test_an_order_that_lost_a_unit_is_invoiced_once() -> None:
+    settings = WarehouseSettings(out_of_stock_ratio=1.0, partial_invoice_ratio=1.0, self_cancel_ratio=0.0)
+    kinds = [step.kind for step in draw_plan(make_snapshot("A-01"), settings, "shop", 1).steps]
+    assert kinds[:3] == ["change", "invoice", "tracking_number"]
+    assert kinds.count("invoice") == 1
+
+
 def test_invoice_numbers_are_routable_and_unique_per_invoice() -> None:
-    settings = WarehouseSettings(partial_invoice_ratio=1.0, self_cancel_ratio=0.0)
+    settings = WarehouseSettings(partial_invoice_ratio=1.0, self_cancel_ratio=0.0, out_of_stock_ratio=0.0)
     numbers = [
         step.invoice_number
         for n in range(50)

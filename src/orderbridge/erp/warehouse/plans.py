@@ -71,8 +71,8 @@ def draw_plan(snapshot: OrderSnapshot, settings: WarehouseSettings, account: str
         sku = _pick_out_of_stock(snapshot, r_item)
         guard = {"after_change_sku": sku, "after_change_quantity": _quantity_of(snapshot, sku) - 1}
         steps.append(Step(kind="change", sku_id=sku, request_id=f"{prefix}-C", **guard))
-        units -= 1
-    parts = 2 if r_partial < settings.partial_invoice_ratio and units >= 2 else 1
+    # An order that lost a unit is invoiced once, for what remains; others may ship in two parts.
+    parts = 2 if r_partial < settings.partial_invoice_ratio and units >= 2 and not guard else 1
     steps.extend(_delivery_steps(prefix, parts, settings.tracking_events, guard))
     return Plan(accept=True, steps=tuple(steps))
 
