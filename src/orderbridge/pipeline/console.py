@@ -7,6 +7,7 @@ They need only the database, so they read `database_url` from the configuration 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,8 @@ def database_url(config: Path | None) -> str:
 
 
 def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # an operator's query, not a migration report
+
     async def main() -> T:
         db = Database(database_url(config))
         try:
@@ -54,7 +57,7 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 def print_json(value: Any) -> None:
-    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
 
 
 def print_status(config: Path | None, as_json: bool) -> int:
