@@ -13,11 +13,9 @@ from pathlib import Path
 
 import uvicorn
 
-from erp_adapters.harness import Harness, eventually, running_pipeline
+from erp_adapters.harness import eventually, running_pipeline
 from orderbridge.api.app import create_api
-from orderbridge.api.auth import BearerAuth
-from orderbridge.api.reads import StoreReads
-from orderbridge.api.rest import RestContext, create_rest_router
+from orderbridge.api.erp_api import erp_api_router
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
 from orderbridge.sandbox.testing import free_port
 
@@ -35,10 +33,7 @@ async def _serve(
     warehouse = SimulatedWarehouse(tmp / "warehouse.db", WarehouseSettings(fulfil=False, self_cancel_ratio=0))
     async with running_pipeline(tmp, warehouse) as h:
         app = create_api(h.pipeline)
-        probes = {"acme": _vtex_probe(h)}
-        app.include_router(
-            create_rest_router(RestContext(h.sink, StoreReads(h.db, probes), BearerAuth([token])))
-        )
+        app.include_router(erp_api_router(h.pipeline, [token]))  # exactly as the service mounts it
         port = int(served.base_url.rsplit(":", 1)[1])
         server = uvicorn.Server(
             uvicorn.Config(
@@ -62,14 +57,6 @@ async def _serve(
 
 async def _started(server: uvicorn.Server) -> bool:
     return server.started
-
-
-def _vtex_probe(h: Harness):  # type: ignore[no-untyped-def]
-    async def probe() -> str | None:
-        stats = await h.stats()
-        return None if isinstance(stats, dict) else "unreachable"
-
-    return probe
 
 
 @contextmanager

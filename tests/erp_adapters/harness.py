@@ -97,7 +97,7 @@ class Harness:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 15.0, what: str = ""
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 30.0, what: str = ""
 ) -> None:
     """Poll `check` until true (bounded); the failure message says what never happened."""
     deadline = time.monotonic() + timeout_s
