@@ -221,6 +221,25 @@ async def test_a_refused_step_is_retried_with_a_doubling_delay_up_to_the_maximum
     assert warehouse.summary().commands_refused == 3
 
 
+async def test_a_failing_sink_is_retried_like_a_refusal(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = make_warehouse()
+    await accept(warehouse, sink, "A-01")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(sink, "current_order", broken)
+    clock.advance(5.0)
+    assert await warehouse.run_due_steps() == 1
+    monkeypatch.undo()
+    assert warehouse.summary().commands_refused == 0  # logged as an error, not a refusal
+    await run_to_the_end(warehouse, clock)
+    assert warehouse.summary().states == {"delivered": 1}
+    assert isinstance(sink.commands("A-01")[0], InvoiceCommand)
+
+
 async def test_an_order_not_yet_handling_is_retried_until_it_is(
     make_warehouse: Factory, sink: FakeSink, clock: Clock
 ) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+import structlog
 
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import (
@@ -36,7 +37,7 @@ from orderbridge.erp.warehouse.ledger import DueStep, StepResult, WarehouseSumma
 from orderbridge.erp.warehouse.plans import erp_reference
 from orderbridge.erp.warehouse.settings import WarehouseSettings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("orderbridge.erp.warehouse")
 T = TypeVar("T")
 
 CHANNEL = "warehouse"
@@ -97,7 +98,7 @@ class SimulatedWarehouse:
             try:
                 await asyncio.wait_for(task, grace_s)
             except TimeoutError:
-                log.warning("warehouse step loop did not stop within %.1f s; cancelled", grace_s)
+                log.warning("warehouse_loop_stop_timeout", grace_s=grace_s)
         async with self._steps_lock:
             await self._close()
 
@@ -186,7 +187,7 @@ class SimulatedWarehouse:
             )
         except Exception as error:  # the pipeline had trouble: the step is retried like a refusal
             log.warning(
-                "warehouse step failed", extra={"order_id": due.order_id, "error": type(error).__name__}
+                "warehouse_step_failed", order_id=due.order_id, step=due.step.kind, error=type(error).__name__
             )
             return StepResult(due, "retry", f"submit failed: {type(error).__name__}", "error")
         if outcome.accepted:
@@ -198,8 +199,8 @@ class SimulatedWarehouse:
         while not self._stopping:
             try:
                 ran = await self.run_due_steps()
-            except (ErpUnavailable, sqlite3.Error):
-                log.exception("warehouse step loop could not reach its database")
+            except Exception:  # the loop must outlive any one bad turn; the next turn retries
+                log.exception("warehouse_turn_failed")
                 ran = 0
             if ran >= self.settings.batch_size or self._stopping:
                 continue
