@@ -147,3 +147,10 @@ def test_atomic_writes_leave_no_partial_file(tmp_path: Path) -> None:
     write_atomically(target, b'{"again": true}')
     assert json.loads(target.read_text()) == {"again": True}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+async def test_outbox_and_inbox_may_live_in_separate_folders(tmp_path: Path) -> None:
+    config = FilesConfig(root=tmp_path, outbox_dir=tmp_path / "to-erp", inbox_dir=tmp_path / "from-erp" / "in")
+    FilesErp(config)
+    assert (tmp_path / "to-erp").is_dir()
+    assert (tmp_path / "from-erp" / "in" / "done").is_dir() and (tmp_path / "from-erp" / "in" / "error").is_dir()

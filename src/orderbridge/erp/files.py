@@ -57,19 +57,22 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 @dataclass(frozen=True)
 class FilesConfig:
-    """`root` holds `outbox/` and `inbox/` (created if missing). `account`: default for files without one."""
+    """`root` holds `outbox/` and `inbox/` (created if missing) unless `outbox_dir` / `inbox_dir` put them
+    elsewhere. `account`: the account of command files that name none (single-account installations)."""
 
     root: Path
     account: str | None = None
     poll_interval_s: float = 1.0
+    outbox_dir: Path | None = None
+    inbox_dir: Path | None = None
 
     @property
     def outbox(self) -> Path:
-        return self.root / "outbox"
+        return self.outbox_dir or self.root / "outbox"
 
     @property
     def inbox(self) -> Path:
-        return self.root / "inbox"
+        return self.inbox_dir or self.root / "inbox"
 
 
 @dataclass(frozen=True)
