@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -10,8 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select, text
 
 from orderbridge.store import repo
-from orderbridge.store.db import Database
+from orderbridge.store.db import Database, async_url
 from orderbridge.store.tables import intake_events, metadata
+from orderbridge.store.testing import fresh_postgres
 
 
 async def test_migrations_build_exactly_these_tables(db: Database) -> None:
@@ -76,3 +78,30 @@ async def test_a_failed_transaction_leaves_nothing_behind(db: Database) -> None:
         pass
     async with db.read_session() as session:
         assert await session.scalar(select(func.count()).select_from(intake_events)) == 0
+
+
+async def test_processes_starting_at_once_migrate_the_schema_once(db: Database, tmp_path: Path) -> None:
+    if db.is_sqlite:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        await _migrate_concurrently(url)
+        return
+    async with fresh_postgres(str(db.url.render_as_string(hide_password=False)), migrate=False) as fresh:
+        await _migrate_concurrently(fresh.url.render_as_string(hide_password=False))
+
+
+async def _migrate_concurrently(url: str) -> None:
+    databases = [Database(url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(d.migrate() for d in databases))
+        async with databases[0].engine.connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        assert versions == ["0001"]
+    finally:
+        for d in databases:
+            await d.dispose()
+
+
+def test_plain_urls_get_the_async_drivers() -> None:
+    assert async_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    assert async_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert async_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"

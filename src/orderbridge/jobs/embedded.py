@@ -162,6 +162,8 @@ class EmbeddedQueue:
         run_at: datetime | None = None,
         dedupe_key: str | None = None,
     ) -> int | None:
+        if run_at is not None and run_at.tzinfo is None:
+            raise ValueError("run_at must be timezone-aware")
         now = self.clock()
         stmt = (
             _insert(session)
@@ -355,6 +357,9 @@ class EmbeddedQueue:
     async def _execute(self, job: Job) -> None:
         try:
             outcome = await self._outcome_of(job)
+            # Not `self._outcomes.append(await …)`: that would bind the list before the await, and the
+            # loop swaps in a fresh list while handlers run.
+            self._outcomes.append(outcome)
         except asyncio.CancelledError:
             # Shut down mid-run: give the attempt back and make the job due again at once.
             self._outcomes.append(_Outcome(job.id, "retry", job.attempt - 1, self.clock(), "interrupted"))
@@ -362,7 +367,6 @@ class EmbeddedQueue:
         finally:
             self._tasks.pop(job.id, None)
             self.wake()
-        self._outcomes.append(outcome)
 
     async def _outcome_of(self, job: Job) -> _Outcome:
         handler = self.handlers.get(job.kind)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 DEFAULT_URL = "sqlite+aiosqlite:///orderbridge.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "orderbridge_read_only"
+_MIGRATION_LOCK_ID = 0x0B_0001  # any constant: the key of the PostgreSQL advisory lock around migrations
 
 
 def _json_dumps(value: Any) -> str:
@@ -35,7 +37,7 @@ class Database:
     """One engine and its session factories. Create once per process; `await dispose()` at the end."""
 
     def __init__(self, url: str | URL = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
-        self.url = make_url(url)
+        self.url = async_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {
             "echo": echo,
@@ -67,6 +69,8 @@ class Database:
         """`async with db.transaction() as session:` — commits at the end, rolls back on error.
 
         On SQLite in-process writers take turns here; on PostgreSQL this is just a session and a BEGIN.
+        Not reentrant: do not open a second `transaction()` (or call something that does, such as
+        `EmbeddedQueue.requeue`) inside one — on SQLite that waits forever for itself.
         """
         if self._write_lock is None:
             async with self.session() as session, session.begin():
@@ -80,10 +84,25 @@ class Database:
         from orderbridge.store.migrate import upgrade_head
 
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Several processes may start at once; the first migrates, the others then find it done.
+                # (On SQLite, BEGIN IMMEDIATE already serializes them.)
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
             await conn.run_sync(upgrade_head)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def async_url(url: str | URL) -> URL:
+    """The URL with this project's async driver filled in (`sqlite://…` → aiosqlite, `postgresql://…`
+    → psycopg 3), so operators can write plain URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def _ensure_parent_dir(url: URL) -> None:
@@ -100,16 +119,34 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would emit a deferred one).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-            "PRAGMA foreign_keys=ON",
-        ):
-            cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(_READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent: done once per database file).
+
+    Switching needs an exclusive lock and SQLite may refuse it at once ("database is locked") without
+    consulting the busy timeout while another connection is creating the same new file; so retry
+    briefly. This blocks, but only ever on a brand-new database.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.fetchall()
+            return
+        except Exception as error:
+            if "locked" not in str(error) or attempt == 99:
+                raise
+            time.sleep(0.02)
