@@ -125,5 +125,21 @@ def orders_retry(
     raise typer.Exit(retry(config, order_id, account))
 
 
+@app.command()
+def openapi(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Print the ERP-facing REST API's OpenAPI document (JSON), to generate ERP clients from."""
+    import json
+
+    from orderbridge.api.rest import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+
+
 if __name__ == "__main__":
     app()
