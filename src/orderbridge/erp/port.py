@@ -112,3 +112,17 @@ class ErpAdapter(Protocol):
     ) -> CancellationDecision | None:
         """None means the decision comes later, as a Cancel/DenyCancellation command via the sink."""
         ...
+
+
+@runtime_checkable
+class SupportsLookup(Protocol):
+    """An ERP that can say what became of an order it may already have received (optional).
+
+    The pipeline asks `lookup` before each handover and hands the order over only if the ERP never
+    received it: a crash or a lost answer after the ERP took the order then costs no second handover.
+    Implement it only if it is cheap (it runs once per order); `hand_over` must stay idempotent anyway.
+    """
+
+    async def lookup(self, account: str, order_id: str) -> HandoverResult | None:
+        """The ERP's decision on an order it received; None if it never received it. No side effects."""
+        ...

@@ -26,6 +26,7 @@ from . import ledger
 from .confirm import confirm_visible_commands, store_snapshot
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
+from .handover import hand_over_once
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
 from .records import ERP_REJECTED, is_parked, record_of
@@ -105,9 +106,9 @@ async def perform(deps: PipelineDeps, view: OrderView, decision: Decision, job_i
 
 
 async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
-    """Give the order to the ERP (idempotent on its side). ErpUnavailable propagates: the job retries."""
+    """Give the order to the ERP, once (see `handover`). ErpUnavailable propagates: the job retries."""
     handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw)
-    result = await deps.erp.hand_over(handover)
+    result = await hand_over_once(deps, handover)
     crashpoint(ERP_ACCEPTED)
     if isinstance(result, Accepted):
         accepted = attempt_of("hand_over", "accepted", job_id=job_id)

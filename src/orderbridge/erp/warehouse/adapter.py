@@ -109,6 +109,14 @@ class SimulatedWarehouse:
             ledger.record_handover, order.account, order.snapshot, self._clock(), self.settings
         )
         self._wake.set()
+        return self._result_of(decision)
+
+    async def lookup(self, account: str, order_id: str) -> HandoverResult | None:
+        """`SupportsLookup`: the decision on an order already received, without logging a handover."""
+        decision = await self._db(ledger.find_decision, account, order_id)
+        return None if decision is None else self._result_of(decision)
+
+    def _result_of(self, decision: ledger.Decision) -> HandoverResult:
         if decision.later:
             return AcceptanceLater()
         if decision.accepted:

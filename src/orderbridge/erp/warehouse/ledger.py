@@ -145,14 +145,9 @@ def record_handover(
     conn.execute(
         "INSERT INTO handovers (account, order_id, received_at) VALUES (?, ?, ?)", (account, order_id, now)
     )
-    row = conn.execute(
-        "SELECT accepted, reason, seq, steps, next_step, state FROM orders"
-        " WHERE account = ? AND order_id = ?",
-        (account, order_id),
-    ).fetchone()
-    if row is not None:
-        accepted, reason, seq, steps, next_step, state = row
-        return Decision(bool(accepted), reason, seq, _acknowledgement_pending(steps, next_step, state))
+    known = find_decision(conn, account, order_id)
+    if known is not None:
+        return known
     cursor = conn.execute(
         "INSERT INTO orders (account, order_id, accepted, state, created_at, updated_at)"
         " VALUES (?, ?, 0, 'new', ?, ?)",
@@ -168,6 +163,19 @@ def record_handover(
     )
     later = bool(plan.steps) and plan.steps[0].kind == "acknowledge"
     return Decision(plan.accept, plan.reason, seq, later)
+
+
+def find_decision(conn: sqlite3.Connection, account: str, order_id: str) -> Decision | None:
+    """The decision taken when the order was first received; None if it never was (nothing logged)."""
+    row = conn.execute(
+        "SELECT accepted, reason, seq, steps, next_step, state FROM orders"
+        " WHERE account = ? AND order_id = ?",
+        (account, order_id),
+    ).fetchone()
+    if row is None:
+        return None
+    accepted, reason, seq, steps, next_step, state = row
+    return Decision(bool(accepted), reason, seq, _acknowledgement_pending(steps, next_step, state))
 
 
 def _acknowledgement_pending(steps_text: str, next_step: int, state: str) -> bool:
