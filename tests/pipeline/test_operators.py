@@ -57,7 +57,7 @@ async def test_list_and_show_describe_orders_with_their_attempts_and_jobs(
 
     assert [(o["order_id"], o["pipeline_state"]) for o in listed] == [(order_id, "handling")]
     assert shown is not None
-    assert [a["action"] for a in shown["attempts"]] == ["hand_over", "start_handling"]
+    assert [a["action"] for a in shown["attempts"]] == ["hand_over", "start_handling"], shown
     assert {j["kind"] for j in shown["jobs"]} == {"sync_order"}
     assert await operators.find_accounts(harness.db, order_id) == [ACCOUNT]
     assert await operators.show_order(harness.db, ACCOUNT, "nope-01") is None

@@ -7,7 +7,7 @@ the snapshot, so no command is ever counted twice nor not at all.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.orders import OrderSnapshot
@@ -18,16 +18,24 @@ from orderbridge.store.types import utcnow
 async def confirm_visible_commands(
     session: AsyncSession, account: str, order_id: str, snapshot: OrderSnapshot
 ) -> None:
-    # Lane order guarantees every "sent" command was acknowledged before this job read the order.
+    """One statement: every "sent" command (lane order guarantees VTEX acknowledged it before this job
+    read the order), and every in-flight invoice whose number shows on the order — an invoice whose POST
+    had an unknown outcome but landed is never posted again."""
     table = tables.commands
+    landed = [p.invoice_number for p in snapshot.packages]
+    visible = table.c.status == "sent"
+    if landed:
+        landed_invoice = and_(
+            table.c.kind == "invoice",
+            table.c.status.in_(repo.IN_FLIGHT_STATUSES),
+            table.c.invoice_number.in_(landed),
+        )
+        visible = or_(visible, landed_invoice)
     await session.execute(
         update(table)
-        .where(table.c.account == account, table.c.order_id == order_id, table.c.status == "sent")
+        .where(table.c.account == account, table.c.order_id == order_id, visible)
         .values(status="confirmed", updated_at=utcnow())
     )
-    # An invoice whose POST had an unknown outcome but shows on the order landed: never post it again.
-    numbers = [p.invoice_number for p in snapshot.packages]
-    await repo.confirm_landed_invoices(session, account, order_id, numbers)
 
 
 async def store_snapshot(session: AsyncSession, account: str, order_id: str, snapshot: OrderSnapshot) -> None:

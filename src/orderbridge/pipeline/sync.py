@@ -202,7 +202,8 @@ async def _record(
             await store_snapshot(session, view.account, view.order_id, view.snapshot)
         if done is not None:
             await ledger.add(session, view.account, view.order_id, done)
-        row = await repo.get_order(session, view.account, view.order_id)
+    # The row as just written, without reading it back (one statement less per step).
+    row = replace(view.row, pipeline_state=state.value, **fields) if view.row is not None else None
     return replace(view, row=row)
 
 
