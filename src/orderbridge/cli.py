@@ -60,6 +60,21 @@ def sandbox(
     )
 
 
+@app.command()
+def demo(
+    orders: int = typer.Option(200, min=1, max=100000, help="Orders the sandbox creates."),
+    json_output: bool = typer.Option(False, "--json", help="Print only the summary, as one JSON object."),
+    database_url: str | None = typer.Option(None, help="Pipeline database (default: temporary SQLite)."),
+    timeout_s: float = typer.Option(90.0, "--timeout", min=1, help="Give up after this many seconds."),
+) -> None:
+    """Sandbox + pipeline + simulated warehouse on this machine; exit 1 if an order was lost or doubled."""
+    from orderbridge.demo.command import run_command
+
+    raise typer.Exit(
+        run_command(orders=orders, json_output=json_output, database_url=database_url, timeout_s=timeout_s)
+    )
+
+
 ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (default: ./orderbridge.toml).")
 
 

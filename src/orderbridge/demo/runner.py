@@ -1,0 +1,158 @@
+"""`run_demo`: the sandbox on a loopback port, the pipeline and the warehouse, a crowd of orders and a few
+shoppers who cancel — watched from the outside until every order is final or time runs out.
+
+Order of events: the sandbox starts; the pipeline starts and configures its feed (we wait for that, or
+the first events would find no feed); the orders are created (they sit in the grace period); shoppers
+cancel some inside it and, once VTEX started them, some after it; the loop then watches until every
+order is delivered, canceled or parked and the feed is empty. The verdict is computed at the end from a
+Get order of every order, the sandbox's stats and the warehouse's handover log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2
+
+from orderbridge.demo.observe import LiveCounts, Observer
+from orderbridge.demo.scenario import (
+    ACCOUNT,
+    APP_KEY,
+    APP_TOKEN,
+    DemoOptions,
+    ShopperPlan,
+    sandbox_options,
+    service_settings,
+    shopper_plan,
+)
+from orderbridge.demo.truth import DemoSummary, summarize
+from orderbridge.pipeline.deps import Timing
+from orderbridge.pipeline.service import Service
+from orderbridge.sandbox.testing import sandbox_subprocess
+
+TICK_S = 0.25
+# The demo is watched by a person: idle feed pollers look again within half a second.
+DEMO_TIMING = Timing(feed_idle_min_s=0.05, feed_idle_max_s=0.5, start_conflict_retry_s=0.3, change_poll_s=0.2)
+VTEX_HEADERS = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN, "Accept": "application/json"}
+
+ProgressCallback = Callable[[LiveCounts, float], None]
+
+
+class Shoppers:
+    """Cancels the planned orders: inside the grace period at once, after it once VTEX started them."""
+
+    def __init__(self, sandbox: httpx2.AsyncClient, plan: ShopperPlan) -> None:
+        self.sandbox = sandbox
+        self.waiting = set(plan.after_grace)
+        self.plan = plan
+        self.refused = 0
+
+    async def cancel(self, order_id: str) -> None:
+        response = await self.sandbox.post(
+            f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "Changed my mind"}
+        )
+        if response.status_code == 409:  # too late: already invoiced (a real shopper sees the same)
+            self.refused += 1
+        else:
+            response.raise_for_status()
+
+    async def in_grace(self) -> None:
+        for order_id in self.plan.in_grace:
+            await self.cancel(order_id)
+
+    async def after_grace(self, started: dict[str, int]) -> None:
+        for order_id in sorted(oid for oid in self.waiting if started.get(oid, 0) > 0):
+            self.waiting.discard(order_id)
+            await self.cancel(order_id)
+
+
+async def run_demo(
+    options: DemoOptions, on_progress: ProgressCallback | None = None, workdir: Path | None = None
+) -> DemoSummary:
+    """Stage the demo in `workdir` (default: a temporary directory, removed afterwards)."""
+    if workdir is not None:
+        return await _run_in(options, workdir, on_progress)
+    with tempfile.TemporaryDirectory(prefix="orderbridge-demo-") as tmp:
+        return await _run_in(options, Path(tmp), on_progress)
+
+
+async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCallback | None) -> DemoSummary:
+    with sandbox_subprocess(**sandbox_options(options)) as base_url:
+        settings = service_settings(options, base_url, workdir)
+        stop = asyncio.Event()
+        service = Service(settings, timing=DEMO_TIMING)
+        pipeline = asyncio.create_task(service.run(stop), name="pipeline")
+        try:
+            async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as sandbox:
+                observer = Observer(sandbox, VTEX_HEADERS, workdir / "warehouse.db", ACCOUNT)
+                return await _stage(options, sandbox, observer, pipeline, on_progress)
+        finally:
+            stop.set()
+            await asyncio.wait_for(pipeline, 30)
+
+
+async def _stage(
+    options: DemoOptions,
+    sandbox: httpx2.AsyncClient,
+    observer: Observer,
+    pipeline: asyncio.Task[None],
+    on_progress: ProgressCallback | None,
+) -> DemoSummary:
+    await _wait_for_feed(sandbox, pipeline)
+    started_at = time.perf_counter()
+    response = await sandbox.post("/_sandbox/orders", json={"count": options.orders})
+    response.raise_for_status()
+    observer.order_ids = list(response.json()["orderIds"])
+    shoppers = Shoppers(sandbox, shopper_plan(observer.order_ids, options))
+    await shoppers.in_grace()
+    deadline = started_at + options.timeout_s
+    while True:
+        counts, stats = await observer.live()
+        elapsed = time.perf_counter() - started_at
+        if on_progress is not None:
+            on_progress(counts, elapsed)
+        await shoppers.after_grace(stats.get("start_handling") or {})
+        if pipeline.done():
+            pipeline.result()  # the pipeline died: say why
+            raise RuntimeError("the pipeline stopped on its own")
+        if (counts.final >= counts.created and counts.feed_depth == 0) or time.perf_counter() > deadline:
+            summary = await _verdict(observer, elapsed, shoppers)
+            if summary.unfinished == 0 or time.perf_counter() > deadline:
+                return summary
+        await asyncio.sleep(TICK_S)
+
+
+async def _wait_for_feed(
+    sandbox: httpx2.AsyncClient, pipeline: asyncio.Task[None], timeout_s: float = 20
+) -> None:
+    """Orders created before the pipeline configured its feed would announce themselves to nobody."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if pipeline.done():
+            pipeline.result()
+            raise RuntimeError("the pipeline stopped before configuring its feed")
+        response = await sandbox.get("/api/orders/feed/config", headers=VTEX_HEADERS)
+        if response.status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the pipeline did not configure the feed in time")
+
+
+async def _verdict(observer: Observer, elapsed_s: float, shoppers: Shoppers) -> DemoSummary:
+    stats = await observer.stats()
+    handovers = await observer.handovers()
+    orders = await observer.get_orders(observer.order_ids)
+    summary = summarize(observer.order_ids, stats, handovers, orders, elapsed_s)
+    summary.extra.update(
+        {
+            "shopper_cancels_in_grace": len(shoppers.plan.in_grace),
+            "shopper_cancel_requests": len(shoppers.plan.after_grace) - len(shoppers.waiting),
+            "shopper_cancels_too_late": shoppers.refused,
+            "erp_rejected": await observer.erp_rejections(),
+        }
+    )
+    return summary

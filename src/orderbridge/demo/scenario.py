@@ -1,0 +1,106 @@
+"""What the demo stages: a store with a short grace period, shoppers who change their minds, and a busy
+warehouse — sized so that `make run` (200 orders) finishes in well under a minute.
+
+Everything is drawn from one seed, so two runs of the same options tell the same story.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orderbridge.config import (
+    AccountSettings,
+    ApiSettings,
+    ErpSettings,
+    FromWorkflowFilter,
+    Settings,
+)
+from orderbridge.erp.warehouse import WarehouseSettings
+
+ACCOUNT = "demostore"
+APP_KEY = "vtexappkey-demostore"
+APP_TOKEN = "demo-token"  # a throwaway credential of the local sandbox, not a secret
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    orders: int = 200
+    timeout_s: float = 90.0
+    database_url: str | None = None
+    seed: int = 42
+    grace_period_s: float = 2.0
+    cancel_in_grace_ratio: float = 0.03
+    cancel_after_grace_ratio: float = 0.03
+    reject_ratio: float = 0.02
+    deny_cancellation_ratio: float = 0.3
+
+
+def sandbox_options(options: DemoOptions) -> dict[str, Any]:
+    """Keyword arguments of `sandbox_subprocess`: the sandbox in its own process, as VTEX would be."""
+    return {
+        "account_name": ACCOUNT,
+        "app_key": APP_KEY,
+        "app_token": APP_TOKEN,
+        "extra_args": ["--seed", str(options.seed), "--grace-period-s", str(options.grace_period_s)],
+    }
+
+
+def warehouse_settings(options: DemoOptions, workdir: Path) -> WarehouseSettings:
+    """A warehouse that does a bit of everything: out-of-stock changes, split invoices, tracking until
+    delivered, a few refusals (parked orders), a few self-cancellations and denied cancellation requests."""
+    return WarehouseSettings(
+        database=str(workdir / "warehouse.db"),
+        seed=options.seed,
+        reject_ratio=options.reject_ratio,
+        deny_cancellation_ratio=options.deny_cancellation_ratio,
+        self_cancel_ratio=0.02,
+        out_of_stock_ratio=0.1,
+        partial_invoice_ratio=0.2,
+        tracking_events=2,
+        first_step_delay_s=0.5,
+        step_delay_s=0.1,
+        retry_delay_s=0.3,
+        idle_poll_s=0.2,
+        batch_size=128,
+    )
+
+
+def service_settings(options: DemoOptions, base_url: str, workdir: Path) -> Settings:
+    """The configuration `orderbridge run` would read, pointed at the demo's sandbox."""
+    database_url = options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
+    account = AccountSettings(
+        name=ACCOUNT,
+        app_key=APP_KEY,  # pydantic makes it a SecretStr
+        app_token=APP_TOKEN,
+        base_url=base_url,
+        pollers=4,
+        feed_filter=FromWorkflowFilter(),
+    )
+    return Settings(
+        database_url=database_url,
+        accounts=(account,),
+        erp=ErpSettings(adapter="warehouse", warehouse=warehouse_settings(options, workdir)),
+        api=ApiSettings(enabled=False),
+        reconcile_interval_s=30.0,
+        workers=16,
+        log_level="warning",
+    )
+
+
+@dataclass(frozen=True)
+class ShopperPlan:
+    """Orders whose shopper cancels inside the grace period, and after it (a cancellation request)."""
+
+    in_grace: tuple[str, ...]
+    after_grace: tuple[str, ...]
+
+
+def shopper_plan(order_ids: list[str], options: DemoOptions) -> ShopperPlan:
+    rng = random.Random(f"{options.seed}:shoppers")
+    shuffled = rng.sample(order_ids, len(order_ids))
+    first = round(len(order_ids) * options.cancel_in_grace_ratio)
+    second = round(len(order_ids) * options.cancel_after_grace_ratio)
+    return ShopperPlan(tuple(shuffled[:first]), tuple(shuffled[first : first + second]))
