@@ -9,7 +9,7 @@ from warehouse_fakes import FakeSink, make_snapshot
 
 from orderbridge.core.orders import OrderItem, OrderSnapshot
 from orderbridge.erp.errors import ErpUnavailable
-from orderbridge.erp.port import Accepted, ErpAdapter, HandoverOrder, Rejected
+from orderbridge.erp.port import Accepted, ErpAdapter, HandoverOrder, Rejected, SupportsLookup
 from orderbridge.erp.warehouse import (
     SimulatedWarehouse,
     WarehouseSettings,
@@ -38,6 +38,17 @@ async def test_every_handover_is_recorded_including_duplicates(tmp_path: Path) -
     summary = warehouse.summary()
     assert (summary.distinct, summary.total) == (3, 4)
     assert summary.duplicated_ids == (("shop", "A-01"),)
+
+
+async def test_a_lookup_answers_the_stored_decision_without_logging_a_handover(tmp_path: Path) -> None:
+    warehouse = SimulatedWarehouse(tmp_path / "wh.db", autorun=False)
+    await warehouse.start(FakeSink())
+    assert isinstance(warehouse, SupportsLookup)
+    assert await warehouse.lookup("shop", "A-01") is None
+    accepted = await warehouse.hand_over(handover("A-01"))
+    assert await warehouse.lookup("shop", "A-01") == accepted
+    await warehouse.stop()
+    assert warehouse.handover_counts() == {("shop", "A-01"): 1}
 
 
 async def test_the_handover_log_is_readable_from_the_file_by_another_reader(tmp_path: Path) -> None:
