@@ -165,22 +165,16 @@ class EmbeddedQueue:
         if run_at is not None and run_at.tzinfo is None:
             raise ValueError("run_at must be timezone-aware")
         now = self.clock()
-        stmt = (
-            _insert(session)
-            .values(
-                kind=kind,
-                lane=lane,
-                payload=payload,
-                status="ready",
-                attempt=0,
-                run_at=run_at.timestamp() if run_at is not None else now,
-                dedupe_key=dedupe_key,
-                enqueued_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(jobs.c.id)
-        )
-        job_id = (await session.execute(stmt)).scalar_one_or_none()
+        params = {
+            "kind": kind,
+            "lane": lane,
+            "payload": payload,
+            "run_at": run_at.timestamp() if run_at is not None else now,
+            "dedupe_key": dedupe_key,
+            "enqueued_at": now,
+        }
+        stmt = _ENQUEUE[session.get_bind().dialect.name]
+        job_id = (await session.execute(stmt, params)).scalar_one_or_none()
         if job_id is not None:
             session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
         return job_id
@@ -539,6 +533,29 @@ class EmbeddedQueue:
             )
         await session.execute(update(jobs).where(jobs.c.id == job_id).values(status="requeued"))
         return new_id
+
+
+def _enqueue_statement(insert: Callable[[Any], Any]) -> Any:
+    """Built once per dialect: enqueue is on every hot path, and building a statement costs more CPU
+    than running it."""
+    return (
+        insert(jobs)
+        .values(
+            kind=bindparam("kind"),
+            lane=bindparam("lane"),
+            payload=bindparam("payload", type_=Json),
+            status="ready",
+            attempt=0,
+            run_at=bindparam("run_at"),
+            dedupe_key=bindparam("dedupe_key"),
+            enqueued_at=bindparam("enqueued_at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(jobs.c.id)
+    )
+
+
+_ENQUEUE = {"postgresql": _enqueue_statement(postgresql.insert), "sqlite": _enqueue_statement(sqlite.insert)}
 
 
 def _insert(session: AsyncSession) -> Any:

@@ -8,12 +8,12 @@ identity map, no read-before-write round trips (`INSERT … ON CONFLICT … RETU
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy import Insert, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,22 @@ class DuplicateIdempotencyKey(Exception):
     def __init__(self, command_id: str) -> None:
         super().__init__(f"a command with this idempotency key exists: {command_id}")
         self.command_id = command_id
+
+
+_INSERTS: dict[str, Callable[[Table], Insert]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _prebuilt(session: AsyncSession, name: str, build: Callable[[Callable[[Table], Insert]], Any]) -> Any:
+    """A hot-path statement built once per dialect with bind parameters: building a SQLAlchemy
+    statement costs more CPU than executing it, and these run for every order."""
+    dialect = session.get_bind().dialect.name
+    stmt = _BUILT.get((dialect, name))
+    if stmt is None:
+        if dialect not in _INSERTS:
+            raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+        stmt = _BUILT[(dialect, name)] = build(_INSERTS[dialect])
+    return stmt
 
 
 def _insert(session: AsyncSession, table: Table) -> Insert:
@@ -61,36 +77,52 @@ async def record_intake_event(
     raw: Mapping[str, Any] | None,
 ) -> int | None:
     """Store an event once per (account, order, state, change time); the new id, or None if a duplicate."""
-    stmt = (
-        _insert(session, intake_events)
-        .values(
-            account=account,
-            source=source,
-            order_id=order_id,
-            state=state or "",
-            last_state=last_state,
-            current_change=current_change or "",
-            raw=dict(raw) if raw is not None else None,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing()  # type: ignore[attr-defined]
-        .returning(intake_events.c.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    params = {
+        "account": account,
+        "source": source,
+        "order_id": order_id,
+        "state": state or "",
+        "last_state": last_state,
+        "current_change": current_change or "",
+        "raw": dict(raw) if raw is not None else None,
+        "received_at": utcnow(),
+    }
+    stmt = _prebuilt(session, "record_intake_event", _record_intake_event_statement)
+    return (await session.execute(stmt, params)).scalar_one_or_none()
+
+
+def _record_intake_event_statement(insert: Callable[[Table], Insert]) -> Any:
+    values = {c: bindparam(c, type_=intake_events.c[c].type) for c in _INTAKE_PARAMS}
+    return insert(intake_events).values(values).on_conflict_do_nothing().returning(intake_events.c.id)  # type: ignore[attr-defined]
+
+
+_INTAKE_PARAMS = (
+    "account",
+    "source",
+    "order_id",
+    "state",
+    "last_state",
+    "current_change",
+    "raw",
+    "received_at",
+)
 
 
 async def mark_intake_events_processed(session: AsyncSession, account: str, order_id: str) -> int:
     """Mark every unprocessed event of an order processed (one sync handles them all); the count."""
-    stmt = (
-        update(intake_events)
-        .where(
-            intake_events.c.account == account,
-            intake_events.c.order_id == order_id,
-            intake_events.c.processed_at.is_(None),
-        )
-        .values(processed_at=utcnow())
+    params = {"b_account": account, "b_order_id": order_id, "b_now": utcnow()}
+    return _rowcount(await session.execute(_MARK_PROCESSED, params))
+
+
+_MARK_PROCESSED = (
+    update(intake_events)
+    .where(
+        intake_events.c.account == bindparam("b_account"),
+        intake_events.c.order_id == bindparam("b_order_id"),
+        intake_events.c.processed_at.is_(None),
     )
-    return _rowcount(await session.execute(stmt))
+    .values(processed_at=bindparam("b_now", type_=intake_events.c.processed_at.type))
+)
 
 
 # --- orders ----------------------------------------------------------------------------------------
@@ -126,10 +158,19 @@ async def get_order(
     session: AsyncSession, account: str, order_id: str, *, with_raw: bool = False
 ) -> OrderRow | None:
     """The stored order; its raw VTEX document only on request (large, and decisions use the snapshot)."""
-    columns = [*_ORDER_COLUMNS, orders.c.raw] if with_raw else _ORDER_COLUMNS
-    stmt = select(*columns).where(orders.c.account == account, orders.c.order_id == order_id)
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    stmt = _GET_ORDER_WITH_RAW if with_raw else _GET_ORDER
+    row = (await session.execute(stmt, {"account": account, "order_id": order_id})).mappings().one_or_none()
     return OrderRow(**row) if row is not None else None
+
+
+def _get_order_statement(columns: Sequence[Any]) -> Any:
+    return select(*columns).where(
+        orders.c.account == bindparam("account"), orders.c.order_id == bindparam("order_id")
+    )
+
+
+_GET_ORDER = _get_order_statement(_ORDER_COLUMNS)
+_GET_ORDER_WITH_RAW = _get_order_statement([*_ORDER_COLUMNS, orders.c.raw])
 
 
 async def upsert_order(
@@ -147,29 +188,39 @@ async def upsert_order(
     slow reader cannot roll the stored order back. Returns False when the stored read was newer.
     """
     now = utcnow()
-    values = {
+    params = {
+        "account": account,
+        "order_id": order_id,
         "vtex_status": vtex_status,
         "value_cents": int(snapshot.get("value_cents", 0)),
         "last_change": last_change,
         "raw": dict(raw) if raw is not None else None,
         "snapshot": dict(snapshot),
-        "updated_at": now,
+        "now": now,
     }
-    stmt = _insert(session, orders).values(
-        account=account,
-        order_id=order_id,
-        pipeline_state=NEW_ORDER_STATE,
-        created_at=now,
-        version=1,
-        **values,
+    stmt = _prebuilt(session, "upsert_order", _upsert_order_statement)
+    return (await session.execute(stmt, params)).scalar_one_or_none() is not None
+
+
+def _upsert_order_statement(insert: Callable[[Table], Insert]) -> Any:
+    changing = ("vtex_status", "value_cents", "last_change", "raw", "snapshot")
+    values: dict[str, Any] = {
+        c: bindparam(c, type_=orders.c[c].type) for c in ("account", "order_id", *changing)
+    }
+    now = bindparam("now", type_=orders.c.created_at.type)
+    stmt = insert(orders).values(
+        **values, pipeline_state=NEW_ORDER_STATE, created_at=now, updated_at=now, version=1
     )
     excluded = stmt.excluded  # type: ignore[attr-defined]
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined]
         index_elements=[orders.c.account, orders.c.order_id],
-        set_={**{k: excluded[k] for k in values}, "version": orders.c.version + 1},
+        set_={
+            **{c: excluded[c] for c in changing},
+            "updated_at": excluded.updated_at,
+            "version": orders.c.version + 1,
+        },
         where=orders.c.last_change <= excluded.last_change,
     ).returning(orders.c.version)
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 _SETTABLE_ORDER_FIELDS = frozenset(
@@ -192,17 +243,46 @@ async def set_pipeline_state(
     unknown = set(fields) - _SETTABLE_ORDER_FIELDS
     if unknown:
         raise ValueError(f"not settable on orders: {sorted(unknown)}")
-    conditions = [orders.c.account == account, orders.c.order_id == order_id]
+    params: dict[str, Any] = {
+        "b_account": account,
+        "b_order_id": order_id,
+        "b_state": state,
+        "b_now": utcnow(),
+    }
+    params.update({f"b_{name}": value for name, value in fields.items()})
     if isinstance(expect_state, str):
-        conditions.append(orders.c.pipeline_state == expect_state)
+        expect, params["b_expect"] = "one", expect_state
     elif expect_state is not None:
-        conditions.append(orders.c.pipeline_state.in_(list(expect_state)))
-    stmt = (
+        expect, params["b_expect"] = "many", list(expect_state)
+    else:
+        expect = "any"
+    key = (expect, tuple(sorted(fields)))
+    stmt = _SET_STATE.get(key)
+    if stmt is None:
+        stmt = _SET_STATE[key] = _set_state_statement(*key)
+    return _rowcount(await session.execute(stmt, params)) == 1
+
+
+_SET_STATE: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _set_state_statement(expect: str, fields: tuple[str, ...]) -> Any:
+    conditions = [orders.c.account == bindparam("b_account"), orders.c.order_id == bindparam("b_order_id")]
+    if expect == "one":
+        conditions.append(orders.c.pipeline_state == bindparam("b_expect"))
+    elif expect == "many":
+        conditions.append(orders.c.pipeline_state.in_(bindparam("b_expect", expanding=True)))
+    values = {name: bindparam(f"b_{name}", type_=orders.c[name].type) for name in fields}
+    return (
         update(orders)
         .where(*conditions)
-        .values(pipeline_state=state, updated_at=utcnow(), version=orders.c.version + 1, **fields)
+        .values(
+            pipeline_state=bindparam("b_state"),
+            updated_at=bindparam("b_now", type_=orders.c.updated_at.type),
+            version=orders.c.version + 1,
+            **values,
+        )
     )
-    return _rowcount(await session.execute(stmt)) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +389,11 @@ async def add_command(
 
 
 async def get_command(session: AsyncSession, command_id: str) -> CommandRow | None:
-    stmt = select(*_COMMAND_COLUMNS).where(commands.c.id == command_id)
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    row = (await session.execute(_GET_COMMAND, {"command_id": command_id})).mappings().one_or_none()
     return CommandRow(**row) if row is not None else None
+
+
+_GET_COMMAND = select(*_COMMAND_COLUMNS).where(commands.c.id == bindparam("command_id"))
 
 
 async def find_command_by_idempotency_key(
@@ -383,12 +465,15 @@ async def confirm_landed_invoices(
 
 async def pending_work(session: AsyncSession, account: str, order_id: str) -> PendingWork:
     """What the order's in-flight commands (pending, sending, sent) mean for validation."""
-    stmt = select(commands.c.kind, commands.c.payload).where(
-        commands.c.account == account,
-        commands.c.order_id == order_id,
-        commands.c.status.in_(IN_FLIGHT_STATUSES),
-    )
-    return pending_work_from(list((await session.execute(stmt)).all()))
+    rows = (await session.execute(_PENDING_WORK, {"account": account, "order_id": order_id})).all()
+    return pending_work_from([(kind, payload) for kind, payload in rows])
+
+
+_PENDING_WORK = select(commands.c.kind, commands.c.payload).where(
+    commands.c.account == bindparam("account"),
+    commands.c.order_id == bindparam("order_id"),
+    commands.c.status.in_(IN_FLIGHT_STATUSES),
+)
 
 
 def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingWork:
@@ -459,22 +544,34 @@ async def add_attempt(
     detail: str | None = None,
 ) -> int:
     """Record one attempt at an action (every attempt is kept: nothing disappears); its id."""
-    stmt = (
-        attempts.insert()
-        .values(
-            account=account,
-            order_id=order_id,
-            command_id=command_id,
-            job_id=job_id,
-            action=action,
-            outcome=outcome,
-            http_status=http_status,
-            detail=detail,
-            at=utcnow(),
-        )
-        .returning(attempts.c.id)
+    params = {
+        "account": account,
+        "order_id": order_id,
+        "command_id": command_id,
+        "job_id": job_id,
+        "action": action,
+        "outcome": outcome,
+        "http_status": http_status,
+        "detail": detail,
+        "at": utcnow(),
+    }
+    return int((await session.execute(_ADD_ATTEMPT, params)).scalar_one())
+
+
+_ADD_ATTEMPT = (
+    attempts.insert()
+    .values(
+        {
+            name: bindparam(name, type_=attempts.c[name].type)
+            for name in ("account", "order_id", "command_id", "job_id", "action", "outcome", "http_status")
+        }
+        | {
+            "detail": bindparam("detail", type_=attempts.c.detail.type),
+            "at": bindparam("at", type_=attempts.c.at.type),
+        }
     )
-    return int((await session.execute(stmt)).scalar_one())
+    .returning(attempts.c.id)
+)
 
 
 async def list_attempts(session: AsyncSession, account: str, order_id: str) -> list[AttemptRow]:
