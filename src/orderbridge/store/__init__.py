@@ -1,1 +1,7 @@
-"""Persist: SQLAlchemy tables, sessions and migrations (SQLite by default, PostgreSQL for scale)."""
+"""Persist: SQLAlchemy tables, sessions and migrations (SQLite by default, PostgreSQL for scale).
+
+- `db.Database`: engine, `session` / `read_session` factories, `transaction()`, `migrate()`, `dispose()`.
+- `tables`: the one `MetaData` and its Core tables; `migrations/`: the hand-written Alembic scripts.
+- `repo`: the functions the pipeline calls, each inside the caller's transaction.
+- `testing`: throwaway migrated databases for tests (SQLite file, PostgreSQL database).
+"""
