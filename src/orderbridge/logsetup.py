@@ -24,10 +24,21 @@ def _redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing, not at configuration time, so a
+    replaced stream (pytest's capture, a daemon's redirect) never leaves loggers holding a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog (and the stdlib root logger) for a command's whole process."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
+    logging.basicConfig(stream=_CurrentStderr(), level=numeric, format="%(message)s", force=True)
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -40,6 +51,6 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
