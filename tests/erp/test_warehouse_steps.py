@@ -152,7 +152,7 @@ async def test_invoicing_waits_until_the_change_shows_on_the_order(
 ) -> None:
     warehouse = make_warehouse(out_of_stock_ratio=1.0)
     await accept(warehouse, sink, "A-01")
-    sink.hold_changes = True
+    sink.hold = {"change"}
     for _ in range(4):
         clock.advance(5.0)
         await warehouse.run_due_steps()
@@ -164,6 +164,40 @@ async def test_invoicing_waits_until_the_change_shows_on_the_order(
     await run_to_the_end(warehouse, clock)
     invoice = sink.commands("A-01")[1]
     assert isinstance(invoice, InvoiceCommand) and invoice.value_cents == 1800
+
+
+async def test_shipping_waits_until_the_invoice_shows_on_the_order(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse()
+    await accept(warehouse, sink, "A-01")
+    sink.hold = {"invoice"}  # accepted, but VTEX refused it (or has not shown it yet)
+    for _ in range(5):
+        clock.advance(5.0)
+        await warehouse.run_due_steps()
+    assert [type(c) for c in sink.commands("A-01")] == [InvoiceCommand]
+    assert warehouse.summary().states == {"active": 1}
+
+    invoice = sink.commands("A-01")[0]
+    assert isinstance(invoice, InvoiceCommand)
+    sink.orders[("shop", "A-01")] = apply(sink.orders[("shop", "A-01")], invoice)
+    await run_to_the_end(warehouse, clock)
+    assert warehouse.summary().states == {"delivered": 1}
+
+
+async def test_nothing_moves_while_a_cancellation_request_is_being_decided(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse()
+    await accept(warehouse, sink, "A-01")
+    sink.add(make_snapshot("A-01", status="cancellation-requested"))
+    for _ in range(3):
+        clock.advance(5.0)
+        await warehouse.run_due_steps()
+    assert sink.submitted == []
+    sink.add(make_snapshot("A-01", status="handling"))  # denied
+    await run_to_the_end(warehouse, clock)
+    assert warehouse.summary().states == {"delivered": 1}
 
 
 async def test_a_later_acceptance_is_reported_through_the_sink_then_handovers_answer_accepted(

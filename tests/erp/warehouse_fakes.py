@@ -50,7 +50,7 @@ class FakeSink:
     seen_keys: dict[str, str] = field(default_factory=dict)
     acceptances: list[tuple[str, str, bool]] = field(default_factory=list)
     expect_delivered: int = 0
-    hold_changes: bool = False  # accept item changes but leave the order as it was (VTEX still working)
+    hold: set[str] = field(default_factory=set)  # command kinds accepted but not (yet) on the order
     all_delivered: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, snapshot: OrderSnapshot, account: str = "shop") -> None:
@@ -94,7 +94,7 @@ class FakeSink:
         command_id = f"cmd-{len(self.submitted)}"
         if idempotency_key is not None:
             self.seen_keys[idempotency_key] = command_id
-        if not (self.hold_changes and isinstance(command, ChangeCommand)):
+        if command.kind not in self.hold:
             self.orders[(account, order_id)] = apply(snapshot, command)
         if self.expect_delivered and self.delivered_count() >= self.expect_delivered:
             self.all_delivered.set()

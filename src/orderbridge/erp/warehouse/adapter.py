@@ -183,6 +183,8 @@ class SimulatedWarehouse:
                 return StepResult(due, "advanced", "VTEX already shows this step", "skipped")
             if snapshot.status == "canceled":
                 return StepResult(due, "canceled", "the order was canceled", "canceled")
+            if snapshot.status == "cancellation-requested":  # nothing moves until that is decided
+                return StepResult(due, "retry", "a cancellation request is being decided", "not_ready")
             command = build_command(due.step, snapshot, now, self.settings.courier)
             if isinstance(command, NotReady):
                 return StepResult(due, "retry", command.reason, "not_ready")

@@ -62,6 +62,10 @@ def build_command(step: Step, snapshot: OrderSnapshot, now: float, courier: str)
         return build_invoice(step, snapshot, now)
     if step.kind == "change":
         return build_change(step, snapshot)
+    if step.kind in ("tracking_number", "tracking_events"):
+        waiting = _shipment_not_ready(step, snapshot)
+        if waiting is not None:
+            return waiting
     if step.kind == "tracking_number":
         return TrackingNumberCommand(
             invoice_number=step.invoice_number,
@@ -74,6 +78,20 @@ def build_command(step: Step, snapshot: OrderSnapshot, now: float, courier: str)
     if step.kind == "acknowledge":
         return NotReady("an acknowledgement is reported, not submitted")
     return CancelCommand(reason="The warehouse cannot fulfil this order")
+
+
+def _shipment_not_ready(step: Step, snapshot: OrderSnapshot) -> NotReady | None:
+    """A parcel ships once its invoice is on the order, and is tracked once it has a tracking number.
+
+    Waiting for VTEX to show them (rather than for the pipeline to accept them) means an invoice VTEX
+    refused leaves the warehouse waiting, and then giving up visibly, instead of piling tracking on it.
+    """
+    package = snapshot.package(step.invoice_number)
+    if package is None:
+        return NotReady(f"invoice {step.invoice_number} is not on the order yet")
+    if step.kind == "tracking_events" and not package.tracking_number:
+        return NotReady(f"invoice {step.invoice_number} has no tracking number on the order yet")
+    return None
 
 
 def build_invoice(step: Step, snapshot: OrderSnapshot, now: float) -> InvoiceCommand | NotReady:
