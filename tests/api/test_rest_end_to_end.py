@@ -189,3 +189,12 @@ async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: W
     detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
     assert "customer blocked" in detail["parkReason"]
     assert order_id not in (await h.stats())["start_handling"]
+
+
+async def test_an_erp_outage_is_retried_until_the_erp_takes_the_order(world: World) -> None:
+    world.erp.script += [Reply(503, {"reason": "maintenance"}), Reply(500, {})]
+    [order_id] = await world.h.new_orders(1)
+    await _state(world.h, order_id, PipelineState.AWAITING_ERP.value)
+    deliveries = [d for d in world.erp.deliveries if d.event == "order"]
+    assert len(deliveries) == 3
+    assert all(d.signature_ok and d.delivery == f"acme:{order_id}:order" for d in deliveries)

@@ -134,6 +134,7 @@ async def running_pipeline(
             {ACCOUNT: AccountPolicy(ACCOUNT, pollers=1)},
             timing=timing,
             workers=8,
+            queue_options={"retry_base_s": 0.05},  # retries after an ERP outage come quickly in tests
         )
         stop = asyncio.Event()
         task = asyncio.create_task(pipeline.run(stop))

@@ -150,7 +150,23 @@ def test_atomic_writes_leave_no_partial_file(tmp_path: Path) -> None:
 
 
 async def test_outbox_and_inbox_may_live_in_separate_folders(tmp_path: Path) -> None:
-    config = FilesConfig(root=tmp_path, outbox_dir=tmp_path / "to-erp", inbox_dir=tmp_path / "from-erp" / "in")
+    config = FilesConfig(
+        root=tmp_path, outbox_dir=tmp_path / "to-erp", inbox_dir=tmp_path / "from-erp" / "in"
+    )
     FilesErp(config)
     assert (tmp_path / "to-erp").is_dir()
-    assert (tmp_path / "from-erp" / "in" / "done").is_dir() and (tmp_path / "from-erp" / "in" / "error").is_dir()
+    assert (tmp_path / "from-erp" / "in" / "done").is_dir() and (
+        tmp_path / "from-erp" / "in" / "error"
+    ).is_dir()
+
+
+async def test_cancellation_notices_are_written_as_files(tmp_path: Path) -> None:
+    adapter = FilesErp(FilesConfig(root=tmp_path))
+    await adapter.notify_canceled(ACCOUNT, "9-01", "customer")
+    assert await adapter.request_cancellation(ACCOUNT, "9-01", "req/1", None) is None
+    names = sorted(p.name for p in (tmp_path / "outbox").iterdir())
+    assert names == [
+        f"{ACCOUNT}__9-01__cancellation-requested__req_1.json",
+        f"{ACCOUNT}__9-01__canceled.json",
+    ]
+    assert json.loads((tmp_path / "outbox" / names[1]).read_text())["reason"] == "customer"

@@ -14,7 +14,9 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.core.decisions import PipelineState
+from orderbridge.core.orders import OrderItem, OrderSnapshot
 from orderbridge.erp import staging as st
+from orderbridge.erp.port import AcceptanceLater, HandoverOrder
 from orderbridge.erp.staging import StagingConfig, StagingTablesErp, ddl
 
 from .harness import ACCOUNT, Harness, eventually, running_pipeline
@@ -220,3 +222,67 @@ def test_the_documented_ddl_is_the_one_the_adapter_creates() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "erp-staging-tables.md").read_text()
     for dialect in ("sqlite", "postgresql"):
         assert ddl(dialect).strip() in doc, f"docs/erp-staging-tables.md is stale for {dialect}"
+
+
+async def test_a_repeated_handover_updates_one_row_and_notices_are_written_once(
+    erp: StagingTablesErp,
+) -> None:
+    order = HandoverOrder(
+        ACCOUNT,
+        "77-01",
+        OrderSnapshot("77-01", "ready-for-handling", 500, items=(OrderItem(0, "sku-1", "Cup", 1, 500),)),
+        {"orderId": "77-01", "shippingData": {"address": {"city": "Rio", "postalCode": "20000"}}},
+    )
+    erp_side = ErpSide(erp)
+    assert isinstance(await erp.hand_over(order), AcceptanceLater)
+    assert isinstance(await erp.hand_over(order), AcceptanceLater)
+    [row] = await erp_side.rows(st.ob_orders, order_id="77-01")
+    assert row["delivery_count"] == 2
+    assert len(await erp_side.rows(st.ob_order_items, order_id="77-01")) == 1
+    [address] = await erp_side.rows(st.ob_order_addresses, order_id="77-01")
+    assert address["city"] == "Rio"
+    await erp.notify_canceled(ACCOUNT, "77-01", "customer")
+    await erp.notify_canceled(ACCOUNT, "77-01", "customer")
+    assert await erp.request_cancellation(ACCOUNT, "77-01", "req-9", "changed mind") is None
+    notices = await erp_side.rows(st.ob_cancellation_notices, order_id="77-01")
+    assert [(n["kind"], n["request_id"]) for n in notices] == [
+        ("canceled", ""),
+        ("cancellation-requested", "req-9"),
+    ]
+    await erp.engine.dispose()
+
+
+async def test_a_shoppers_cancellation_request_is_denied_through_the_tables(
+    tmp_path: Path, erp: StagingTablesErp
+) -> None:
+    async with running_pipeline(tmp_path, erp) as h:
+        erp_side = ErpSide(erp)
+        [order_id] = await h.new_orders(1)
+        await _handed_over(h, erp_side, order_id)
+        await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+        await erp_side.write(st.erp_acceptances, {"order_id": order_id, "accepted": True})
+        await _state(h, order_id, PipelineState.HANDLING.value)
+        (await h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
+
+        async def noticed() -> bool:
+            return bool(await erp_side.rows(st.ob_cancellation_notices, order_id=order_id))
+
+        await eventually(noticed, what="the cancellation request in ob_cancellation_notices")
+        [notice] = await erp_side.rows(st.ob_cancellation_notices, order_id=order_id)
+        assert notice["kind"] == "cancellation-requested"
+        denial = await erp_side.write(
+            st.erp_cancellations,
+            {
+                "order_id": order_id,
+                "decision": "deny",
+                "reason": "already shipped",
+                "cancellation_request_id": notice["request_id"] or None,
+            },
+        )
+        row = await erp_side.outcome(st.erp_cancellations, denial)
+        assert row["status"] == "processed", row["error"]
+
+        async def back_in_handling() -> bool:
+            return (await h.vtex_order(order_id))["status"] == "handling"
+
+        await eventually(back_in_handling, what="VTEX to show the order back in handling")
