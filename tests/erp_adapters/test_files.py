@@ -166,7 +166,7 @@ async def test_cancellation_notices_are_written_as_files(tmp_path: Path) -> None
     assert await adapter.request_cancellation(ACCOUNT, "9-01", "req/1", None) is None
     names = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert names == [
-        f"{ACCOUNT}__9-01__cancellation-requested__req_1.json",
         f"{ACCOUNT}__9-01__canceled.json",
+        f"{ACCOUNT}__9-01__cancellation-requested__req_1.json",
     ]
-    assert json.loads((tmp_path / "outbox" / names[1]).read_text())["reason"] == "customer"
+    assert json.loads((tmp_path / "outbox" / names[0]).read_text())["reason"] == "customer"
