@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.decisions import RELEVANT_STATUSES, Step, decide
 from orderbridge.jobs.port import JobQueue
-from orderbridge.store import repo, tables
+from orderbridge.store import tables
 from orderbridge.store.repo import IntakeSource
+from orderbridge.store.types import utcnow
 
 from .deps import SYNC_ORDER, PipelineDeps, lane_of, sync_dedupe_key
 from .records import record_of
@@ -47,25 +50,48 @@ async def store_events(
     so the job exists if and only if its event was stored.
     """
     expression = deps.policy(account).feed_expression is not None
-    fresh: list[IncomingEvent] = []
     async with deps.db.transaction() as session:
-        for event in events:
-            event_id = await repo.record_intake_event(
-                session,
-                account,
-                source,
-                event.order_id,
-                event.state,
-                event.last_state,
-                event.current_change,
-                event.raw,
-            )
-            if event_id is not None and wants_sync(event.state, expression):
-                fresh.append(event)
+        stored = await record_events(session, account, source, events)
+        fresh = [e for e in stored if wants_sync(e.state, expression)]
         settled = await _already_settled(session, account, fresh)
         for order_id in dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled):
             await enqueue_sync(deps.queue, session, account, order_id)
     return len(fresh)
+
+
+async def record_events(
+    session: AsyncSession, account: str, source: IntakeSource, events: Sequence[IncomingEvent]
+) -> list[IncomingEvent]:
+    """`repo.record_intake_event` for a whole feed batch in ONE statement; the events that were new.
+
+    Same dedupe key, (account, order, state, change time): INSERT … ON CONFLICT DO NOTHING RETURNING.
+    """
+    if not events:
+        return []
+    table = tables.intake_events
+    now = utcnow()
+    rows = [
+        {
+            "account": account,
+            "source": source,
+            "order_id": e.order_id,
+            "state": e.state or "",
+            "last_state": e.last_state,
+            "current_change": e.current_change or "",
+            "raw": e.raw,
+            "received_at": now,
+        }
+        for e in events
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(table.c.order_id, table.c.state, table.c.current_change)
+    )
+    new = {(r.order_id, r.state, r.current_change) for r in (await session.execute(stmt)).all()}
+    return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
 
 
 async def _already_settled(

@@ -73,7 +73,6 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
             session, account, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
         )
         await confirm_visible_commands(session, account, order_id, snapshot)
-        await repo.mark_intake_events_processed(session, account, order_id)
         row = await repo.get_order(session, account, order_id)
     return OrderView(account, order_id, order, snapshot, row)
 
