@@ -122,3 +122,22 @@ async def test_stopping_mid_run_gives_the_job_back_without_spending_an_attempt(d
     stop.set()
     await runner
     assert job_id is not None and await status_of(db, job_id) == ("retry", 0)
+
+
+def test_only_workers_of_this_host_that_no_longer_run_count_as_dead() -> None:
+    import subprocess
+    import sys
+
+    from orderbridge.jobs.embedded import _token_is_dead, process_token
+
+    me = process_token()
+    host = socket.gethostname()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    gone_pid = int(finished.stdout)
+    assert _token_is_dead(f"{host}|{gone_pid}|aaaa", me)
+    assert _token_is_dead(f"{host}|{os.getpid()}|aaaa", me)  # our pid, another token: a past life
+    assert not _token_is_dead(me, me)
+    assert not _token_is_dead(f"{host}|{os.getppid()}|aaaa", me)  # alive
+    assert not _token_is_dead(f"elsewhere|{gone_pid}|aaaa", me)  # cannot know: wait for its lease
