@@ -185,6 +185,42 @@ async def test_shipping_waits_until_the_invoice_shows_on_the_order(
     assert warehouse.summary().states == {"delivered": 1}
 
 
+async def test_an_invoice_that_never_shows_is_resubmitted_under_a_fresh_key(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(resubmit_after=3)
+    await accept(warehouse, sink, "A-01")
+    sink.hold = {"invoice"}  # the pipeline accepted it; VTEX then refused it
+    for _ in range(4):  # invoice, then the tracking step waits three times
+        clock.advance(15.0)
+        await warehouse.run_due_steps()
+    sink.hold = set()
+    await run_to_the_end(warehouse, clock)
+
+    invoices = [s for s in sink.submitted if isinstance(s.command, InvoiceCommand)]
+    assert len(invoices) == 2
+    first, again = (s.command for s in invoices)
+    assert isinstance(first, InvoiceCommand) and isinstance(again, InvoiceCommand)
+    # same number, same value: the pipeline sees the same invoice, VTEX gets it at most once
+    assert (first.invoice_number, first.value_cents) == (again.invoice_number, again.value_cents)
+    assert invoices[0].idempotency_key != invoices[1].idempotency_key
+    assert warehouse.summary().states == {"delivered": 1}
+
+
+async def test_a_missing_change_is_resubmitted_at_most_max_resubmits_times_then_given_up(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(out_of_stock_ratio=1.0, resubmit_after=2, max_resubmits=1, max_step_attempts=4)
+    await accept(warehouse, sink, "A-01")
+    sink.hold = {"change"}
+    await run_to_the_end(warehouse, clock, turns=30)
+
+    assert [type(c) for c in sink.commands("A-01")] == [ChangeCommand, ChangeCommand]
+    summary = warehouse.summary()
+    assert summary.states == {"gave_up": 1}
+    assert summary.gave_up[0].step_kind == "invoice" and "change of sku-a" in summary.gave_up[0].problem
+
+
 async def test_nothing_moves_while_a_cancellation_request_is_being_decided(
     make_warehouse: Factory, sink: FakeSink, clock: Clock
 ) -> None:

@@ -187,13 +187,13 @@ class SimulatedWarehouse:
                 return StepResult(due, "retry", "a cancellation request is being decided", "not_ready")
             command = build_command(due.step, snapshot, now, self.settings.courier)
             if isinstance(command, NotReady):
-                return StepResult(due, "retry", command.reason, "not_ready")
+                return self._not_ready(due, command)
             outcome = await sink.submit(
                 due.account,
                 due.order_id,
                 command,
                 channel=CHANNEL,
-                idempotency_key=f"{CHANNEL}:{due.account}:{due.order_id}:{due.step_no}",
+                idempotency_key=f"{CHANNEL}:{due.account}:{due.order_id}:{due.step_no}{due.idempotency_generation}",
             )
         except Exception as error:  # the pipeline had trouble: the step is retried like a refusal
             log.warning(
@@ -203,6 +203,23 @@ class SimulatedWarehouse:
         if outcome.accepted:
             return StepResult(due, "advanced", outcome.command_id or "", "accepted")
         return StepResult(due, "retry", "; ".join(outcome.problems) or "refused", "refused")
+
+    def _not_ready(self, due: DueStep, waiting: NotReady) -> StepResult:
+        """Retry; but when an earlier step's effect never shows, send that step again (a fresh command).
+
+        The pipeline accepted that command, yet VTEX may have refused it later (say, an invoice that met
+        a shopper's cancellation request). Resending is safe: the pipeline treats a repeated invoice
+        number with the same value as the same invoice, so nothing is posted twice.
+        """
+        target = (due.predecessors or {}).get(waiting.waits_on)
+        if (
+            target is not None
+            and due.attempts + 1 >= self.settings.resubmit_after
+            and due.resubmits < self.settings.max_resubmits
+        ):
+            detail = f"{waiting.reason}; resubmitting the {waiting.waits_on}"
+            return StepResult(due, "resubmit", detail, "resubmit", resubmit=waiting.waits_on)
+        return StepResult(due, "retry", waiting.reason, "not_ready")
 
     async def _step_loop(self) -> None:
         """One loop for all orders: run what is due, then sleep until the next due step or a new handover."""

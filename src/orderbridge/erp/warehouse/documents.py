@@ -37,9 +37,14 @@ _DELIVERED = ("Belo Horizonte", "MG", "Delivered")
 
 @dataclass(frozen=True, slots=True)
 class NotReady:
-    """The order is not in a state this step can be built from (yet)."""
+    """The order is not in a state this step can be built from (yet).
+
+    `waits_on` names what an earlier step should have put on the order ("invoice" or "change"): if it
+    never shows, that step's command may have been refused by VTEX after the pipeline accepted it.
+    """
 
     reason: str
+    waits_on: str = ""
 
 
 def remaining_lines(snapshot: OrderSnapshot) -> tuple[InvoiceLine, ...]:
@@ -88,7 +93,7 @@ def _shipment_not_ready(step: Step, snapshot: OrderSnapshot) -> NotReady | None:
     """
     package = snapshot.package(step.invoice_number)
     if package is None:
-        return NotReady(f"invoice {step.invoice_number} is not on the order yet")
+        return NotReady(f"invoice {step.invoice_number} is not on the order yet", waits_on="invoice")
     if step.kind == "tracking_events" and not package.tracking_number:
         return NotReady(f"invoice {step.invoice_number} has no tracking number on the order yet")
     return None
@@ -96,7 +101,7 @@ def _shipment_not_ready(step: Step, snapshot: OrderSnapshot) -> NotReady | None:
 
 def build_invoice(step: Step, snapshot: OrderSnapshot, now: float) -> InvoiceCommand | NotReady:
     if step.after_change_sku and not _change_shows(step, snapshot):
-        return NotReady(f"the change of {step.after_change_sku} is not on the order yet")
+        return NotReady(f"the change of {step.after_change_sku} is not on the order yet", waits_on="change")
     remaining = snapshot.remaining_to_invoice_cents
     lines = remaining_lines(snapshot)
     if remaining <= 0 or not lines:

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS orders (
     accepted INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '',
     state TEXT NOT NULL, steps TEXT NOT NULL DEFAULT '[]', next_step INTEGER NOT NULL DEFAULT 0,
     due_at REAL, attempts INTEGER NOT NULL DEFAULT 0, last_problem TEXT NOT NULL DEFAULT '',
-    invoiced INTEGER NOT NULL DEFAULT 0,
+    invoiced INTEGER NOT NULL DEFAULT 0, resubmits INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL, updated_at REAL NOT NULL,
     UNIQUE (account, order_id));
 CREATE INDEX IF NOT EXISTS orders_due ON orders(state, due_at);
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS step_attempts (
     kind TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', at REAL NOT NULL);
 """
 
-Outcome = Literal["advanced", "retry", "canceled"]
+Outcome = Literal["advanced", "retry", "canceled", "resubmit"]
 FINAL_STATES = ("rejected", "delivered", "done", "self_canceled", "canceled", "gave_up")
 
 
@@ -67,6 +67,12 @@ class DueStep:
     step: Step
     attempts: int
     total_steps: int
+    resubmits: int = 0
+    predecessors: dict[str, int] | None = None  # "invoice"/"change" → the step number that sends it
+
+    @property
+    def idempotency_generation(self) -> str:
+        return f":{self.resubmits}" if self.resubmits else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class StepResult:
     outcome: Outcome
     detail: str = ""
     logged_as: str = ""  # what the attempt log calls it: accepted, refused, not_ready, skipped, error ...
+    resubmit: str = ""  # with outcome "resubmit": which predecessor ("invoice" or "change") to send again
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+    if "resubmits" not in columns:  # a file written before resubmissions existed
+        conn.execute("ALTER TABLE orders ADD COLUMN resubmits INTEGER NOT NULL DEFAULT 0")
     return conn
 
 
@@ -187,15 +197,41 @@ def _acknowledgement_pending(steps_text: str, next_step: int, state: str) -> boo
 
 def due_steps(conn: sqlite3.Connection, now: float, limit: int) -> list[DueStep]:
     rows = conn.execute(
-        "SELECT account, order_id, seq, steps, next_step, attempts FROM orders"
+        "SELECT account, order_id, seq, steps, next_step, attempts, resubmits FROM orders"
         " WHERE state = 'active' AND due_at <= ? ORDER BY due_at LIMIT ?",
         (now, limit),
     ).fetchall()
     due = []
-    for account, order_id, seq, steps_text, next_step, attempts in rows:
+    for account, order_id, seq, steps_text, next_step, attempts, resubmits in rows:
         steps = steps_from_json(steps_text)
-        due.append(DueStep(account, order_id, seq, next_step, steps[next_step], attempts, len(steps)))
+        step = steps[next_step]
+        due.append(
+            DueStep(
+                account,
+                order_id,
+                seq,
+                next_step,
+                step,
+                attempts,
+                len(steps),
+                resubmits,
+                _predecessors(steps, step),
+            )
+        )
     return due
+
+
+def _predecessors(steps: tuple[Step, ...], step: Step) -> dict[str, int]:
+    """The earlier steps whose effect this one waits for: its invoice, the change before an invoice."""
+    found: dict[str, int] = {}
+    for n, earlier in enumerate(steps):
+        if earlier is step:
+            break
+        if earlier.kind == "invoice" and earlier.invoice_number == step.invoice_number:
+            found["invoice"] = n
+        elif earlier.kind == "change" and step.after_change_sku:
+            found["change"] = n
+    return found
 
 
 def next_due_at(conn: sqlite3.Connection) -> float | None:
@@ -218,6 +254,12 @@ def record_results(
         key = (due.seq, due.step_no)
         if result.outcome == "advanced":
             _advance(conn, due, now, settings, where, key)
+        elif result.outcome == "resubmit":
+            conn.execute(
+                "UPDATE orders SET next_step = ?, attempts = 0, resubmits = resubmits + 1, due_at = ?,"
+                " last_problem = ?, updated_at = ?" + where,
+                (_target(due, result), now, result.detail, now, *key),
+            )
         elif result.outcome == "canceled":
             conn.execute(
                 "UPDATE orders SET state = 'canceled', due_at = NULL, updated_at = ?" + where, (now, *key)
@@ -234,6 +276,10 @@ def record_results(
                 + where,
                 (now + retry_delay(settings, due.attempts), result.detail, now, *key),
             )
+
+
+def _target(due: DueStep, result: StepResult) -> int:
+    return (due.predecessors or {})[result.resubmit]
 
 
 def retry_delay(settings: WarehouseSettings, attempts_before: int) -> float:

@@ -58,6 +58,14 @@ class WarehouseSettings(BaseModel):
     max_step_attempts: int = Field(
         default=60, ge=1, description="Attempts of one step before the warehouse gives the order up."
     )
+    resubmit_after: int = Field(
+        default=5,
+        ge=1,
+        description="Attempts a step waits for an earlier step's effect before resubmitting that step.",
+    )
+    max_resubmits: int = Field(
+        default=2, ge=0, description="How often one order's invoices or change may be resubmitted."
+    )
     tracking_events: int = Field(
         default=2, ge=0, le=20, description="Tracking updates per invoice before the one that says delivered."
     )
