@@ -52,7 +52,8 @@ async def _order_file(outbox: Path, order_id: str) -> dict[str, Any]:
 async def test_orders_go_out_as_files_and_acceptance_invoice_csv_and_tracking_come_back(
     tmp_path: Path,
 ) -> None:
-    config = FilesConfig(root=tmp_path / "erp", account=ACCOUNT, poll_interval_s=0.05)
+    # No default account: the adapter finds each order's account in the outbox.
+    config = FilesConfig(root=tmp_path / "erp", poll_interval_s=0.05)
     async with running_pipeline(tmp_path, FilesErp(config)) as h:
         [order_id] = await h.new_orders(1)
         document = await _order_file(config.outbox, order_id)

@@ -42,7 +42,8 @@ async def staging_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 @pytest.fixture
 async def erp(staging_url: str) -> StagingTablesErp:
-    adapter = StagingTablesErp(StagingConfig(url=staging_url, account=ACCOUNT, poll_interval_s=0.05))
+    # No default account: the adapter finds each order's account in ob_orders.
+    adapter = StagingTablesErp(StagingConfig(url=staging_url, poll_interval_s=0.05))
     await adapter.create_tables()  # the ERP team runs the documented DDL before anything flows
     return adapter
 

@@ -285,23 +285,22 @@ class FilesErp:
     async def _submit_all(self, sink: CommandSink, name: str, entries: Sequence[_Entry]) -> FileOutcome:
         accepted, rejected = [], []
         for n, entry in enumerate(entries):
-            why = await self._unknown(sink, entry)
-            if why is None and entry.acceptance is not None:
-                answer = entry.acceptance
-                assert entry.account is not None and entry.order_id is not None
-                await sink.report_acceptance(
-                    entry.account,
-                    entry.order_id,
-                    accepted=answer.accepted,
-                    erp_reference=answer.erp_reference,
-                    reason=answer.reason,
-                )
-                accepted.append(f"{entry.label}: acceptance recorded")
-                continue
-            if why is None and entry.command is not None:
-                assert entry.account is not None and entry.order_id is not None
+            account, why = await self._resolve(sink, entry)
+            if account is not None and entry.order_id is not None:
+                if entry.acceptance is not None:
+                    answer = entry.acceptance
+                    await sink.report_acceptance(
+                        account,
+                        entry.order_id,
+                        accepted=answer.accepted,
+                        erp_reference=answer.erp_reference,
+                        reason=answer.reason,
+                    )
+                    accepted.append(f"{entry.label}: acceptance recorded")
+                    continue
+                assert entry.command is not None
                 outcome = await sink.submit(
-                    entry.account,
+                    account,
                     entry.order_id,
                     entry.command,
                     channel="files",
@@ -314,12 +313,28 @@ class FilesErp:
             rejected.append(f"{entry.label}: {why}")
         return FileOutcome(name, tuple(accepted), tuple(rejected))
 
-    async def _unknown(self, sink: CommandSink, entry: _Entry) -> str | None:
-        if entry.account is None:
-            return "account: is required (no default account configured) [missing]"
-        if entry.order_id is None or await sink.current_order(entry.account, entry.order_id) is None:
-            return f"orderId: order {entry.order_id} of account {entry.account} is not known to orderbridge"
-        return None
+    async def _resolve(self, sink: CommandSink, entry: _Entry) -> tuple[str | None, str | None]:
+        """(account, None) when the entry's order can be addressed, else (None, why).
+
+        The account comes from the file, else the configured default, else the outbox (the order was
+        handed over as `<account>__<orderId>.order.json`), so ERPs may leave it out.
+        """
+        order_id = entry.order_id or ""
+        account = entry.account
+        if account is None:
+            found = sorted(
+                p.name.split("__")[0] for p in self._config.outbox.glob(f"*__{_safe(order_id)}.order.json")
+            )
+            if len(found) > 1:
+                listed = ", ".join(found)
+                return (
+                    None,
+                    f"account: order {order_id} exists in several accounts ({listed}) [ambiguous_order]",
+                )
+            account = found[0] if found else None
+        if account is None or await sink.current_order(account, order_id) is None:
+            return None, f"orderId: order {order_id} is not known to orderbridge [unknown_order]"
+        return account, None
 
     def _file_away(self, path: Path, outcome: FileOutcome) -> None:
         folder = self._config.inbox / ("done" if outcome.ok else "error")

@@ -546,25 +546,34 @@ class StagingTablesErp:
         async with self._engine.begin() as conn:
             await conn.execute(update(table).where(table.c.id == row_id).values(values))
 
-    def _account(self, row: Mapping[str, Any]) -> str | None:
-        return row["account"] or self._config.account
+    async def _resolve(self, sink: CommandSink, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """(account, None) when the row's order can be addressed, else (None, why) in every channel's words.
 
-    async def _known(self, sink: CommandSink, account: str | None, order_id: str) -> str | None:
-        """None when the order can be addressed, else why not (same words for every channel)."""
+        The account comes from the row, else the configured default, else `ob_orders` (the order was
+        handed over through these very tables), so single- and multi-account ERPs may leave it NULL.
+        """
+        order_id = row["order_id"]
+        account = row["account"] or self._config.account
         if account is None:
-            return "account: is required (no default account configured) [missing]"
-        if await sink.current_order(account, order_id) is None:
-            return (
-                f"order_id: order {order_id} of account {account} is not known to orderbridge [unknown_order]"
-            )
-        return None
+            query = select(ob_orders.c.account).where(ob_orders.c.order_id == order_id)
+            async with self._engine.connect() as conn:
+                accounts = sorted((await conn.execute(query)).scalars())
+            if len(accounts) > 1:
+                listed = ", ".join(accounts)
+                return (
+                    None,
+                    f"account: order {order_id} exists in several accounts ({listed}) [ambiguous_order]",
+                )
+            account = accounts[0] if accounts else None
+        if account is None or await sink.current_order(account, order_id) is None:
+            return None, f"order_id: order {order_id} is not known to orderbridge [unknown_order]"
+        return account, None
 
     async def _poll_acceptances(self, sink: CommandSink) -> int:
         rows = await self._new_rows(erp_acceptances)
         for row in rows:
-            account = self._account(row)
-            problem = await self._known(sink, account, row["order_id"])
-            if problem is None and account is not None:
+            account, problem = await self._resolve(sink, row)
+            if account is not None:
                 try:
                     answer = parse_acceptance(
                         _clean(
@@ -599,9 +608,8 @@ class StagingTablesErp:
         self, sink: CommandSink, inbound: _Inbound, row: Mapping[str, Any]
     ) -> tuple[str | None, str | None]:
         key = f"staging:{inbound.table.name}:{row['id']}"
-        account = self._account(row)
-        problem = await self._known(sink, account, row["order_id"])
-        if problem is not None or account is None:
+        account, problem = await self._resolve(sink, row)
+        if account is None:
             return problem, None
         try:
             data = inbound.to_data(row, await self._children(inbound, row["id"]))
