@@ -23,7 +23,7 @@ from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import ledger
-from .confirm import confirm_visible_commands, store_snapshot
+from .confirm import confirm_visible_commands, new_row, record_with_snapshot
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
@@ -69,11 +69,26 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
     snapshot = order_to_snapshot(order)
     async with deps.db.transaction() as session:
-        await repo.upsert_order(
+        known = await repo.get_order(session, account, order_id)
+        applied = await repo.upsert_order(
             session, account, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
         )
-        await confirm_visible_commands(session, account, order_id, snapshot)
-        row = await repo.get_order(session, account, order_id)
+        if known is not None:  # a command needs a stored order: a first read has none to confirm
+            await confirm_visible_commands(session, account, order_id, snapshot)
+    # The row as stored now, built rather than read back (one statement less per sync).
+    if known is None:
+        row = new_row(account, order_id, snapshot, deps.clock())
+    elif applied:
+        row = replace(
+            known,
+            vtex_status=snapshot.status,
+            value_cents=snapshot.value_cents,
+            last_change=snapshot.last_change,
+            snapshot=snapshot.to_dict(),
+            version=known.version + 1,
+        )
+    else:  # the store holds a newer read than this one (a slow reader): decide on the newer one
+        row, snapshot = known, known.order_snapshot()
     return OrderView(account, order_id, order, snapshot, row)
 
 
@@ -196,9 +211,11 @@ async def _record(
 ) -> OrderView:
     """Record a step and its attempt together: the fact and its evidence commit as one."""
     async with deps.db.transaction() as session:
-        await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
         if "vtex_status" in fields:
-            await store_snapshot(session, view.account, view.order_id, view.snapshot)
+            snapshot = view.snapshot
+            await record_with_snapshot(session, view.account, view.order_id, state.value, snapshot, fields)
+        else:
+            await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
         if done is not None:
             await ledger.add(session, view.account, view.order_id, done)
     # The row as just written, without reading it back (one statement less per step).
