@@ -189,6 +189,12 @@ async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: W
     detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
     assert "customer blocked" in detail["parkReason"]
     assert order_id not in (await h.stats())["start_handling"]
+    again = await api.post(
+        f"/api/v1/orders/{order_id}/acceptance", json={"accepted": False, "reason": "still"}
+    )
+    late = await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
+    assert again.status_code == 202  # the same decision again: answered as the first time
+    assert late.status_code == 409 and "not awaiting" in late.json()["detail"]
 
 
 async def test_an_erp_outage_is_retried_until_the_erp_takes_the_order(world: World) -> None:

@@ -159,6 +159,12 @@ class StoreReads:
             attempts=views,
         )
 
+    async def pipeline_state(self, account: str, order_id: str) -> str | None:
+        key = (t.orders.c.account == account) & (t.orders.c.order_id == order_id)
+        async with self._db.read_session() as session:
+            state = (await session.execute(select(t.orders.c.pipeline_state).where(key))).scalar_one_or_none()
+        return str(state) if state is not None else None
+
     async def command(self, command_id: str) -> CommandView | None:
         async with self._db.read_session() as session:
             row = (

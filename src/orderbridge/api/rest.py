@@ -42,11 +42,23 @@ from orderbridge.api.rest_models import (
     OrderSummary,
 )
 from orderbridge.core.commands import Command
+from orderbridge.core.decisions import PipelineState
 from orderbridge.erp import parsing as p
 from orderbridge.erp.parsing import Problem, problem
 from orderbridge.erp.port import CommandSink
 
 CHANNEL = "rest"
+#: Pipeline states that show an acceptance (or a rejection) was already recorded: a repeat is answered 202.
+_AFTER_ACCEPTANCE = frozenset(
+    s.value
+    for s in (
+        PipelineState.ACCEPTED,
+        PipelineState.HANDLING,
+        PipelineState.CANCELLATION_ASKED,
+        PipelineState.COMPLETED,
+    )
+)
+_AFTER_REJECTION = frozenset({PipelineState.PARKED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ class OrderReads(Protocol):
     async def accounts_of(self, order_id: str) -> list[str]: ...
     async def list_orders(self, query: OrderQuery) -> list[OrderSummary]: ...
     async def order_detail(self, account: str, order_id: str) -> OrderDetail | None: ...
+    async def pipeline_state(self, account: str, order_id: str) -> str | None: ...
     async def command(self, command_id: str) -> CommandView | None: ...
     async def health(self) -> Health: ...
 
@@ -248,9 +261,24 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             if problems:
                 raise invalid_command(problems)
             owner = await resolve_account(orderId, account)
-            await ctx.sink.report_acceptance(
-                owner, orderId, accepted=body.accepted, erp_reference=body.erpReference, reason=body.reason
-            )
+            state = await ctx.reads.pipeline_state(owner, orderId)
+            if state == PipelineState.AWAITING_ERP.value:
+                await ctx.sink.report_acceptance(
+                    owner,
+                    orderId,
+                    accepted=body.accepted,
+                    erp_reference=body.erpReference,
+                    reason=body.reason,
+                )
+            elif state not in (_AFTER_ACCEPTANCE if body.accepted else _AFTER_REJECTION):
+                raise ProblemError(
+                    409,
+                    "not-awaiting-acceptance",
+                    "Not awaiting acceptance",
+                    f"orderId: order {orderId} is in pipeline state {state!r}, not awaiting the ERP's "
+                    "acceptance [not_awaiting_acceptance]",
+                )
+            # else: the same decision was recorded before (a retry): answer as the first time.
             return _json(202, AcceptanceRecorded(account=owner, orderId=orderId, accepted=body.accepted))
 
         return await answer(request, client, idempotency_key, produce)
