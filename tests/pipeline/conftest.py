@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from orderbridge.sandbox.app import create_app
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.store import repo
 from orderbridge.store.db import Database
+from orderbridge.store.testing import fresh_postgres
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.retry import RetryPolicy
 
@@ -179,6 +181,7 @@ class Forward:
 @pytest.fixture
 async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     made: list[Harness] = []
+    stack = contextlib.AsyncExitStack()
 
     async def make(
         *,
@@ -188,6 +191,7 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         start: bool = True,
         queue_options: dict[str, Any] | None = None,
         wrap_vtex: Callable[[Any], Any] | None = None,
+        database: str = "sqlite",
     ) -> Harness:
         receiver = Forward()
         app = create_app(sandbox or sandbox_config(), hook_transport=httpx2.ASGITransport(app=receiver))
@@ -200,8 +204,11 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
             transport=httpx2.ASGITransport(app=wrap_vtex(app) if wrap_vtex else app),
             retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.05),
         )
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / f'orderbridge-{len(made)}.db'}")
-        await db.migrate()
+        if database == "postgres":
+            db = await stack.enter_async_context(fresh_postgres(postgres_url_or_skip()))
+        else:
+            db = Database(f"sqlite+aiosqlite:///{tmp_path / f'orderbridge-{len(made)}.db'}")
+            await db.migrate()
         erp = SimulatedWarehouse(tmp_path / f"warehouse-{len(made)}.db", warehouse)
         options = {"retry_base_s": 0.02, "retry_max_s": 0.3, "poll_interval_s": 0.02, **(queue_options or {})}
         pipeline = Pipeline(
@@ -228,6 +235,17 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         await harness.client.aclose()
         await harness.admin.aclose()
         await harness.db.dispose()
+    await stack.aclose()
+
+
+def postgres_url_or_skip() -> str:
+    """The throwaway cluster `make test` starts; outside CI a missing one skips, in CI it fails."""
+    url = os.environ.get("ORDERBRIDGE_TEST_PG_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail("ORDERBRIDGE_TEST_PG_URL is not set in CI: `make test` starts PostgreSQL and sets it")
+    pytest.skip("ORDERBRIDGE_TEST_PG_URL not set (run `make test`, or `. .pg/env`)")
 
 
 async def debug_dump(harness: Harness) -> str:
