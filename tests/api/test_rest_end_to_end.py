@@ -172,7 +172,7 @@ async def test_a_cancellation_request_is_denied_through_the_api_when_the_erp_say
     await _command_done(api, denied.json()["commandId"])
 
     async def back_in_handling() -> bool:
-        return (await h.vtex_order(order_id))["status"] == "handling"
+        return bool((await h.vtex_order(order_id))["status"] == "handling")
 
     await eventually(back_in_handling, what="VTEX to show the order back in handling")
 

@@ -84,7 +84,7 @@ async def test_orders_go_out_as_files_and_acceptance_invoice_csv_and_tracking_co
         assert "command" in result["accepted"][0]
 
         async def invoiced() -> bool:
-            return (await h.stats())["invoices"].get(order_id, {}).get("packages") == 1
+            return bool((await h.stats())["invoices"].get(order_id, {}).get("packages") == 1)
 
         await eventually(invoiced, what="the invoice at VTEX")
         drop(

@@ -72,7 +72,7 @@ class ErpSide:
 
     async def outcome(self, table: Table, row_id: int) -> dict[str, Any]:
         async def done() -> bool:
-            return (await self.rows(table, id=row_id))[0]["status"] != "new"
+            return bool((await self.rows(table, id=row_id))[0]["status"] != "new")
 
         await eventually(done, what=f"{table.name} row {row_id} processed")
         return (await self.rows(table, id=row_id))[0]
@@ -138,7 +138,7 @@ async def test_orders_go_out_to_the_tables_and_acceptance_invoice_and_tracking_c
         assert row["command_id"]
 
         async def invoiced() -> bool:
-            return (await h.stats())["invoices"].get(order_id, {}).get("packages") == 1
+            return bool((await h.stats())["invoices"].get(order_id, {}).get("packages") == 1)
 
         await eventually(invoiced, what="the invoice at VTEX")
         tracking = await erp_side.write(
@@ -284,6 +284,6 @@ async def test_a_shoppers_cancellation_request_is_denied_through_the_tables(
         assert row["status"] == "processed", row["error"]
 
         async def back_in_handling() -> bool:
-            return (await h.vtex_order(order_id))["status"] == "handling"
+            return bool((await h.vtex_order(order_id))["status"] == "handling")
 
         await eventually(back_in_handling, what="VTEX to show the order back in handling")
