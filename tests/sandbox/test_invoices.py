@@ -43,7 +43,7 @@ async def test_full_output_invoice_goes_invoice_then_invoiced(sandbox: Sandbox) 
     package = final["packageAttachment"]["packages"][0]
     assert package["invoiceValue"] == order["value"] and package["type"] == "Output"
     stats = (await sandbox.stats())["invoices"][order_id]
-    assert stats == {"posts": 1, "packages": 1, "output_cents": order["value"]}
+    assert stats == {"posts": 1, "packages": 1, "output_cents": order["value"], "repeats": 0}
 
 
 async def test_partial_invoices_add_packages_until_the_value_is_reached(sandbox: Sandbox) -> None:
@@ -75,7 +75,8 @@ async def test_repeated_invoice_number_is_the_same_package_with_a_new_receipt(sa
     second = (await invoice(sandbox, order_id, invoice_body(order, "NF1", 100))).json()
     assert first["receipt"] != second["receipt"]
     assert len((await sandbox.order(order_id))["packageAttachment"]["packages"]) == 1
-    assert (await sandbox.stats())["invoices"][order_id] == {"posts": 2, "packages": 1, "output_cents": 100}
+    expected = {"posts": 2, "packages": 1, "output_cents": 100, "repeats": 1}
+    assert (await sandbox.stats())["invoices"][order_id] == expected
 
 
 async def test_input_invoice_needs_a_fully_invoiced_order(sandbox: Sandbox) -> None:

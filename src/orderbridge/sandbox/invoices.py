@@ -90,6 +90,7 @@ def post_invoice(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     receipt = {"date": iso_offset(oms.clock.now()), "orderId": oid, "receipt": new_receipt()}
     oms.stats.invoices[oid]["posts"] += 1
     if existing is not None:  # same number again: same package, only a new receipt
+        oms.stats.invoices[oid]["repeats"] += 1
         oms.meta[oid].invoice_receipts[body["invoiceNumber"]] = receipt["receipt"]
         return receipt
     if body["type"] == "Output":

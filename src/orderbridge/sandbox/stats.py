@@ -8,7 +8,8 @@ from typing import Any
 
 
 def _invoice_row() -> dict[str, int]:
-    return {"posts": 0, "packages": 0, "output_cents": 0}
+    # repeats: POSTs of an invoice number the order already had (never refused, never a new package).
+    return {"posts": 0, "packages": 0, "output_cents": 0, "repeats": 0}
 
 
 @dataclass
