@@ -35,7 +35,10 @@ def test_an_order_still_in_the_grace_period_is_unfinished_but_not_lost() -> None
 def test_a_second_handover_a_second_start_or_an_invoice_posted_twice_each_count_as_duplicated() -> None:
     truth = stats(
         start_handling={"a": 1, "b": 2, "c": 1, "d": 1},
-        invoices={"c": {"posts": 2, "packages": 1}, "d": {"posts": 2, "packages": 2}},
+        invoices={
+            "c": {"posts": 2, "packages": 1, "repeats": 1},
+            "d": {"posts": 2, "packages": 2, "repeats": 0},
+        },
     )
     handovers = {"a": 2, "b": 1, "c": 1, "d": 1}
     orders = {oid: delivered(True) for oid in "abcd"}
@@ -45,6 +48,22 @@ def test_a_second_handover_a_second_start_or_an_invoice_posted_twice_each_count_
     assert verdict.duplicated_ids == ("a", "b", "c")
     assert (verdict.handed_over_distinct, verdict.handed_over_total) == (4, 5)
     assert not verdict.ok
+
+
+def test_an_invoice_post_vtex_refused_is_not_a_duplicate() -> None:
+    truth = stats(start_handling={"a": 1}, invoices={"a": {"posts": 2, "packages": 1, "repeats": 0}})
+
+    verdict = summarize(["a"], truth, {"a": 1}, {"a": delivered(True)}, elapsed_s=1.0)
+
+    assert (verdict.duplicated, verdict.invoice_posts, verdict.invoice_packages) == (0, 2, 1)
+
+
+def test_without_a_repeats_counter_more_posts_than_packages_count_as_duplicated() -> None:
+    truth = stats(start_handling={"a": 1}, invoices={"a": {"posts": 2, "packages": 1}})
+
+    verdict = summarize(["a"], truth, {"a": 1}, {"a": delivered(True)}, elapsed_s=1.0)
+
+    assert verdict.duplicated_ids == ("a",)
 
 
 def test_delivered_means_invoiced_with_every_package_finished() -> None:

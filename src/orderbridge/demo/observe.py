@@ -17,7 +17,7 @@ from orderbridge.demo.truth import is_delivered
 from orderbridge.erp.warehouse import read_handover_counts, read_summary
 
 FETCH_CONCURRENCY = 16
-DELIVERY_CHECKS_PER_TICK = 40
+DELIVERY_CHECKS_PER_TICK = 20
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""`run_demo`: the sandbox on a loopback port, the pipeline and the warehouse, a crowd of orders and a few
-shoppers who cancel — watched from the outside until every order is final or time runs out.
+"""`run_demo`: the sandbox and the pipeline (with its simulated warehouse) as two real processes on
+loopback, a crowd of orders and a few shoppers who cancel — watched from the outside until every order
+is final or time runs out.
 
-Order of events: the sandbox starts; the pipeline starts and configures its feed (we wait for that, or
+Order of events: the sandbox starts; the pipeline (`orderbridge run --config`, the configuration
+written into the work directory) starts and configures its feed (we wait for that, or
 the first events would find no feed); the orders are created (they sit in the grace period); shoppers
 cancel some inside it and, once VTEX started them, some after it; the loop then watches until every
 order is delivered, canceled or parked and the feed is empty. The verdict is computed at the end from a
@@ -19,24 +21,21 @@ from pathlib import Path
 import httpx2
 
 from orderbridge.demo.observe import LiveCounts, Observer
+from orderbridge.demo.processes import check_alive, pipeline_process
 from orderbridge.demo.scenario import (
     ACCOUNT,
     APP_KEY,
     APP_TOKEN,
     DemoOptions,
     ShopperPlan,
+    config_toml,
     sandbox_options,
-    service_settings,
     shopper_plan,
 )
 from orderbridge.demo.truth import DemoSummary, summarize
-from orderbridge.pipeline.deps import Timing
-from orderbridge.pipeline.service import Service
 from orderbridge.sandbox.testing import sandbox_subprocess
 
 TICK_S = 0.25
-# The demo is watched by a person: idle feed pollers look again within half a second.
-DEMO_TIMING = Timing(feed_idle_min_s=0.05, feed_idle_max_s=0.5, start_conflict_retry_s=0.3, change_poll_s=0.2)
 VTEX_HEADERS = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN, "Accept": "application/json"}
 
 ProgressCallback = Callable[[LiveCounts, float], None]
@@ -82,27 +81,25 @@ async def run_demo(
 
 async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCallback | None) -> DemoSummary:
     with sandbox_subprocess(**sandbox_options(options)) as base_url:
-        settings = service_settings(options, base_url, workdir)
-        stop = asyncio.Event()
-        service = Service(settings, timing=DEMO_TIMING)
-        pipeline = asyncio.create_task(service.run(stop), name="pipeline")
-        try:
+        config = workdir / "orderbridge.toml"
+        config.write_text(config_toml(options, base_url, workdir))
+        log_path = workdir / "pipeline.log"
+        with pipeline_process(config, log_path) as process:
             async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as sandbox:
                 observer = Observer(sandbox, VTEX_HEADERS, workdir / "warehouse.db", ACCOUNT)
-                return await _stage(options, sandbox, observer, pipeline, on_progress)
-        finally:
-            stop.set()
-            await asyncio.wait_for(pipeline, 30)
+                return await _stage(
+                    options, sandbox, observer, lambda: check_alive(process, log_path), on_progress
+                )
 
 
 async def _stage(
     options: DemoOptions,
     sandbox: httpx2.AsyncClient,
     observer: Observer,
-    pipeline: asyncio.Task[None],
+    check_pipeline: Callable[[], None],
     on_progress: ProgressCallback | None,
 ) -> DemoSummary:
-    await _wait_for_feed(sandbox, pipeline)
+    await _wait_for_feed(sandbox, check_pipeline)
     started_at = time.perf_counter()
     response = await sandbox.post("/_sandbox/orders", json={"count": options.orders})
     response.raise_for_status()
@@ -116,9 +113,7 @@ async def _stage(
         if on_progress is not None:
             on_progress(counts, elapsed)
         await shoppers.after_grace(stats.get("start_handling") or {})
-        if pipeline.done():
-            pipeline.result()  # the pipeline died: say why
-            raise RuntimeError("the pipeline stopped on its own")
+        check_pipeline()
         if (counts.final >= counts.created and counts.feed_depth == 0) or time.perf_counter() > deadline:
             summary = await _verdict(observer, elapsed, shoppers)
             if summary.unfinished == 0 or time.perf_counter() > deadline:
@@ -127,18 +122,16 @@ async def _stage(
 
 
 async def _wait_for_feed(
-    sandbox: httpx2.AsyncClient, pipeline: asyncio.Task[None], timeout_s: float = 20
+    sandbox: httpx2.AsyncClient, check_pipeline: Callable[[], None], timeout_s: float = 30
 ) -> None:
     """Orders created before the pipeline configured its feed would announce themselves to nobody."""
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
-        if pipeline.done():
-            pipeline.result()
-            raise RuntimeError("the pipeline stopped before configuring its feed")
+        check_pipeline()
         response = await sandbox.get("/api/orders/feed/config", headers=VTEX_HEADERS)
         if response.status_code == 200:
             return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     raise TimeoutError("the pipeline did not configure the feed in time")
 
 

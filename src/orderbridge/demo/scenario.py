@@ -6,18 +6,12 @@ Everything is drawn from one seed, so two runs of the same options tell the same
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orderbridge.config import (
-    AccountSettings,
-    ApiSettings,
-    ErpSettings,
-    FromWorkflowFilter,
-    Settings,
-)
 from orderbridge.erp.warehouse import WarehouseSettings
 
 ACCOUNT = "demostore"
@@ -68,26 +62,44 @@ def warehouse_settings(options: DemoOptions, workdir: Path) -> WarehouseSettings
     )
 
 
-def service_settings(options: DemoOptions, base_url: str, workdir: Path) -> Settings:
-    """The configuration `orderbridge run` would read, pointed at the demo's sandbox."""
+def config_toml(options: DemoOptions, base_url: str, workdir: Path) -> str:
+    """The configuration file `orderbridge run` reads, pointed at the demo's sandbox.
+
+    Credentials are not written: the pipeline reads them from VTEX_APP_KEY / VTEX_APP_TOKEN
+    (`pipeline_env`), as a production configuration should.
+    """
     database_url = options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
-    account = AccountSettings(
-        name=ACCOUNT,
-        app_key=APP_KEY,  # pydantic makes it a SecretStr
-        app_token=APP_TOKEN,
-        base_url=base_url,
-        pollers=4,
-        feed_filter=FromWorkflowFilter(),
-    )
-    return Settings(
-        database_url=database_url,
-        accounts=(account,),
-        erp=ErpSettings(adapter="warehouse", warehouse=warehouse_settings(options, workdir)),
-        api=ApiSettings(enabled=False),
-        reconcile_interval_s=30.0,
-        workers=16,
-        log_level="warning",
-    )
+    warehouse = warehouse_settings(options, workdir).model_dump()
+    lines = [
+        f"database_url = {_toml(database_url)}",
+        "workers = 32",
+        "reconcile_interval_s = 30",
+        'log_level = "warning"',
+        "",
+        "[[accounts]]",
+        f"name = {_toml(ACCOUNT)}",
+        f"base_url = {_toml(base_url)}",
+        "pollers = 4",
+        "",
+        "[erp]",
+        'adapter = "warehouse"',
+        "",
+        "[erp.warehouse]",
+        *(f"{key} = {_toml(value)}" for key, value in warehouse.items()),
+        "",
+        "[api]",
+        "enabled = false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_env() -> dict[str, str]:
+    return {"VTEX_APP_KEY": APP_KEY, "VTEX_APP_TOKEN": APP_TOKEN, "ORDERBRIDGE_LOG_LEVEL": "warning"}
+
+
+def _toml(value: object) -> str:
+    """A TOML scalar: JSON's strings, numbers and booleans are TOML's too."""
+    return json.dumps(value)
 
 
 @dataclass(frozen=True)

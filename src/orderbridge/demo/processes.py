@@ -1,0 +1,51 @@
+"""The pipeline as its own process — `orderbridge run --config FILE`, exactly as an operator starts it —
+so the demo's watching (HTTP polls, the live table) never competes with it for the interpreter."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from orderbridge.demo.scenario import pipeline_env
+
+STOP_GRACE_S = 20.0
+
+
+class PipelineDied(RuntimeError):
+    """The pipeline process exited on its own; the message carries the end of its log."""
+
+
+@contextlib.contextmanager
+def pipeline_process(config: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the service; on exit stop it gracefully (SIGTERM: running jobs finish), then for good."""
+    command = [sys.executable, "-m", "orderbridge.cli", "run", "--config", str(config)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env={**os.environ, **pipeline_env()}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def check_alive(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    if process.poll() is not None:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise PipelineDied(f"the pipeline exited with {process.returncode}:\n{tail}")
