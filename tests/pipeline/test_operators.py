@@ -5,7 +5,7 @@ from __future__ import annotations
 from orderbridge.erp.warehouse import WarehouseSettings
 from orderbridge.pipeline import operators
 
-from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
+from .conftest import ACCOUNT, IDLE_WAREHOUSE, QUIET_WAREHOUSE, Harness, HarnessFactory
 
 REJECTING = WarehouseSettings(**{**IDLE_WAREHOUSE.model_dump(), "reject_ratio": 1.0})
 
@@ -61,3 +61,20 @@ async def test_list_and_show_describe_orders_with_their_attempts_and_jobs(
     assert {j["kind"] for j in shown["jobs"]} == {"sync_order"}
     assert await operators.find_accounts(harness.db, order_id) == [ACCOUNT]
     assert await operators.show_order(harness.db, ACCOUNT, "nope-01") is None
+
+
+async def test_an_erp_that_accepts_later_gets_the_order_started_once_it_reports_acceptance(
+    make_harness: HarnessFactory,
+) -> None:
+    later = WarehouseSettings(**{**QUIET_WAREHOUSE.model_dump(), "accept_later_ratio": 1.0, "fulfil": False})
+    harness = await make_harness(warehouse=later)
+    (order_id,) = await harness.create_orders(1)
+
+    await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="started after late acceptance")
+
+    shown = await operators.show_order(harness.db, ACCOUNT, order_id)
+    assert shown is not None
+    outcomes = [(a["action"], a["outcome"]) for a in shown["attempts"]]
+    assert outcomes[:2] == [("hand_over", "later"), ("report_acceptance", "accepted")]
+    assert harness.warehouse.handover_counts() == {(ACCOUNT, order_id): 1}
+    assert (await harness.stats())["start_handling"] == {order_id: 1}
