@@ -70,7 +70,7 @@ async def test_an_erp_that_accepts_later_gets_the_order_started_once_it_reports_
     harness = await make_harness(warehouse=later)
     (order_id,) = await harness.create_orders(1)
 
-    await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="started after late acceptance")
+    await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="started when accepted")
 
     shown = await operators.show_order(harness.db, ACCOUNT, order_id)
     assert shown is not None
