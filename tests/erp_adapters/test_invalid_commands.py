@@ -18,7 +18,7 @@ from orderbridge.api.app import create_api
 from orderbridge.api.erp_api import erp_api_router
 from orderbridge.core.commands import InvoiceCommand, InvoiceLine
 from orderbridge.core.decisions import PipelineState
-from orderbridge.erp import staging as st
+from orderbridge.erp import staging_schema as st
 from orderbridge.erp.files import FilesConfig, FilesErp
 from orderbridge.erp.staging import StagingConfig, StagingTablesErp
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderItem, OrderSnapshot
-from orderbridge.erp import staging as st
+from orderbridge.erp import staging_schema as st
 from orderbridge.erp.port import AcceptanceLater, HandoverOrder
-from orderbridge.erp.staging import StagingConfig, StagingTablesErp, ddl
+from orderbridge.erp.staging import StagingConfig, StagingTablesErp
+from orderbridge.erp.staging_schema import ddl
 
 from .harness import ACCOUNT, Harness, eventually, running_pipeline
 
