@@ -32,5 +32,6 @@ def run_command(*, orders: int, json_output: bool, database_url: str | None, tim
                 live.update(live_table(counts, elapsed_s))
 
             summary = asyncio.run(run_demo(options, on_progress=show))
+        console.print()  # the live table's last frame may end without a newline
         console.print(summary_table(summary))
     return 0 if summary.ok and summary.unfinished == 0 else 1
