@@ -150,9 +150,8 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         accounts = await ctx.reads.accounts_of(order_id)
         if account is not None:
             if account not in accounts:
-                raise _not_found(
-                    f"orderId: order {order_id} of account {account} is not known to orderbridge"
-                )
+                known = f"order {order_id} of account {account}"
+                raise _not_found(f"orderId: {known} is not known to orderbridge [unknown_order]")
             return account
         if not accounts:
             raise _not_found(f"orderId: order {order_id} is not known to orderbridge [unknown_order]")
@@ -184,7 +183,8 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         if key is None:
             stored, replayed = await guarded(), False
         else:
-            fingerprint = IdempotencyCache.fingerprint(request.method, request.url.path, await request.body())
+            target = f"{request.url.path}?{request.url.query}"
+            fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
             stored, replayed = await ctx.idempotency.run(client, key, fingerprint, guarded)
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
