@@ -5,8 +5,10 @@ lost or doubled."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,13 +31,17 @@ ISSUE_KEYS = {
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_moves_every_order_exactly_once_and_says_so_in_one_json_object() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "orderbridge.cli", "demo", "--orders", "20", "--json", "--timeout", "60"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def orderbridge(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "orderbridge.cli", *args]
+    environment = {**os.environ, **env}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=environment)
+
+
+def test_the_demo_moves_every_order_exactly_once_and_says_so_in_one_json_object(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+
+    result = orderbridge(
+        "demo", "--orders", "20", "--json", "--timeout", "60", "--database-url", database_url
     )
 
     summary = json.loads(result.stdout)  # the whole of stdout is one JSON object
@@ -48,3 +54,6 @@ def test_the_demo_moves_every_order_exactly_once_and_says_so_in_one_json_object(
     assert summary["delivered"] + summary["canceled"] + summary["parked"] == summary["created"]
     assert summary["feed_depth"] == 0
     assert summary["orders_per_s"] > 0
+    # The pipeline's own database stays behind for operators: `orderbridge status` reads it.
+    status = json.loads(orderbridge("status", "--json", ORDERBRIDGE_DATABASE_URL=database_url).stdout)
+    assert status["accounts"]["demostore"]["orders_total"] == summary["created"]
