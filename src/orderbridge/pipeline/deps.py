@@ -18,6 +18,8 @@ from orderbridge.jobs.port import JobQueue
 from orderbridge.store.db import Database
 from orderbridge.vtex import VtexClient
 
+from .group_commit import GroupCommit
+
 SYNC_ORDER = "sync_order"
 RELAY_COMMAND = "relay_command"
 HOOK_SECRET_HEADER = "X-Orderbridge-Hook-Secret"
@@ -74,8 +76,13 @@ class PipelineDeps:
     """Set once the queue exists: the queue needs the handlers, the handlers need the queue."""
     sink: CommandSink = field(init=False)
     """The pipeline's own `CommandSink` (the ERP's answers to cancellation requests go through it)."""
+    writes: GroupCommit = field(init=False)
+    """Small write units of many jobs, committed together (see `group_commit`)."""
     paused: dict[str, str] = field(default_factory=dict)
     """Accounts paused after an auth error, with the reason (mirrored in the `accounts` table)."""
+
+    def __post_init__(self) -> None:
+        self.writes = GroupCommit(self.db)
 
     def client(self, account: str) -> VtexClient:
         return self.clients[account]

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.core.decisions import RELEVANT_STATUSES, Step, decide
+from orderbridge.core.decisions import RELEVANT_STATUSES, PipelineState, Step, decide
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store import tables
 from orderbridge.store.repo import IntakeSource
@@ -113,11 +113,28 @@ async def _already_settled(
     settled: set[tuple[str, str | None]] = set()
     for event in events:
         row = rows.get(event.order_id)
-        if row is None or row.vtex_status != event.state or event.state == "cancellation-requested":
-            continue
-        if decide(event.state, record_of(row)).step is Step.NOTHING:
+        if row is not None and (_nothing_to_do(row, event.state) or _start_in_flight(row, event.state)):
             settled.add((event.order_id, event.state))
     return settled
+
+
+def _nothing_to_do(row: Any, state: str | None) -> bool:
+    if state == "cancellation-requested" or row.vtex_status != state:
+        return False  # which request the ERP was asked about lives in the attempts: let the sync look
+    return decide(state, record_of(row)).step is Step.NOTHING
+
+
+def _start_in_flight(row: Any, state: str | None) -> bool:
+    """The `handling` event of a start-handling whose job has not recorded it yet.
+
+    That job is still in the order's lane (running, or due to retry) and records the start itself; if it
+    is lost for good, reconciliation finds the stored `ready-for-handling` lagging behind VTEX.
+    """
+    return (
+        state == "handling"
+        and row.pipeline_state == PipelineState.ACCEPTED
+        and row.vtex_status == "ready-for-handling"
+    )
 
 
 _SETTLED_COLUMNS = (

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
 from orderbridge.core.decisions import Decision, PipelineState, Step, decide, summary_state
@@ -68,13 +69,17 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
     """
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
     snapshot = order_to_snapshot(order)
-    async with deps.db.transaction() as session:
+
+    async def store(session: AsyncSession) -> tuple[repo.OrderRow | None, bool]:
         known = await repo.get_order(session, account, order_id)
         applied = await repo.upsert_order(
             session, account, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
         )
         if known is not None:  # a command needs a stored order: a first read has none to confirm
             await confirm_visible_commands(session, account, order_id, snapshot)
+        return known, applied
+
+    known, applied = await deps.writes.run(store)
     # The row as stored now, built rather than read back (one statement less per sync).
     if known is None:
         row = new_row(account, order_id, snapshot, deps.clock())
@@ -210,7 +215,8 @@ async def _record(
     deps: PipelineDeps, view: OrderView, state: PipelineState, done: Attempt | None = None, **fields: Any
 ) -> OrderView:
     """Record a step and its attempt together: the fact and its evidence commit as one."""
-    async with deps.db.transaction() as session:
+
+    async def write(session: AsyncSession) -> None:
         if "vtex_status" in fields:
             snapshot = view.snapshot
             await record_with_snapshot(session, view.account, view.order_id, state.value, snapshot, fields)
@@ -218,6 +224,8 @@ async def _record(
             await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
         if done is not None:
             await ledger.add(session, view.account, view.order_id, done)
+
+    await deps.writes.run(write)
     # The row as just written, without reading it back (one statement less per step).
     row = replace(view.row, pipeline_state=state.value, **fields) if view.row is not None else None
     return replace(view, row=row)
