@@ -33,7 +33,7 @@ def _parse(spec: str | None) -> tuple[str, int] | None:
         return None
     name, _, count = spec.partition(":")
     try:
-        nth = int(count) if count else 1
+        nth = int(count)
     except ValueError:
         return None
     return (name, nth) if name and nth >= 1 else None
