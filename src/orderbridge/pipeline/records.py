@@ -13,7 +13,8 @@ from orderbridge.core.decisions import PipelineRecord, PipelineState
 ERP_REJECTED = "ERP rejected the order: "
 
 
-def record_of(row: Any | None, cancellation_asked_for: str | None = None) -> PipelineRecord:
+def record_of(row: Any, cancellation_asked_for: str | None = None) -> PipelineRecord:
+    """`row`: a `repo.OrderRow`, or any row with its fact columns (the intake reads only those)."""
     if row is None:
         return PipelineRecord(cancellation_asked_for=cancellation_asked_for)
     state = row.pipeline_state

@@ -46,7 +46,7 @@ class OrderView:
     order_id: str
     order: Order
     snapshot: OrderSnapshot
-    row: Any
+    row: repo.OrderRow | None
 
 
 async def sync_order(deps: PipelineDeps, job: Job) -> None:
