@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException  # FastAPI raises Starlette's own
 from orderbridge.erp.parsing import Problem, problem
 
 PROBLEM_JSON = "application/problem+json"
-_TYPE_BASE = "https://orderbridge.dev/problems/"
+_TYPE_BASE = "urn:orderbridge:problem:"  # a name, not a page: no domain is claimed
 
 
 class ProblemDetail(BaseModel):
