@@ -4,7 +4,12 @@ warehouse's handover log, never from the pipeline's own belief."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from orderbridge.erp.warehouse import WarehouseSettings
+from orderbridge.pipeline import intake_feed
 
 from .conftest import QUIET_WAREHOUSE, Harness, HarnessFactory, sandbox_config
 
@@ -75,3 +80,33 @@ async def test_feed_events_redelivered_after_the_visibility_timeout_are_dropped_
 async def _all_handled(harness: Harness, order_ids: list[str]) -> bool:
     started = (await harness.stats())["start_handling"]
     return all(started.get(oid) == 1 for oid in order_ids)
+
+
+async def test_a_feed_batch_that_could_not_be_stored_is_not_acknowledged_and_comes_back(
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = await make_harness(warehouse=QUIET_WAREHOUSE, start=False)
+    real_store = intake_feed.store_events
+    failures = 0
+
+    async def disk_full_once(*args: Any, **kwargs: Any) -> int:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise OSError("database or disk is full")
+        return await real_store(*args, **kwargs)
+
+    monkeypatch.setattr(intake_feed, "store_events", disk_full_once)
+    await harness.pipeline.prepare()
+    order_ids = await harness.create_orders(2)
+    await harness.start()
+
+    await harness.wait_for(lambda: _in_flight(harness), what="the unstored batch left uncommitted")
+    await harness.advance(300)
+    await harness.wait_for(lambda: harness.all_final(order_ids), what="the batch redelivered and handled")
+    await assert_exactly_once(harness, order_ids)
+
+
+async def _in_flight(harness: Harness) -> bool:
+    feed = (await harness.stats())["feed"]
+    return any(queue["in_flight"] > 0 for queue in feed.values())

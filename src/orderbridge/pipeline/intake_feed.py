@@ -103,7 +103,11 @@ class FeedPoller:
             pause, self._idle_s = self._idle_s, min(self._idle_s * 2, timing.feed_idle_max_s)
             return pause
         self._idle_s = timing.feed_idle_min_s
-        await store_events(self.deps, self.account, "feed", [to_event(i) for i in items])
+        try:
+            await store_events(self.deps, self.account, "feed", [to_event(i) for i in items])
+        except Exception as error:  # not stored → not committed: VTEX delivers them again later
+            log.error("feed_store_failed", account=self.account, error=repr(error))
+            return timing.feed_error_s
         crashpoint(EVENT_STORED)
         await self._commit([i.handle for i in items])
         return 0.0

@@ -94,4 +94,6 @@ class Reconciler:
                 await accounts.pause(self.deps, account, str(error))
             except VtexError as error:
                 log.warning("reconcile_failed", account=account, error=str(error))
+            except Exception as error:  # a sweep is a safety net: it must not take the service down
+                log.error("reconcile_failed", account=account, error=repr(error))
         return total
