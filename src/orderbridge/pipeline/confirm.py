@@ -10,10 +10,11 @@ the snapshot, so no command is ever counted twice nor not at all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.orders import OrderSnapshot
@@ -68,22 +69,59 @@ async def record_with_snapshot(
     )
 
 
-def new_row(account: str, order_id: str, snapshot: OrderSnapshot, now: datetime) -> repo.OrderRow:
-    """The row `repo.upsert_order` just inserted for a first read, without reading it back."""
-    return repo.OrderRow(
-        account=account,
-        order_id=order_id,
-        vtex_status=snapshot.status,
-        pipeline_state=repo.NEW_ORDER_STATE,
-        value_cents=snapshot.value_cents,
-        last_change=snapshot.last_change,
-        snapshot=snapshot.to_dict(),
-        erp_reference=None,
-        park_reason=None,
-        handed_over_at=None,
-        started_at=None,
-        completed_at=None,
-        created_at=now,
-        updated_at=now,
-        version=1,
+_ROW_COLUMNS = [name for name in repo.OrderRow.__dataclass_fields__ if name != "raw"]
+_CHANGING = ("vtex_status", "value_cents", "last_change", "raw", "snapshot")
+_STORE_READ: dict[str, Any] = {}
+
+
+def _store_read_statement(dialect: str) -> Any:
+    """`repo.upsert_order`'s statement, RETURNING the row as it now is (built once per dialect)."""
+    table = tables.orders
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values: dict[str, Any] = {
+        c: bindparam(c, type_=table.c[c].type) for c in ("account", "order_id", *_CHANGING)
+    }
+    now = bindparam("now", type_=table.c.created_at.type)
+    stmt = insert(table).values(
+        **values, pipeline_state=repo.NEW_ORDER_STATE, created_at=now, updated_at=now, version=1
     )
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.account, table.c.order_id],
+        set_={
+            **{c: excluded[c] for c in _CHANGING},
+            "updated_at": excluded.updated_at,
+            "version": table.c.version + 1,
+        },
+        where=table.c.last_change <= excluded.last_change,
+    ).returning(*(table.c[name] for name in _ROW_COLUMNS))
+
+
+async def store_read(
+    session: AsyncSession, account: str, order_id: str, raw: Mapping[str, Any], snapshot: OrderSnapshot
+) -> tuple[repo.OrderRow, bool]:
+    """Store a fresh Get order like `repo.upsert_order` and return the row in the same statement.
+
+    Returns (row, applied): `applied` is False when the store already held a newer read (compared by
+    VTEX's `lastChange`), and the row is then that newer one.
+    """
+    dialect = session.get_bind().dialect.name
+    stmt = _STORE_READ.get(dialect)
+    if stmt is None:
+        stmt = _STORE_READ[dialect] = _store_read_statement(dialect)
+    params = {
+        "account": account,
+        "order_id": order_id,
+        "vtex_status": snapshot.status,
+        "value_cents": snapshot.value_cents,
+        "last_change": snapshot.last_change,
+        "raw": dict(raw),
+        "snapshot": snapshot.to_dict(),
+        "now": utcnow(),
+    }
+    found = (await session.execute(stmt, params)).mappings().one_or_none()
+    if found is not None:
+        return repo.OrderRow(**found), True
+    newer = await repo.get_order(session, account, order_id)
+    assert newer is not None  # the conflict that refused our write is this very row
+    return newer, False

@@ -24,7 +24,7 @@ from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import ledger
-from .confirm import confirm_visible_commands, new_row, record_with_snapshot
+from .confirm import confirm_visible_commands, record_with_snapshot, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
@@ -70,30 +70,15 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
     snapshot = order_to_snapshot(order)
 
-    async def store(session: AsyncSession) -> tuple[repo.OrderRow | None, bool]:
-        known = await repo.get_order(session, account, order_id)
-        applied = await repo.upsert_order(
-            session, account, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
-        )
-        if known is not None:  # a command needs a stored order: a first read has none to confirm
+    async def store(session: AsyncSession) -> tuple[repo.OrderRow, bool]:
+        row, applied = await store_read(session, account, order_id, order.raw, snapshot)
+        if row.version > 1:  # a command needs a stored order: a first read has none to confirm
             await confirm_visible_commands(session, account, order_id, snapshot)
-        return known, applied
+        return row, applied
 
-    known, applied = await deps.writes.run(store)
-    # The row as stored now, built rather than read back (one statement less per sync).
-    if known is None:
-        row = new_row(account, order_id, snapshot, deps.clock())
-    elif applied:
-        row = replace(
-            known,
-            vtex_status=snapshot.status,
-            value_cents=snapshot.value_cents,
-            last_change=snapshot.last_change,
-            snapshot=snapshot.to_dict(),
-            version=known.version + 1,
-        )
-    else:  # the store holds a newer read than this one (a slow reader): decide on the newer one
-        row, snapshot = known, known.order_snapshot()
+    row, applied = await deps.writes.run(store)
+    if not applied:  # the store holds a newer read than this one (a slow reader): decide on the newer one
+        snapshot = row.order_snapshot()
     return OrderView(account, order_id, order, snapshot, row)
 
 
