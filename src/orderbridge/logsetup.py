@@ -39,6 +39,9 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog (and the stdlib root logger) for a command's whole process."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(stream=_CurrentStderr(), level=numeric, format="%(message)s", force=True)
+    for chatty in ("httpx2", "httpcore2", "httpx", "httpcore", "uvicorn.access"):
+        # One line per HTTP request would drown the structured `vtex.call` events that say more.
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -52,5 +55,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # No caching: a cached logger would keep this configuration's processors for good, and
+        # `structlog.testing.capture_logs` (used by the suite) could no longer see its events.
+        cache_logger_on_first_use=False,
     )
