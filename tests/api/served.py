@@ -15,7 +15,6 @@ import uvicorn
 
 from erp_adapters.harness import eventually, running_pipeline
 from orderbridge.api.app import create_api
-from orderbridge.api.erp_api import erp_api_router
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
 from orderbridge.sandbox.testing import free_port
 
@@ -32,8 +31,7 @@ async def _serve(
 ) -> None:
     warehouse = SimulatedWarehouse(tmp / "warehouse.db", WarehouseSettings(fulfil=False, self_cancel_ratio=0))
     async with running_pipeline(tmp, warehouse) as h:
-        app = create_api(h.pipeline)
-        app.include_router(erp_api_router(h.pipeline, [token]))  # exactly as the service mounts it
+        app = create_api(h.pipeline, [token])  # mounted exactly as the service mounts it
         port = int(served.base_url.rsplit(":", 1)[1])
         server = uvicorn.Server(
             uvicorn.Config(

@@ -15,7 +15,6 @@ import pytest
 from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
 from erp_adapters.harness import APP_TOKEN, Harness, eventually, running_pipeline
 from orderbridge.api.app import create_api
-from orderbridge.api.erp_api import erp_api_router
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 
@@ -42,8 +41,7 @@ def erp() -> Iterator[FakeErp]:
 async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
     adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
     async with running_pipeline(tmp_path, adapter) as h:
-        app = create_api(h.pipeline)
-        app.include_router(erp_api_router(h.pipeline, [TOKEN]))
+        app = create_api(h.pipeline, [TOKEN])  # mounted exactly as the service mounts it
         async with httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=app),
             base_url="http://orderbridge",

@@ -15,7 +15,6 @@ import pytest_asyncio
 from sqlalchemy import insert, select
 
 from orderbridge.api.app import create_api
-from orderbridge.api.erp_api import erp_api_router
 from orderbridge.core.commands import InvoiceCommand, InvoiceLine
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp import staging_schema as st
@@ -87,8 +86,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         )
         await files.start(h.sink)
         await staging.start(h.sink)
-        app = create_api(h.pipeline)
-        app.include_router(erp_api_router(h.pipeline, [TOKEN]))
+        app = create_api(h.pipeline, [TOKEN])  # mounted exactly as the service mounts it
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(
             transport=transport, base_url="http://orderbridge", headers={"Authorization": f"Bearer {TOKEN}"}

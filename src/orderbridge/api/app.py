@@ -1,13 +1,16 @@
-"""The HTTP face of a running service. Issue 5 adds the REST API and dashboard to this factory."""
+"""The HTTP face of a running service: the VTEX hook receiver and the ERP-facing REST API (`/api/v1`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from orderbridge.pipeline.deps import PipelineDeps
 
+from .erp_api import erp_api_router
 from .hooks import hook_router
 
 
@@ -18,10 +21,12 @@ class HasDeps(Protocol):
     def deps(self) -> PipelineDeps: ...
 
 
-def create_api(service: HasDeps) -> FastAPI:
-    app = FastAPI(title="orderbridge", docs_url=None, redoc_url=None)
+def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = None) -> FastAPI:
+    """`api_tokens` default to the service's `settings.api.tokens`; with none, `/api/v1` refuses all."""
+    app = FastAPI(title="orderbridge", docs_url="/docs", redoc_url=None)
     app.state.service = service
     app.include_router(hook_router(service.deps))
+    app.include_router(erp_api_router(service, api_tokens))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -7,7 +7,6 @@ Most installations have one adapter (`[erp] adapter = ...`); an account may name
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from orderbridge.config import ErpAdapterName, ErpSettings, Settings
 from orderbridge.erp.port import (
@@ -48,17 +47,16 @@ def build_adapter(name: ErpAdapterName, erp: ErpSettings) -> ErpAdapter:
     if name == "files" and erp.files is not None:
         from orderbridge.erp.files import FilesConfig, FilesErp
 
-        return FilesErp(FilesConfig(_files_root(erp), poll_interval_s=erp.files.poll_interval_s))
+        files = erp.files
+        return FilesErp(
+            FilesConfig(
+                files.outbox.parent,
+                poll_interval_s=files.poll_interval_s,
+                outbox_dir=files.outbox,
+                inbox_dir=files.inbox,
+            )
+        )
     raise ValueError(f"the ERP adapter {name!r} needs an [erp.{name}] section")
-
-
-def _files_root(erp: ErpSettings) -> Any:
-    """The files adapter keeps `outbox/` and `inbox/` under one root folder."""
-    assert erp.files is not None
-    outbox, inbox = erp.files.outbox, erp.files.inbox
-    if outbox.parent != inbox.parent or (outbox.name, inbox.name) != ("outbox", "inbox"):
-        raise ValueError("erp.files: outbox and inbox must be <root>/outbox and <root>/inbox")
-    return outbox.parent
 
 
 class RoutedErp:
