@@ -32,6 +32,7 @@ APP_TOKEN = "crashshop-token"
 VTEX_HEADERS = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN}
 FINAL_WAREHOUSE_STATES = frozenset({"rejected", "delivered", "done", "self_canceled", "canceled"})
 PAST_VISIBILITY_TIMEOUT_S = 300  # the sandbox's feed hides a read event for 240 s
+MAX_READ_TRIES = 50
 
 
 def write_config(workdir: Path, base_url: str) -> Path:
@@ -160,9 +161,8 @@ class GroundTruth:
 
     def seeded_orders(self) -> list[str]:
         """The ids of the orders the sandbox was started with (`--seed-orders`, events in its feed)."""
-        response = self.http.get("/api/oms/pvt/orders", params={"per_page": 100}, headers=VTEX_HEADERS)
-        response.raise_for_status()
-        self.order_ids = sorted(row["orderId"] for row in response.json()["list"])
+        listing = self._vtex_get("/api/oms/pvt/orders", params={"per_page": 100})
+        self.order_ids = sorted(row["orderId"] for row in listing["list"])
         return self.order_ids
 
     def advance_clock(self, seconds: float) -> None:
@@ -175,10 +175,18 @@ class GroundTruth:
         return body
 
     def order(self, order_id: str) -> dict[str, Any]:
-        response = self.http.get(f"/api/oms/pvt/orders/{order_id}", headers=VTEX_HEADERS)
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        return self._vtex_get(f"/api/oms/pvt/orders/{order_id}")
+
+    def _vtex_get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A read through VTEX's own API; under a fault profile, 429s and 5xx are retried (bounded)."""
+        for _ in range(MAX_READ_TRIES):
+            response = self.http.get(path, params=params, headers=VTEX_HEADERS)
+            if response.status_code != 429 and response.status_code < 500:
+                response.raise_for_status()
+                body: dict[str, Any] = response.json()
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"GET {path} kept failing: {response.status_code}")
 
     def handovers(self) -> dict[str, int]:
         if not self.warehouse_db.exists():

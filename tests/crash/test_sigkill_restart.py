@@ -30,6 +30,7 @@ from .harness import (
 pytestmark = pytest.mark.slow
 
 ORDERS = 8
+ORDERS_UNDER_FAULTS = 12
 # Each process dies at the N-th visit of its point; the next one starts afresh and dies a bit later.
 CRASH_VISITS = (1, 3)
 
@@ -78,3 +79,31 @@ def test_a_pipeline_killed_at_the_point_and_restarted_does_everything_exactly_on
         pipeline.run_until_done(truth, timeout_s=40)
 
         assert_exactly_once(truth)
+
+
+def test_killed_at_every_point_in_turn_under_flaky_vtex_it_still_does_everything_exactly_once(
+    tmp_path: Path,
+) -> None:
+    """One store, one pipeline killed at each point in turn while VTEX throws 429s, 5xx (some after
+    the POST landed) and duplicate, reordered feed deliveries."""
+    with (
+        sandbox_subprocess(
+            ORDERS_UNDER_FAULTS, account_name=ACCOUNT, app_key=APP_KEY, app_token=APP_TOKEN, faults="flaky"
+        ) as base_url,
+        ground_truth(base_url, tmp_path / "warehouse.db") as truth,
+    ):
+        pipeline = Pipeline(write_config(tmp_path, base_url), tmp_path)
+        assert len(truth.seeded_orders()) == ORDERS_UNDER_FAULTS
+        killed_at = []
+        # In the order an order meets them, so each process still finds work for its point.
+        for spec in ("event_stored:1", "erp_accepted:3", "start_answered:3", "invoice_answered:3"):
+            if pipeline.run_until_crash(spec, truth, timeout_s=20).killed:
+                killed_at.append(spec)
+            truth.advance_clock(PAST_VISIBILITY_TIMEOUT_S)
+        assert len(killed_at) >= 3, (killed_at, pipeline.last_log())
+
+        pipeline.run_until_done(truth, timeout_s=60)
+
+        assert_exactly_once(truth)
+        codes = {code for calls in truth.stats()["calls"].values() for code in calls}
+        assert "429" in codes and any(code.startswith("5") for code in codes), "VTEX was not flaky"
