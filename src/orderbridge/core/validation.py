@@ -74,6 +74,9 @@ class PendingWork:
     #: Output invoices in flight: invoice number → {SKU: quantity}, so two partial invoices accepted
     #: before either lands cannot together invoice more units than were ordered.
     output_lines_in_flight: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
+    #: Invoices VTEX refused while a cancellation request was open: they wait for its decision (they
+    #: still count toward what is invoiced, but a cancel no longer races them).
+    held_invoice_numbers: frozenset[str] = frozenset()
 
 
 def routable_invoice_number_problem(number: str) -> str | None:
@@ -541,7 +544,7 @@ def _cancel(cmd: CancelCommand, order: OrderSnapshot, pending: PendingWork) -> l
                 "remove the rest with a change or post a return instead",
             )
         )
-    if pending.invoice_cents_in_flight > 0 or pending.invoice_numbers:
+    if pending.invoice_numbers - pending.held_invoice_numbers:  # a held invoice waits: it races nothing
         out.append(
             _v(
                 "cancel",

@@ -15,6 +15,7 @@ from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import is_repeat_of_known_invoice, validate_command
 from orderbridge.erp.port import SubmitOutcome
+from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo, tables
 
 from .deps import RELAY_COMMAND, PipelineDeps, lane_of
@@ -72,12 +73,7 @@ class PipelineSink:
         command_id = await repo.add_command(
             session, account, order_id, command_to_dict(command), channel, idempotency_key
         )
-        await self.deps.queue.enqueue(
-            session,
-            kind=RELAY_COMMAND,
-            lane=lane_of(account, order_id),
-            payload={"account": account, "order_id": order_id, "command_id": command_id},
-        )
+        await enqueue_relay(self.deps.queue, session, account, order_id, command_id)
         return SubmitOutcome(True, command_id)
 
     async def report_acceptance(
@@ -132,4 +128,16 @@ async def lock_order(session: AsyncSession, account: str, order_id: str) -> None
         select(table.c.version)
         .where(table.c.account == account, table.c.order_id == order_id)
         .with_for_update()
+    )
+
+
+async def enqueue_relay(
+    queue: JobQueue, session: AsyncSession, account: str, order_id: str, command_id: str
+) -> int | None:
+    """Relay a stored command in the order's lane, in the caller's transaction."""
+    return await queue.enqueue(
+        session,
+        kind=RELAY_COMMAND,
+        lane=lane_of(account, order_id),
+        payload={"account": account, "order_id": order_id, "command_id": command_id},
     )

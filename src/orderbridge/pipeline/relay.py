@@ -28,9 +28,16 @@ from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store import repo
 from orderbridge.store.repo import CommandRow
-from orderbridge.vtex.errors import AuthError, InvalidInvoiceNumber, RateLimited, Unavailable, VtexError
+from orderbridge.vtex.errors import (
+    AuthError,
+    InvalidInvoiceNumber,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    VtexError,
+)
 
-from . import accounts, ledger
+from . import accounts, held, ledger
 from .crashpoints import crashpoint
 from .deps import PipelineDeps
 from .intake import enqueue_sync
@@ -124,6 +131,10 @@ async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
         if error.may_have_landed and await _landed(deps, job, row, command):
             return await _mark_sent(deps, job, row, {"recovered": True})
         raise RetryLater(_unknown_outcome_delay(deps, row), f"{action}: {error}") from error
+    if isinstance(error, Rejected) and row.kind in held.HOLDABLE_KINDS:
+        view = await refresh(deps, row.account, row.order_id, job.id)
+        if held.is_holdable(row, view.snapshot.status):
+            return await held.hold(deps, row, job.id, error.message or str(error))
     await _reject(deps, job, row, error)
 
 

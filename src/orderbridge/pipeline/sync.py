@@ -23,7 +23,7 @@ from orderbridge.store import repo
 from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
-from . import ledger
+from . import held, ledger
 from .confirm import confirm_visible_commands, record_with_snapshot, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
@@ -53,12 +53,20 @@ async def sync_order(deps: PipelineDeps, job: Job) -> None:
     account, order_id = job.payload["account"], job.payload["order_id"]
     await guard_account(deps, account)
     view = await refresh(deps, account, order_id, job.id)
+    was_asked = _cancellation_asked(view)
     for _ in range(MAX_STEPS):
         decision = await _decide(deps, view)
         if decision.step is Step.NOTHING:
             break
         view = await perform(deps, view, decision, job.id)
+    if was_asked or _cancellation_asked(view):
+        # A cancellation request was decided: what waited for the decision goes on (or is dropped).
+        await held.release(deps, account, order_id, view.snapshot.status)
     await _settle_state(deps, view)
+
+
+def _cancellation_asked(view: OrderView) -> bool:
+    return view.row is not None and view.row.pipeline_state == PipelineState.CANCELLATION_ASKED
 
 
 async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int | None) -> OrderView:

@@ -23,9 +23,10 @@ from orderbridge.store.tables import accounts, attempts, commands, intake_events
 from orderbridge.store.types import utcnow
 
 IntakeSource = Literal["feed", "hook", "reconcile"]
-CommandStatus = Literal["pending", "sending", "sent", "confirmed", "rejected", "failed"]
+# "held": VTEX said "not now" (a cancellation request is open); relayed again once it is decided.
+CommandStatus = Literal["pending", "sending", "sent", "confirmed", "rejected", "failed", "held"]
 #: Accepted by us, not yet confirmed by VTEX: what `pending_work` counts.
-IN_FLIGHT_STATUSES: tuple[CommandStatus, ...] = ("pending", "sending", "sent")
+IN_FLIGHT_STATUSES: tuple[CommandStatus, ...] = ("pending", "sending", "sent", "held")
 NEW_ORDER_STATE = "new"
 
 
@@ -466,24 +467,25 @@ async def confirm_landed_invoices(
 async def pending_work(session: AsyncSession, account: str, order_id: str) -> PendingWork:
     """What the order's in-flight commands (pending, sending, sent) mean for validation."""
     rows = (await session.execute(_PENDING_WORK, {"account": account, "order_id": order_id})).all()
-    return pending_work_from([(kind, payload) for kind, payload in rows])
+    return pending_work_from([(kind, payload, status) for kind, payload, status in rows])
 
 
-_PENDING_WORK = select(commands.c.kind, commands.c.payload).where(
+_PENDING_WORK = select(commands.c.kind, commands.c.payload, commands.c.status).where(
     commands.c.account == bindparam("account"),
     commands.c.order_id == bindparam("order_id"),
     commands.c.status.in_(IN_FLIGHT_STATUSES),
 )
 
 
-def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingWork:
-    """Fold (kind, payload) of in-flight commands into a `PendingWork`."""
+def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any], str]]) -> PendingWork:
+    """Fold (kind, payload, status) of in-flight commands into a `PendingWork`."""
     change = cancel = deny = False
     output_cents = 0
     values: dict[str, int] = {}
     output_lines: dict[str, dict[str, int]] = {}
     tracking: set[str] = set()
-    for kind, payload in rows:
+    held: set[str] = set()
+    for kind, payload, status in rows:
         if kind == "change":
             change = True
         elif kind == "cancel":
@@ -493,6 +495,8 @@ def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingW
         elif kind == "invoice":
             number = str(payload["invoice_number"])
             values[number] = int(payload["value_cents"])
+            if status == "held":
+                held.add(number)
             if payload.get("invoice_kind", "Output") == "Output":
                 output_cents += int(payload["value_cents"])
                 lines = output_lines.setdefault(number, {})
@@ -511,6 +515,7 @@ def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> PendingW
         invoice_values=values,
         deny_in_flight=deny,
         output_lines_in_flight=output_lines,
+        held_invoice_numbers=frozenset(held),
     )
 
 

@@ -1,0 +1,80 @@
+"""An invoice VTEX refuses because a shopper's cancellation request just arrived is held, not lost:
+it waits for the ERP's decision, then goes to VTEX once (denied) or is rejected with the reason
+(canceled). The order's lane stays free for the decision meanwhile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from orderbridge.erp.warehouse import WarehouseSettings
+
+from .conftest import ACCOUNT, IDLE_WAREHOUSE, SANDBOX_URL, Harness, HarnessFactory
+from .test_commands import full_invoice, handling_order, wait_command
+
+
+class ShopperCancelsJustBeforeTheInvoice:
+    """Wraps the sandbox: the first invoice POST is preceded by a shopper's cancellation request, the
+    race of VTEX KI 1400005 made deterministic."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.fired = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        is_invoice = scope["type"] == "http" and scope["method"] == "POST" and path.endswith("/invoice")
+        if is_invoice and not self.fired:
+            self.fired = True
+            order_id = path.split("/")[-2]
+            transport = httpx2.ASGITransport(app=self.app)
+            async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
+                url = f"/_sandbox/orders/{order_id}/customer-cancel"
+                answer = await admin.post(url, json={"reason": "oops"})
+                assert answer.status_code == 200, answer.text
+        await self.app(scope, receive, send)
+
+
+def deciding(deny: bool) -> WarehouseSettings:
+    ratio = 1.0 if deny else 0.0
+    return WarehouseSettings(**{**IDLE_WAREHOUSE.model_dump(), "deny_cancellation_ratio": ratio})
+
+
+async def invoice_after_the_request(harness: Harness) -> tuple[str, str | None]:
+    snapshot = await handling_order(harness)
+    invoice = full_invoice(snapshot)
+    outcome = await harness.pipeline.sink.submit(ACCOUNT, snapshot.order_id, invoice, channel="test")
+    assert outcome.accepted
+    return snapshot.order_id, outcome.command_id
+
+
+async def test_an_invoice_refused_during_a_cancellation_request_is_sent_once_after_the_denial(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=deciding(deny=True), wrap_vtex=ShopperCancelsJustBeforeTheInvoice)
+    order_id, command_id = await invoice_after_the_request(harness)
+
+    await wait_command(harness, command_id, "confirmed")
+    await harness.wait_for(lambda: harness.in_state(order_id, "completed"), what="order completed")
+
+    order = await harness.vtex_order(order_id)
+    assert order["status"] == "invoiced"
+    assert len(order["packageAttachment"]["packages"]) == 1
+    assert harness.warehouse.summary().cancellations_denied == 1
+    assert (await harness.stats())["calls"]["invoice"] == {"400": 1, "200": 1}
+
+
+async def test_an_invoice_held_for_a_cancellation_the_erp_accepts_is_rejected_with_the_reason(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=deciding(deny=False), wrap_vtex=ShopperCancelsJustBeforeTheInvoice)
+    order_id, command_id = await invoice_after_the_request(harness)
+
+    row = await wait_command(harness, command_id, "rejected")
+    await harness.wait_for(lambda: harness.in_state(order_id, "canceled"), what="order canceled")
+
+    assert "canceled" in (row.error or "")
+    stats = await harness.stats()
+    assert stats["calls"]["invoice"] == {"400": 1}
+    assert stats["cancels"] == {order_id: 1}
