@@ -15,6 +15,7 @@ from orderbridge.erp.port import (
     ErpAdapter,
     HandoverOrder,
     HandoverResult,
+    SupportsLookup,
 )
 
 
@@ -78,6 +79,11 @@ class RoutedErp:
 
     async def hand_over(self, order: HandoverOrder) -> HandoverResult:
         return await self.by_account[order.account].hand_over(order)
+
+    async def lookup(self, account: str, order_id: str) -> HandoverResult | None:
+        """The account's adapter's own lookup, when it has one (see `pipeline.handover`)."""
+        adapter = self.by_account[account]
+        return await adapter.lookup(account, order_id) if isinstance(adapter, SupportsLookup) else None
 
     async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
         await self.by_account[account].notify_canceled(account, order_id, reason)
