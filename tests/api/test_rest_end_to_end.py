@@ -89,6 +89,18 @@ async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_b
     assert detail["pipelineState"] == "handling" and detail["erpReference"] == "SO-1"
     assert detail["raw"]["orderId"] == order_id
     order = detail["order"]
+    too_much = {
+        "invoiceNumber": "NF-499",
+        "invoiceValue": order["value_cents"] + 1,
+        "issuanceDate": "2026-11-27T10:00:00Z",
+        "items": [{"id": order["items"][0]["sku_id"], "quantity": 1, "price": 1}],
+    }
+    refused = await api.post(f"/api/v1/orders/{order_id}/invoices", json=too_much)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert {"field": "invoice.value_cents", "rule": "exceeds_remaining"} in [
+        {"field": e["field"], "rule": e["rule"]} for e in refused.json()["errors"]
+    ]
     body = {
         "invoiceNumber": "NF-500",
         "invoiceValue": order["value_cents"],

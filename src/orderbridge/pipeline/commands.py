@@ -62,7 +62,8 @@ class PipelineSink:
     ) -> SubmitOutcome:
         order_id = snapshot.order_id
         pending = await repo.pending_work(session, account, order_id)
-        problems = tuple(v.message for v in validate_command(command, snapshot, pending))
+        # "field: what is wrong [rule]": every channel (REST, staging rows, files) names both.
+        problems = tuple(f"{v.message} [{v.rule}]" for v in validate_command(command, snapshot, pending))
         if problems:
             refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
             await add(session, account, order_id, refused)
