@@ -1,1 +1,60 @@
-"""Shared test fixtures. Room-specific fixtures live in each room's conftest."""
+"""Shared test fixtures. Room-specific fixtures live in each room's conftest.
+
+`db`: a migrated database per test module on SQLite and on PostgreSQL, emptied before each test (used by
+the store and jobs tests; kept here so both run against the very same setup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from orderbridge.store.db import Database
+from orderbridge.store.testing import create_migrated_database, delete_all_rows, drop_database
+
+PG_URL_VAR = "ORDERBRIDGE_TEST_PG_URL"
+
+
+def postgres_url_or_skip() -> str:
+    url = os.environ.get(PG_URL_VAR)
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{PG_URL_VAR} is not set in CI: `make test` starts PostgreSQL and sets it")
+    pytest.skip(f"{PG_URL_VAR} not set (run `make test`, or `. .pg/env`)")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "orderbridge.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        asyncio.run(_migrate(Database(url)))
+        yield url
+        return
+    url = create_migrated_database(postgres_url_or_skip())
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+async def _migrate(db: Database) -> None:
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await delete_all_rows(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
