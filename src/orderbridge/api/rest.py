@@ -82,6 +82,17 @@ class OrderReads(Protocol):
     async def health(self) -> Health: ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Who sends a command to which order, and under which Idempotency-Key."""
+
+    request: Request
+    client: str
+    order_id: str
+    account: str | None
+    key: str | None
+
+
 @dataclass
 class RestContext:
     sink: CommandSink
@@ -165,53 +176,60 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             )
         return accounts[0]
 
-    async def answer(
+    def target(
         request: Request,
-        client: str,
-        key: str | None,
-        produce: Callable[[str], Awaitable[StoredAnswer]],
-    ) -> Response:
+        client: Client,
+        orderId: OrderId,
+        account: AccountParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> _Target:
+        return _Target(request, client, orderId, account, idempotency_key)
+
+    # What every write route takes besides its body (FastAPI still documents each parameter).
+    Target = Annotated[_Target, Depends(target)]
+
+    def invoice_number(invoiceNumber: InvoiceNumber) -> str:
+        """A dependency, not a plain parameter, so the document lists it after `orderId` as before."""
+        return invoiceNumber
+
+    Invoice = Annotated[str, Depends(invoice_number)]
+
+    async def answer(to: _Target, produce: Callable[[str], Awaitable[StoredAnswer]]) -> Response:
         """Run `produce` once per Idempotency-Key; refusals are answers too (remembered)."""
+        request = to.request
 
         async def guarded() -> StoredAnswer:
             try:
-                return await produce(client)
+                return await produce(to.client)
             except ProblemError as exc:
                 refused = problem_response(exc, request.url.path)
                 return StoredAnswer(exc.status, bytes(refused.body), PROBLEM_JSON)
 
-        if key is None:
+        if to.key is None:
             stored, replayed = await guarded(), False
         else:
             target = f"{request.url.path}?{request.url.query}"
             fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
-            stored, replayed = await ctx.idempotency.run(client, key, fingerprint, guarded)
+            stored, replayed = await ctx.idempotency.run(to.client, to.key, fingerprint, guarded)
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
 
-    async def submit(
-        request: Request,
-        client: str,
-        key: str | None,
-        order_id: str,
-        account: str | None,
-        build: Callable[[], Command],
-    ) -> Response:
+    async def submit(to: _Target, build: Callable[[], Command]) -> Response:
         async def produce(client: str) -> StoredAnswer:
-            command = build()
-            owner = await resolve_account(order_id, account)
+            command, order_id = build(), to.order_id
+            owner = await resolve_account(order_id, to.account)
             outcome = await ctx.sink.submit(
                 owner,
                 order_id,
                 command,
                 channel=CHANNEL,
-                idempotency_key=f"rest:{client}:{key}" if key else None,
+                idempotency_key=f"rest:{client}:{to.key}" if to.key else None,
             )
             if not outcome.accepted or outcome.command_id is None:
                 raise invalid_command(_problems_of_outcome(outcome.problems) or [_unknown_refusal()])
             return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
 
-        return await answer(request, client, key, produce)
+        return await answer(to, produce)
 
     @v1.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422))
     async def list_orders(
@@ -246,26 +264,20 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             **problem_responses(400, 401, 404, 409, 422),
         },
     )
-    async def post_acceptance(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        body: p.AcceptanceIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_acceptance(to: Target, body: p.AcceptanceIn) -> Response:
         """The ERP's asynchronous answer to a handover it took with 202 (webhook) or via tables/files."""
+        order_id = to.order_id
 
         async def produce(client: str) -> StoredAnswer:
             problems = p.acceptance_problems(body)
             if problems:
                 raise invalid_command(problems)
-            owner = await resolve_account(orderId, account)
-            state = await ctx.reads.pipeline_state(owner, orderId)
+            owner = await resolve_account(order_id, to.account)
+            state = await ctx.reads.pipeline_state(owner, order_id)
             if state == PipelineState.AWAITING_ERP.value:
                 await ctx.sink.report_acceptance(
                     owner,
-                    orderId,
+                    order_id,
                     accepted=body.accepted,
                     erp_reference=body.erpReference,
                     reason=body.reason,
@@ -275,108 +287,44 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
                     409,
                     "not-awaiting-acceptance",
                     "Not awaiting acceptance",
-                    f"orderId: order {orderId} is in pipeline state {state!r}, not awaiting the ERP's "
+                    f"orderId: order {order_id} is in pipeline state {state!r}, not awaiting the ERP's "
                     "acceptance [not_awaiting_acceptance]",
                 )
             # else: the same decision was recorded before (a retry): answer as the first time.
-            return _json(202, AcceptanceRecorded(account=owner, orderId=orderId, accepted=body.accepted))
+            return _json(202, AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted))
 
-        return await answer(request, client, idempotency_key, produce)
+        return await answer(to, produce)
 
     @v1.post("/orders/{orderId}/changes", **_SUBMIT)  # type: ignore[arg-type]
-    async def post_change(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        body: p.ChangeIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_change(to: Target, body: p.ChangeIn) -> Response:
         """Item changes (removed / added items, discount, increment). `requestId` defaults to a fresh id."""
-        default_id = f"rest-{idempotency_key}" if idempotency_key else f"rest-{uuid.uuid4()}"
-        return await submit(
-            request, client, idempotency_key, orderId, account, lambda: p.change_command(body, default_id)
-        )
+        default_id = f"rest-{to.key}" if to.key else f"rest-{uuid.uuid4()}"
+        return await submit(to, lambda: p.change_command(body, default_id))
 
     @v1.post("/orders/{orderId}/invoices", **_SUBMIT)  # type: ignore[arg-type]
-    async def post_invoice(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        body: p.InvoiceIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_invoice(to: Target, body: p.InvoiceIn) -> Response:
         """An invoice, full or partial (`Output`), or a return (`Input`). Values in cents."""
-        return await submit(
-            request, client, idempotency_key, orderId, account, lambda: p.invoice_command(body)
-        )
+        return await submit(to, lambda: p.invoice_command(body))
 
     @v1.patch("/orders/{orderId}/invoices/{invoiceNumber}", **_SUBMIT)  # type: ignore[arg-type]
-    async def patch_invoice(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        invoiceNumber: InvoiceNumber,
-        body: p.TrackingNumberIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def patch_invoice(to: Target, invoice: Invoice, body: p.TrackingNumberIn) -> Response:
         """The invoice's tracking number, courier and tracking URL."""
-        return await submit(
-            request,
-            client,
-            idempotency_key,
-            orderId,
-            account,
-            lambda: p.tracking_number_command(invoiceNumber, body),
-        )
+        return await submit(to, lambda: p.tracking_number_command(invoice, body))
 
     @v1.post("/orders/{orderId}/invoices/{invoiceNumber}/tracking-events", **_SUBMIT)  # type: ignore[arg-type]
-    async def post_tracking_events(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        invoiceNumber: InvoiceNumber,
-        body: p.TrackingEventsIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_tracking_events(to: Target, invoice: Invoice, body: p.TrackingEventsIn) -> Response:
         """Tracking events (only for an invoice that has a tracking number); `isDelivered` ends the trip."""
-        return await submit(
-            request,
-            client,
-            idempotency_key,
-            orderId,
-            account,
-            lambda: p.tracking_events_command(invoiceNumber, body),
-        )
+        return await submit(to, lambda: p.tracking_events_command(invoice, body))
 
     @v1.post("/orders/{orderId}/cancellation", **_SUBMIT)  # type: ignore[arg-type]
-    async def post_cancellation(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        body: p.CancellationIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_cancellation(to: Target, body: p.CancellationIn) -> Response:
         """Cancel the order (refused once any sale invoice exists: VTEX cannot cancel it any more)."""
-        return await submit(
-            request, client, idempotency_key, orderId, account, lambda: p.cancel_command(body)
-        )
+        return await submit(to, lambda: p.cancel_command(body))
 
     @v1.post("/orders/{orderId}/cancellation-request/deny", **_SUBMIT)  # type: ignore[arg-type]
-    async def post_cancellation_denial(
-        request: Request,
-        client: Client,
-        orderId: OrderId,
-        body: p.CancellationDenialIn,
-        account: AccountParam = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
+    async def post_cancellation_denial(to: Target, body: p.CancellationDenialIn) -> Response:
         """Deny the shopper's cancellation request (the order must be `cancellation-requested`)."""
-        return await submit(request, client, idempotency_key, orderId, account, lambda: p.deny_command(body))
+        return await submit(to, lambda: p.deny_command(body))
 
     @v1.get(
         "/commands/{commandId}",
