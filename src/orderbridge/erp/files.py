@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbridge.core.commands import Command
+from orderbridge.erp.addressing import owning_account
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.parsing import (
     Acceptance,
@@ -320,21 +321,12 @@ class FilesErp:
         handed over as `<account>__<orderId>.order.json`), so ERPs may leave it out.
         """
         order_id = entry.order_id or ""
-        account = entry.account
-        if account is None:
-            found = sorted(
-                p.name.split("__")[0] for p in self._config.outbox.glob(f"*__{_safe(order_id)}.order.json")
-            )
-            if len(found) > 1:
-                listed = ", ".join(found)
-                return (
-                    None,
-                    f"account: order {order_id} exists in several accounts ({listed}) [ambiguous_order]",
-                )
-            account = found[0] if found else None
-        if account is None or await sink.current_order(account, order_id) is None:
-            return None, f"orderId: order {order_id} is not known to orderbridge [unknown_order]"
-        return account, None
+
+        async def handed_over_to() -> list[str]:
+            pattern = f"*__{_safe(order_id)}.order.json"
+            return [p.name.split("__")[0] for p in self._config.outbox.glob(pattern)]
+
+        return await owning_account(sink, order_id, entry.account, handed_over_to, field="orderId")
 
     def _file_away(self, path: Path, outcome: FileOutcome) -> None:
         folder = self._config.inbox / ("done" if outcome.ok else "error")

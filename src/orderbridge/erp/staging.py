@@ -27,6 +27,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from orderbridge.erp.addressing import owning_account
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.parsing import ParseError, parse_acceptance, parse_command
 from orderbridge.erp.port import (
@@ -372,21 +373,14 @@ class StagingTablesErp:
         handed over through these very tables), so single- and multi-account ERPs may leave it NULL.
         """
         order_id = row["order_id"]
-        account = row["account"] or self._config.account
-        if account is None:
+
+        async def handed_over_to() -> list[str]:
             query = select(ob_orders.c.account).where(ob_orders.c.order_id == order_id)
             async with self._engine.connect() as conn:
-                accounts = sorted((await conn.execute(query)).scalars())
-            if len(accounts) > 1:
-                listed = ", ".join(accounts)
-                return (
-                    None,
-                    f"account: order {order_id} exists in several accounts ({listed}) [ambiguous_order]",
-                )
-            account = accounts[0] if accounts else None
-        if account is None or await sink.current_order(account, order_id) is None:
-            return None, f"order_id: order {order_id} is not known to orderbridge [unknown_order]"
-        return account, None
+                return list((await conn.execute(query)).scalars())
+
+        account = row["account"] or self._config.account
+        return await owning_account(sink, order_id, account, handed_over_to, field="order_id")
 
     async def _poll_acceptances(self, sink: CommandSink) -> int:
         rows = await self._new_rows(erp_acceptances)
