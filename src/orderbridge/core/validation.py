@@ -131,10 +131,7 @@ def is_repeat_of_known_invoice(command: InvoiceCommand, order: OrderSnapshot, pe
 
 
 def _invoice(cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
-    out: list[Violation] = []
-    problem = routable_invoice_number_problem(cmd.invoice_number)
-    if problem:
-        out.append(_v("invoice.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
+    out = _unroutable("invoice.invoice_number", cmd.invoice_number)
     if not cmd.issuance_date.strip():
         out.append(_v("invoice.issuance_date", "required", "is required"))
     if cmd.tracking_number is not None and not cmd.tracking_number.strip():
@@ -335,29 +332,42 @@ def _known_invoice(number: str, order: OrderSnapshot, pending: PendingWork) -> I
     return number in pending.invoice_numbers
 
 
+def _unroutable(field_name: str, number: str) -> list[Violation]:
+    problem = routable_invoice_number_problem(number)
+    return [_v(field_name, "unroutable", f"{number!r} {problem}")] if problem else []
+
+
+def _shipped_invoice(
+    field_name: str,
+    number: str,
+    order: OrderSnapshot,
+    pending: PendingWork,
+    out: list[Violation],
+    hint: str = "",
+) -> InvoicePackage | bool | None:
+    """What tracking numbers and events both need: an order still shipping and an invoice to ship under.
+
+    Returns `_known_invoice`'s answer (False, with a violation added, when the invoice is unknown).
+    """
+    if order.status in CANCELED_STATUSES:
+        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order is not shipped"))
+    known = _known_invoice(number, order, pending)
+    if known is False:
+        out.append(_v(field_name, "unknown_invoice", f"{number!r} is not an invoice of this order{hint}"))
+    return known
+
+
 def _tracking_number(
     cmd: TrackingNumberCommand, order: OrderSnapshot, pending: PendingWork
 ) -> list[Violation]:
-    out: list[Violation] = []
-    problem = routable_invoice_number_problem(cmd.invoice_number)
-    if problem:
-        out.append(_v("tracking_number.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
+    out = _unroutable("tracking_number.invoice_number", cmd.invoice_number)
     if not cmd.tracking_number.strip():
         out.append(_v("tracking_number.tracking_number", "required", "is required"))
     if not cmd.courier.strip():
         out.append(_v("tracking_number.courier", "required", "is required"))
-    if order.status in CANCELED_STATUSES:
-        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order is not shipped"))
-    known = _known_invoice(cmd.invoice_number, order, pending)
-    if known is False:
-        out.append(
-            _v(
-                "tracking_number.invoice_number",
-                "unknown_invoice",
-                f"{cmd.invoice_number!r} is not an invoice of this order (send the invoice first)",
-            )
-        )
-    elif isinstance(known, InvoicePackage) and known.kind == "Input":
+    hint = " (send the invoice first)"
+    known = _shipped_invoice("tracking_number.invoice_number", cmd.invoice_number, order, pending, out, hint)
+    if isinstance(known, InvoicePackage) and known.kind == "Input":
         out.append(
             _v(
                 "tracking_number.invoice_number",
@@ -371,22 +381,9 @@ def _tracking_number(
 def _tracking_events(
     cmd: TrackingEventsCommand, order: OrderSnapshot, pending: PendingWork
 ) -> list[Violation]:
-    out: list[Violation] = []
-    problem = routable_invoice_number_problem(cmd.invoice_number)
-    if problem:
-        out.append(_v("tracking_events.invoice_number", "unroutable", f"{cmd.invoice_number!r} {problem}"))
-    if order.status in CANCELED_STATUSES:
-        out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order is not shipped"))
-    known = _known_invoice(cmd.invoice_number, order, pending)
-    if known is False:
-        out.append(
-            _v(
-                "tracking_events.invoice_number",
-                "unknown_invoice",
-                f"{cmd.invoice_number!r} is not an invoice of this order",
-            )
-        )
-    else:
+    out = _unroutable("tracking_events.invoice_number", cmd.invoice_number)
+    known = _shipped_invoice("tracking_events.invoice_number", cmd.invoice_number, order, pending, out)
+    if known is not False:
         has_tracking = cmd.invoice_number in pending.tracking_numbers_in_flight or (
             isinstance(known, InvoicePackage) and bool(known.tracking_number)
         )
