@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orderbridge.sandbox import changes, invoices, listing, workflow
-from orderbridge.sandbox.gateway import read_json, vtex_endpoint
+from orderbridge.sandbox.gateway import Handler, read_json, vtex_endpoint
 from orderbridge.sandbox.responses import ProblemError, empty, json_response, oms_error, raw_json
 from orderbridge.sandbox.state import OmsState
 
@@ -92,38 +92,28 @@ async def deny_cancellation(request: Request, oms: OmsState, app_key: str) -> Re
 
 V2 = "/api/order-system/orders/{changeOrderId}/changes"
 
+
+def _route(path: str, method: str, name: str, handler: Handler) -> Route:
+    return Route(path, vtex_endpoint(name, handler), methods=[method])
+
+
 ROUTES = [
-    Route(ORDERS, vtex_endpoint("list_orders", list_orders), methods=["GET"]),
-    Route(ORDERS + "/{orderId}", vtex_endpoint("get_order", get_order), methods=["GET"]),
-    Route(
-        ORDERS + "/order-group/{orderGroup}",
-        vtex_endpoint("get_order_group", get_order_group),
-        methods=["GET"],
-    ),
-    Route(
-        ORDERS + "/{orderId}/start-handling",
-        vtex_endpoint("start_handling", start_handling),
-        methods=["POST"],
-    ),
-    Route(ORDERS + "/{orderId}/cancel", vtex_endpoint("cancel", cancel), methods=["POST"]),
-    Route(ORDERS + "/{orderId}/changes", vtex_endpoint("changes_v1", changes_v1), methods=["POST"]),
-    Route(ORDERS + "/{orderId}/invoice", vtex_endpoint("invoice", invoice), methods=["POST"]),
-    Route(
-        ORDERS + "/{orderId}/invoice/{invoiceNumber}",
-        vtex_endpoint("patch_invoice", patch_invoice),
-        methods=["PATCH"],
-    ),
-    Route(
-        ORDERS + "/{orderId}/invoice/{invoiceNumber}/tracking",
-        vtex_endpoint("tracking", tracking),
-        methods=["PUT"],
-    ),
-    Route(V2, vtex_endpoint("changes_v2", change_v2), methods=["PATCH"]),
-    Route(V2, vtex_endpoint("changes_v2", list_changes_v2), methods=["GET"]),
-    Route(V2 + "/{changeRequestId}", vtex_endpoint("changes_v2", get_change_v2), methods=["GET"]),
-    Route(
+    _route(ORDERS, "GET", "list_orders", list_orders),
+    _route(ORDERS + "/{orderId}", "GET", "get_order", get_order),
+    _route(ORDERS + "/order-group/{orderGroup}", "GET", "get_order_group", get_order_group),
+    _route(ORDERS + "/{orderId}/start-handling", "POST", "start_handling", start_handling),
+    _route(ORDERS + "/{orderId}/cancel", "POST", "cancel", cancel),
+    _route(ORDERS + "/{orderId}/changes", "POST", "changes_v1", changes_v1),
+    _route(ORDERS + "/{orderId}/invoice", "POST", "invoice", invoice),
+    _route(ORDERS + "/{orderId}/invoice/{invoiceNumber}", "PATCH", "patch_invoice", patch_invoice),
+    _route(ORDERS + "/{orderId}/invoice/{invoiceNumber}/tracking", "PUT", "tracking", tracking),
+    _route(V2, "PATCH", "changes_v2", change_v2),
+    _route(V2, "GET", "changes_v2", list_changes_v2),
+    _route(V2 + "/{changeRequestId}", "GET", "changes_v2", get_change_v2),
+    _route(
         "/api/orders/pvt/document/{orderId}/deny-cancellation-request",
-        vtex_endpoint("deny_cancellation", deny_cancellation),
-        methods=["POST"],
+        "POST",
+        "deny_cancellation",
+        deny_cancellation,
     ),
 ]
