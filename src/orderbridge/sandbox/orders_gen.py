@@ -140,6 +140,17 @@ def catalog_item(
     return _item(rng, sku, "999", f"Item {sku}", price, quantity, seller, order_group)
 
 
+def _no_pickup_store() -> dict[str, Any]:
+    """Home delivery: VTEX still sends the pickup-store block, all empty (a fresh dict per use)."""
+    return {
+        "additionalInfo": None,
+        "address": None,
+        "dockId": None,
+        "friendlyName": None,
+        "isPickupStore": False,
+    }
+
+
 def _logistics(
     items: list[dict[str, Any]], sla: tuple[str, str, int], created: float
 ) -> list[dict[str, Any]]:
@@ -155,13 +166,7 @@ def _logistics(
             "deliveryWindow": None,
             "price": p,
             "deliveryChannel": "delivery",
-            "pickupStoreInfo": {
-                "additionalInfo": None,
-                "address": None,
-                "dockId": None,
-                "friendlyName": None,
-                "isPickupStore": False,
-            },
+            "pickupStoreInfo": _no_pickup_store(),
             "polygonName": "",
             "lockTTL": "10d",
             "pickupPointId": "",
@@ -197,13 +202,7 @@ def _logistics(
             ],
             "deliveryChannels": [{"id": "delivery", "stockBalance": 0}],
             "deliveryChannel": "delivery",
-            "pickupStoreInfo": {
-                "additionalInfo": None,
-                "address": None,
-                "dockId": None,
-                "friendlyName": None,
-                "isPickupStore": False,
-            },
+            "pickupStoreInfo": _no_pickup_store(),
             "addressId": "home",
             "versionId": None,
             "entityId": None,
