@@ -68,10 +68,15 @@ async def accept(warehouse: SimulatedWarehouse, sink: FakeSink, *order_ids: str)
         await warehouse.hand_over(HandoverOrder("shop", order_id, make_snapshot(order_id), {}))
 
 
-async def run_to_the_end(warehouse: SimulatedWarehouse, clock: Clock, turns: int = 100) -> None:
+async def run_turns(warehouse: SimulatedWarehouse, clock: Clock, turns: int, seconds: float = 5.0) -> None:
+    """Let `seconds` pass, then run what is due, `turns` times."""
     for _ in range(turns):
-        clock.advance(5.0)
+        clock.advance(seconds)
         await warehouse.run_due_steps()
+
+
+async def run_to_the_end(warehouse: SimulatedWarehouse, clock: Clock, turns: int = 100) -> None:
+    await run_turns(warehouse, clock, turns)
     assert warehouse.summary().states.get("active", 0) == 0
 
 
@@ -153,9 +158,7 @@ async def test_invoicing_waits_until_the_change_shows_on_the_order(
     warehouse = make_warehouse(out_of_stock_ratio=1.0)
     await accept(warehouse, sink, "A-01")
     sink.hold = {"change"}
-    for _ in range(4):
-        clock.advance(5.0)
-        await warehouse.run_due_steps()
+    await run_turns(warehouse, clock, 4)
     assert [type(c) for c in sink.commands("A-01")] == [ChangeCommand]
 
     change = sink.commands("A-01")[0]
@@ -172,9 +175,7 @@ async def test_shipping_waits_until_the_invoice_shows_on_the_order(
     warehouse = make_warehouse()
     await accept(warehouse, sink, "A-01")
     sink.hold = {"invoice"}  # accepted, but VTEX refused it (or has not shown it yet)
-    for _ in range(5):
-        clock.advance(5.0)
-        await warehouse.run_due_steps()
+    await run_turns(warehouse, clock, 5)
     assert [type(c) for c in sink.commands("A-01")] == [InvoiceCommand]
     assert warehouse.summary().states == {"active": 1}
 
@@ -191,9 +192,7 @@ async def test_an_invoice_that_never_shows_is_resubmitted_under_a_fresh_key(
     warehouse = make_warehouse(resubmit_after=3)
     await accept(warehouse, sink, "A-01")
     sink.hold = {"invoice"}  # the pipeline accepted it; VTEX then refused it
-    for _ in range(4):  # invoice, then the tracking step waits three times
-        clock.advance(15.0)
-        await warehouse.run_due_steps()
+    await run_turns(warehouse, clock, 4, seconds=15.0)  # invoice, then the tracking step waits three times
     sink.hold = set()
     await run_to_the_end(warehouse, clock)
 
@@ -221,17 +220,22 @@ async def test_a_missing_change_is_resubmitted_at_most_max_resubmits_times_then_
     assert summary.gave_up[0].step_kind == "invoice" and "change of sku-a" in summary.gave_up[0].problem
 
 
-async def test_nothing_moves_while_a_cancellation_request_is_being_decided(
-    make_warehouse: Factory, sink: FakeSink, clock: Clock
+@pytest.mark.parametrize(
+    "waiting_status",
+    [
+        pytest.param("cancellation-requested", id="while_a_cancellation_request_is_being_decided"),
+        pytest.param("ready-for-handling", id="while_the_order_is_not_yet_handling"),
+    ],
+)
+async def test_nothing_moves_until_the_order_is_handling_again(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock, waiting_status: str
 ) -> None:
     warehouse = make_warehouse()
     await accept(warehouse, sink, "A-01")
-    sink.add(make_snapshot("A-01", status="cancellation-requested"))
-    for _ in range(3):
-        clock.advance(5.0)
-        await warehouse.run_due_steps()
+    sink.add(make_snapshot("A-01", status=waiting_status))
+    await run_turns(warehouse, clock, 3)
     assert sink.submitted == []
-    sink.add(make_snapshot("A-01", status="handling"))  # denied
+    sink.add(make_snapshot("A-01", status="handling"))  # denied / started handling
     await run_to_the_end(warehouse, clock)
     assert warehouse.summary().states == {"delivered": 1}
 
@@ -310,21 +314,6 @@ async def test_a_failing_sink_is_retried_like_a_refusal(
     assert isinstance(sink.commands("A-01")[0], InvoiceCommand)
 
 
-async def test_an_order_not_yet_handling_is_retried_until_it_is(
-    make_warehouse: Factory, sink: FakeSink, clock: Clock
-) -> None:
-    warehouse = make_warehouse()
-    await accept(warehouse, sink, "A-01")
-    sink.add(make_snapshot("A-01", status="ready-for-handling"))
-    for _ in range(3):
-        clock.advance(5.0)
-        await warehouse.run_due_steps()
-    assert sink.submitted == []
-    sink.add(make_snapshot("A-01", status="handling"))
-    await run_to_the_end(warehouse, clock)
-    assert warehouse.summary().states == {"delivered": 1}
-
-
 async def test_a_step_refused_too_often_is_given_up_and_shown_in_the_summary(
     make_warehouse: Factory, sink: FakeSink, clock: Clock
 ) -> None:
@@ -347,9 +336,7 @@ async def test_a_restarted_warehouse_carries_on_with_the_stored_plan(
 ) -> None:
     first = make_warehouse(partial_invoice_ratio=1.0)
     await accept(first, sink, "A-01")
-    for _ in range(3):  # invoice 1, tracking number 1, invoice 2
-        clock.advance(5.0)
-        await first.run_due_steps()
+    await run_turns(first, clock, 3)  # invoice 1, tracking number 1, invoice 2
     await first.stop()
     assert len(sink.submitted) == 3
 
