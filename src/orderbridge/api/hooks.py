@@ -18,7 +18,7 @@ def hook_router(deps: PipelineDeps) -> APIRouter:
     async def vtex_hook(account: str, request: Request) -> JSONResponse:
         try:
             body: Any = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep, not our failure
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
         reply = await receive_hook(deps, account, body, request.headers.get(HOOK_SECRET_HEADER))
         return JSONResponse(reply.body, status_code=reply.status)
