@@ -83,3 +83,25 @@ async def test_the_cache_is_bounded() -> None:
     for key in ("a", "b", "c"):
         await cache.run("c", key, "f", produce)
     assert await cache.run("c", "a", "f", produce) == (OK, False)  # the oldest was forgotten
+
+
+async def test_a_request_still_running_keeps_its_key_when_the_cache_is_full() -> None:
+    cache, release = IdempotencyCache(capacity=1), asyncio.Event()
+
+    async def slow() -> StoredAnswer:
+        await release.wait()
+        raise RuntimeError("database down")
+
+    async def produce() -> StoredAnswer:
+        return OK
+
+    first = asyncio.create_task(cache.run("c", "slow", "f", slow))
+    await asyncio.sleep(0)
+    for key in ("a", "b"):  # fill the cache past its capacity while "slow" runs
+        await cache.run("c", key, "f", produce)
+    with pytest.raises(ProblemError) as racing:
+        await cache.run("c", "slow", "f", produce)
+    assert racing.value.status == 409  # not run a second time
+    release.set()
+    with pytest.raises(RuntimeError):  # the first request's own failure, not a KeyError of the cache
+        await first

@@ -71,12 +71,24 @@ class IdempotencyCache:
         try:
             answer = await produce()
         except BaseException:
-            del self._entries[slot]
+            self._entries.pop(slot, None)
             raise
         if answer.status >= 500:
-            del self._entries[slot]
+            self._entries.pop(slot, None)
         else:
             entry.answer = answer
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+            self._forget_the_oldest_answers()
         return answer, False
+
+    def _forget_the_oldest_answers(self) -> None:
+        """Beyond capacity, forget the oldest answers; a request still running keeps its slot, or its
+        retry would run a second time instead of being told to wait."""
+        excess = len(self._entries) - self._capacity
+        stale: list[tuple[str, str]] = []
+        for slot, entry in self._entries.items():
+            if len(stale) >= excess:
+                break
+            if entry.answer is not None:
+                stale.append(slot)
+        for slot in stale:
+            del self._entries[slot]
