@@ -45,30 +45,6 @@ async def confirm_visible_commands(
     )
 
 
-async def record_with_snapshot(
-    session: AsyncSession,
-    account: str,
-    order_id: str,
-    state: str,
-    snapshot: OrderSnapshot,
-    fields: Mapping[str, Any],
-) -> None:
-    """`repo.set_pipeline_state` plus a snapshot the pipeline derived from VTEX's answer to its own call
-    (start-handling's 204 means "handling now"), in one statement."""
-    table = tables.orders
-    await session.execute(
-        update(table)
-        .where(table.c.account == account, table.c.order_id == order_id)
-        .values(
-            pipeline_state=state,
-            snapshot=snapshot.to_dict(),
-            updated_at=utcnow(),
-            version=table.c.version + 1,
-            **fields,
-        )
-    )
-
-
 _ROW_COLUMNS = [name for name in repo.OrderRow.__dataclass_fields__ if name != "raw"]
 _CHANGING = ("vtex_status", "value_cents", "last_change", "raw", "snapshot")
 _STORE_READ: dict[str, Any] = {}
@@ -116,7 +92,8 @@ async def store_read(
         "value_cents": snapshot.value_cents,
         "last_change": snapshot.last_change,
         "raw": dict(raw),
-        "snapshot": snapshot.to_dict(),
+        # The dataclass itself: orjson (the engine's JSON serializer) writes it 10x faster than asdict.
+        "snapshot": snapshot,
         "now": utcnow(),
     }
     found = (await session.execute(stmt, params)).mappings().one_or_none()

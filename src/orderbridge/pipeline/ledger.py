@@ -51,6 +51,21 @@ async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
     )
 
 
+def add_at_commit(session: Any, account: str, order_id: str, item: Attempt) -> None:
+    """`add`, written when the transaction commits, batched with other jobs' attempts."""
+    repo.add_attempt_at_commit(
+        session,
+        account,
+        order_id,
+        action=item.action,
+        outcome=item.outcome,
+        detail=item.detail,
+        http_status=item.http_status,
+        command_id=item.command_id,
+        job_id=item.job_id,
+    )
+
+
 async def attempt(
     deps: PipelineDeps,
     account: str,

@@ -24,7 +24,7 @@ from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import held, ledger
-from .confirm import confirm_visible_commands, record_with_snapshot, store_read
+from .confirm import confirm_visible_commands, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
@@ -210,13 +210,15 @@ async def _record(
     """Record a step and its attempt together: the fact and its evidence commit as one."""
 
     async def write(session: AsyncSession) -> None:
-        if "vtex_status" in fields:
-            snapshot = view.snapshot
-            await record_with_snapshot(session, view.account, view.order_id, state.value, snapshot, fields)
-        else:
-            await repo.set_pipeline_state(session, view.account, view.order_id, state.value, **fields)
+        # Blind writes of fixed shapes: sent at COMMIT, batched with the other jobs' (`store.deferred`).
+        # A snapshot the pipeline derived from VTEX's answer to its own call (start-handling's 204 means
+        # "handling now") is stored with the state it caused.
+        snapshot = view.snapshot if "vtex_status" in fields else None
+        repo.set_pipeline_state_at_commit(
+            session, view.account, view.order_id, state.value, snapshot=snapshot, **fields
+        )
         if done is not None:
-            await ledger.add(session, view.account, view.order_id, done)
+            ledger.add_at_commit(session, view.account, view.order_id, done)
 
     await deps.writes.run(write)
     # The row as just written, without reading it back (one statement less per step).

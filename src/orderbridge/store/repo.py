@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import PendingWork
+from orderbridge.store.deferred import defer
 from orderbridge.store.tables import accounts, attempts, commands, intake_events, orders
 from orderbridge.store.types import utcnow
 
@@ -265,6 +266,41 @@ async def set_pipeline_state(
 
 
 _SET_STATE: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def set_pipeline_state_at_commit(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    state: str,
+    *,
+    snapshot: Any = None,
+    **fields: Any,
+) -> None:
+    """`set_pipeline_state` without a condition and without an answer, written when the transaction
+    commits (batched with its likes, see `store.deferred`); `snapshot` may replace the stored snapshot
+    (a mapping, or the `OrderSnapshot` itself: the JSON serializer writes dataclasses directly).
+
+    Only for a caller that reads nothing of the order afterwards in the same transaction."""
+    unknown = set(fields) - _SETTABLE_ORDER_FIELDS
+    if unknown:
+        raise ValueError(f"not settable on orders: {sorted(unknown)}")
+    params: dict[str, Any] = {
+        "b_account": account,
+        "b_order_id": order_id,
+        "b_state": state,
+        "b_now": utcnow(),
+    }
+    params.update({f"b_{name}": value for name, value in fields.items()})
+    names = tuple(sorted(fields))
+    if snapshot is not None:
+        params["b_snapshot"] = snapshot
+        names = (*names, "snapshot")
+    key = ("any", names)
+    stmt = _SET_STATE.get(key)
+    if stmt is None:
+        stmt = _SET_STATE[key] = _set_state_statement(*key)
+    defer(session, stmt, params)
 
 
 def _set_state_statement(expect: str, fields: tuple[str, ...]) -> Any:
@@ -563,6 +599,33 @@ async def add_attempt(
     return int((await session.execute(_ADD_ATTEMPT, params)).scalar_one())
 
 
+def add_attempt_at_commit(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    action: str,
+    outcome: str,
+    *,
+    command_id: str | None = None,
+    job_id: int | None = None,
+    http_status: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """`add_attempt`, written when the transaction commits (batched with its likes, see `store.deferred`)."""
+    params = {
+        "account": account,
+        "order_id": order_id,
+        "command_id": command_id,
+        "job_id": job_id,
+        "action": action,
+        "outcome": outcome,
+        "http_status": http_status,
+        "detail": detail,
+        "at": utcnow(),
+    }
+    defer(session, _ADD_ATTEMPT_BLIND, params)
+
+
 _ADD_ATTEMPT = (
     attempts.insert()
     .values(
@@ -576,6 +639,24 @@ _ADD_ATTEMPT = (
         }
     )
     .returning(attempts.c.id)
+)
+
+_ATTEMPT_PARAMS = ("account", "order_id", "command_id", "job_id", "action", "outcome", "http_status")
+_ADD_ATTEMPT_BLIND = attempts.insert().values(
+    {
+        name: bindparam(name, type_=attempts.c[name].type)
+        for name in (
+            "account",
+            "order_id",
+            "command_id",
+            "job_id",
+            "action",
+            "outcome",
+            "http_status",
+            "detail",
+            "at",
+        )
+    }
 )
 
 
@@ -646,6 +727,7 @@ __all__ = [
     "OrderRow",
     "OrderSummary",
     "add_attempt",
+    "add_attempt_at_commit",
     "add_command",
     "confirm_landed_invoices",
     "count_orders_by_state",
@@ -663,6 +745,7 @@ __all__ = [
     "set_account_paused",
     "set_command_status",
     "set_pipeline_state",
+    "set_pipeline_state_at_commit",
     "upsert_account",
     "upsert_order",
 ]
