@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -44,6 +43,7 @@ from orderbridge.erp.parsing import (
     parse_tracking_csv,
     problem,
 )
+from orderbridge.erp.polling import poll_until_stopped
 from orderbridge.erp.port import (
     AcceptanceLater,
     CancellationDecision,
@@ -195,11 +195,7 @@ class FilesErp:
             raise ErpUnavailable(f"cannot write to the outbox ({type(exc).__name__})") from exc
 
     async def _poll_forever(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # a busy or vanished file is picked up next time
-                await self.poll_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self._config.poll_interval_s)
+        await poll_until_stopped(self.poll_once, self._stop, self._config.poll_interval_s, adapter="files")
 
     def _inbox_files(self) -> list[Path]:
         files = [

@@ -16,7 +16,6 @@ walkthrough: `docs/erp-staging-tables.md`; the schema: `orderbridge.erp.staging_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from orderbridge.erp.addressing import owning_account
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.parsing import ParseError, parse_acceptance, parse_command
+from orderbridge.erp.polling import poll_until_stopped
 from orderbridge.erp.port import (
     AcceptanceLater,
     CancellationDecision,
@@ -303,11 +303,7 @@ class StagingTablesErp:
     # --- internals ---
 
     async def _poll_forever(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # the ERP's database may be down for a while: keep polling
-                await self.poll_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self._config.poll_interval_s)
+        await poll_until_stopped(self.poll_once, self._stop, self._config.poll_interval_s, adapter="staging")
 
     async def _upsert_order(self, conn: AsyncConnection, values: dict[str, Any]) -> None:
         if conn.dialect.name == "postgresql":
