@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warehouse_fakes import FakeSink, make_snapshot
@@ -14,6 +16,7 @@ from orderbridge.erp.warehouse import (
     SimulatedWarehouse,
     WarehouseSettings,
     database_path,
+    ledger,
     read_handover_counts,
     read_summary,
 )
@@ -147,3 +150,36 @@ async def test_an_unusable_database_is_reported_as_erp_unavailable(tmp_path: Pat
     with pytest.raises(ErpUnavailable):
         await warehouse.hand_over(handover("A-01"))
     await warehouse.stop()
+
+
+class _SecondCommitFails:
+    """A warehouse connection whose second COMMIT (the first is `start`'s) fails, as on a full disk."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn, self.commits = conn, 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.commits += 1
+            if self.commits == 2:
+                raise sqlite3.OperationalError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_after_a_failed_commit_the_next_handover_works_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_connect = ledger.connect
+    monkeypatch.setattr(ledger, "connect", lambda path: _SecondCommitFails(real_connect(path)))
+    warehouse = SimulatedWarehouse(tmp_path / "wh.db", autorun=False)
+    await warehouse.start(FakeSink())
+    try:
+        with pytest.raises(ErpUnavailable):
+            await warehouse.hand_over(handover("A-01"))
+        assert isinstance(await warehouse.hand_over(handover("A-01")), Accepted)
+    finally:
+        await warehouse.stop()
+    assert warehouse.handover_counts() == {("shop", "A-01"): 1}  # the failed one was rolled back

@@ -263,10 +263,13 @@ class SimulatedWarehouse:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn, *args)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # A failed COMMIT (disk full, I/O error) leaves the transaction open: without this ROLLBACK
+            # every later BEGIN would fail and the warehouse would stay down until restarted.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     async def _close(self) -> None:
