@@ -435,71 +435,33 @@ def _strip_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+#: Columns that describe the invoice, not the line: every row of one invoice must agree on them.
+_INVOICE_LEVEL_CSV = (
+    "invoice_value",
+    "issuance_date",
+    "type",
+    "invoice_key",
+    "invoice_url",
+    "courier",
+    "tracking_number",
+    "tracking_url",
+)
+_CsvRows = list[tuple[int, dict[str, str]]]
+
+
 def parse_invoices_csv(text: str) -> list[CsvCommand]:
     """One row per invoice line; rows sharing (account, order_id, invoice_number) make one invoice.
 
     Invoice-level columns must agree on every row of the invoice (a disagreement is a problem, not a guess).
     """
     rows = _read_csv(text, [c for c in INVOICE_CSV_COLUMNS if c not in _OPTIONAL_CSV], INVOICE_CSV_COLUMNS)
-    groups: dict[tuple[str | None, str, str], list[tuple[int, dict[str, str]]]] = {}
     problems: list[Problem] = []
-    for n, row in enumerate(rows, start=2):
-        key = (_cell(row, "account"), _cell(row, "order_id") or "", row.get("invoice_number") or "")
-        if not key[1]:
-            problems.append(problem(f"row {n}.order_id", "missing", "is required"))
-        groups.setdefault(key, []).append((n, row))
     commands = []
-    for (account, order_id, number), members in groups.items():
-        where = f"row {members[0][0]}"
-        first = members[0][1]
-        header_cols = (
-            "invoice_value",
-            "issuance_date",
-            "type",
-            "invoice_key",
-            "invoice_url",
-            "courier",
-            "tracking_number",
-            "tracking_url",
-        )
-        for n, row in members[1:]:
-            for col in header_cols:
-                if _cell(row, col) != _cell(first, col):
-                    problems.append(
-                        problem(
-                            f"row {n}.{col}",
-                            "inconsistent",
-                            f"differs from row {members[0][0]} of the same invoice",
-                        )
-                    )
-        items = []
-        for n, row in members:
-            items.append(
-                _strip_none(
-                    {
-                        "id": _cell(row, "sku_id"),
-                        "quantity": _int_cell(row, "quantity", f"row {n}", problems),
-                        "price": _int_cell(row, "unit_price", f"row {n}", problems),
-                        "description": _cell(row, "description"),
-                    }
-                )
-            )
-        data = _strip_none(
-            {
-                "invoiceNumber": number,
-                "invoiceValue": _int_cell(first, "invoice_value", where, problems),
-                "issuanceDate": _cell(first, "issuance_date"),
-                "type": _cell(first, "type"),
-                "items": items,
-                "invoiceKey": _cell(first, "invoice_key"),
-                "invoiceUrl": _cell(first, "invoice_url"),
-                "courier": _cell(first, "courier"),
-                "trackingNumber": _cell(first, "tracking_number"),
-                "trackingUrl": _cell(first, "tracking_url"),
-            }
-        )
+    for (account, order_id, number), members in _invoice_groups(rows, problems).items():
+        problems += _disagreements(members)
+        data = _invoice_csv_data(number, members, problems)
         try:
-            command = parse_command("invoice", data, default_request_id="", prefix=where)
+            command = parse_command("invoice", data, default_request_id="", prefix=f"row {members[0][0]}")
         except ParseError as exc:
             problems.extend(exc.problems)
             continue
@@ -507,6 +469,59 @@ def parse_invoices_csv(text: str) -> list[CsvCommand]:
     if problems:
         raise ParseError(problems)
     return commands
+
+
+def _invoice_groups(
+    rows: list[dict[str, str]], problems: list[Problem]
+) -> dict[tuple[str | None, str, str], _CsvRows]:
+    """(account, order_id, invoice_number) → its rows with their line numbers (the header is line 1)."""
+    groups: dict[tuple[str | None, str, str], _CsvRows] = {}
+    for n, row in enumerate(rows, start=2):
+        key = (_cell(row, "account"), _cell(row, "order_id") or "", row.get("invoice_number") or "")
+        if not key[1]:
+            problems.append(problem(f"row {n}.order_id", "missing", "is required"))
+        groups.setdefault(key, []).append((n, row))
+    return groups
+
+
+def _disagreements(members: _CsvRows) -> list[Problem]:
+    first_n, first = members[0]
+    return [
+        problem(f"row {n}.{col}", "inconsistent", f"differs from row {first_n} of the same invoice")
+        for n, row in members[1:]
+        for col in _INVOICE_LEVEL_CSV
+        if _cell(row, col) != _cell(first, col)
+    ]
+
+
+def _invoice_csv_data(number: str, members: _CsvRows, problems: list[Problem]) -> dict[str, Any]:
+    """The invoice's wire dict, read from its first row (and every row for the lines)."""
+    items = [
+        _strip_none(
+            {
+                "id": _cell(row, "sku_id"),
+                "quantity": _int_cell(row, "quantity", f"row {n}", problems),
+                "price": _int_cell(row, "unit_price", f"row {n}", problems),
+                "description": _cell(row, "description"),
+            }
+        )
+        for n, row in members
+    ]
+    first_n, first = members[0]
+    return _strip_none(
+        {
+            "invoiceNumber": number,
+            "invoiceValue": _int_cell(first, "invoice_value", f"row {first_n}", problems),
+            "issuanceDate": _cell(first, "issuance_date"),
+            "type": _cell(first, "type"),
+            "items": items,
+            "invoiceKey": _cell(first, "invoice_key"),
+            "invoiceUrl": _cell(first, "invoice_url"),
+            "courier": _cell(first, "courier"),
+            "trackingNumber": _cell(first, "tracking_number"),
+            "trackingUrl": _cell(first, "tracking_url"),
+        }
+    )
 
 
 def parse_tracking_csv(text: str) -> list[CsvCommand]:
