@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,7 +68,6 @@ async def record_events(
     """
     if not events:
         return []
-    table = tables.intake_events
     now = utcnow()
     rows = [
         {
@@ -83,15 +82,38 @@ async def record_events(
         }
         for e in events
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
+    stmt = _RECORD_EVENTS[session.get_bind().dialect.name]
+    # A list of parameter sets: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")
+    # from a statement compiled once, where `.values(rows)` compiled a new statement for every batch.
+    new = {(r.order_id, r.state, r.current_change) for r in (await session.execute(stmt, rows)).all()}
+    return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
+
+
+def _record_events_statement(insert: Any) -> Any:
+    table = tables.intake_events
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _EVENT_COLUMNS}
+    return (
         insert(table)
-        .values(rows)
+        .values(values)
         .on_conflict_do_nothing()
         .returning(table.c.order_id, table.c.state, table.c.current_change)
     )
-    new = {(r.order_id, r.state, r.current_change) for r in (await session.execute(stmt)).all()}
-    return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
+
+
+_EVENT_COLUMNS = (
+    "account",
+    "source",
+    "order_id",
+    "state",
+    "last_state",
+    "current_change",
+    "raw",
+    "received_at",
+)
+_RECORD_EVENTS = {
+    "postgresql": _record_events_statement(pg_insert),
+    "sqlite": _record_events_statement(sqlite_insert),
+}
 
 
 async def _already_settled(
