@@ -6,6 +6,9 @@ How it works
 - One loop owns all of the queue's database work: it writes finished jobs' outcomes in one batch,
   returns expired leases to the queue, and claims up to `concurrency − running` due jobs in one
   `UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING …`. Workers only run handlers.
+  While jobs run, the loop waits `gather_s` between cycles so that one cycle (one transaction) records
+  the outcomes of several finished jobs; expired leases are looked for a few times per lease, not on
+  every cycle.
 - One lane, one job at a time, in order: a job is claimable only when no unfinished (ready, running,
   retry) job of its lane has a smaller id. A job waiting for its retry keeps its lane blocked (order is
   kept); a parked job does not. `requeue` copies a parked job to the back of its lane, so ids in a lane
@@ -129,6 +132,7 @@ class EmbeddedQueue:
         shutdown_grace_s: float = 10.0,
         keep_done_s: float = 86_400.0,
         rng: Callable[[], float] = random.random,
+        gather_s: float = 0.005,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -143,6 +147,8 @@ class EmbeddedQueue:
         self.shutdown_grace_s = shutdown_grace_s
         self.keep_done_s = keep_done_s
         self._next_purge = 0.0
+        self._next_release = 0.0
+        self.gather_s = gather_s
         self._rng = rng
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -254,6 +260,10 @@ class EmbeddedQueue:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
                     self._wakeup.clear()
+                if self.gather_s > 0 and self._tasks and not stop.is_set():
+                    # Jobs are finishing all the time: a few milliseconds' wait lets one cycle (one
+                    # transaction) record several outcomes and claim several jobs, instead of one each.
+                    await asyncio.sleep(self.gather_s)
         finally:
             renewer.cancel()
             await self._shutdown()
@@ -313,7 +323,12 @@ class EmbeddedQueue:
         async with self.db.transaction() as session:
             if outcomes:
                 await self._write_outcomes(session, outcomes)
-            expired = await self._release(session, jobs.c.lease_until < now)
+            expired = 0
+            if now >= self._next_release:
+                # A lease lasts `lease_s`: looking for expired ones a few times per lease is enough. Every
+                # cycle (at full speed one per finished job) it cost a statement per job.
+                self._next_release = now + min(self.lease_s / 4, 1.0)
+                expired = await self._release(session, jobs.c.lease_until < now)
             if now >= self._next_purge:
                 await self._purge_done(session, now)
             claimed = await self._claim(session, free, now) if free > 0 else []
