@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 import orjson
@@ -240,7 +240,7 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> OrderPage:
-        query = OrderQuery(account, status, pipelineState, since, limit + 1, offset)
+        query = OrderQuery(account, status, pipelineState, _in_utc(since), limit + 1, offset)
         items = await ctx.reads.list_orders(query)
         more = len(items) > limit
         return OrderPage(
@@ -391,6 +391,16 @@ def openapi_document() -> dict[str, Any]:
     context = RestContext(_NoService(), _NoService(), BearerAuth([]))
     app.include_router(create_rest_router(context))
     return app.openapi()
+
+
+def _in_utc(since: datetime | None) -> datetime | None:
+    """`since` in UTC (naive means UTC); a date-time with no UTC equivalent (year 1 at +14:00) is a 422."""
+    if since is None:
+        return None
+    try:
+        return since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+    except OverflowError:
+        raise invalid_command([problem("since", "datetime_range", "is out of the range of dates")]) from None
 
 
 def _not_found(detail: str) -> ProblemError:
