@@ -52,3 +52,23 @@ def test_since_reaches_the_store_in_utc_and_a_naive_one_counts_as_utc() -> None:
         datetime(2026, 11, 27, 13, tzinfo=UTC),
         datetime(2026, 11, 27, 10, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/orders", {"status": "handling\x00"}, "status"),
+        ("/api/v1/orders", {"account": "a\x00"}, "account"),
+        ("/api/v1/orders/1-01%00", {}, "orderId"),
+        ("/api/v1/commands/c%00", {}, "commandId"),
+    ],
+)
+def test_a_nul_in_a_parameter_is_refused_naming_it_before_the_store_is_asked(
+    path: str, params: dict[str, str], field: str
+) -> None:
+    reads = _Reads()  # has no order lookups: reaching the store would be a 500 here
+    response = _client(reads).get(path, params=params)
+    assert response.status_code == 422
+    body: Any = response.json()
+    assert [(e["field"], e["rule"]) for e in body["errors"]] == [(field, "nul_character")]
+    assert reads.queries == []

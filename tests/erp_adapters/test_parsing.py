@@ -97,6 +97,8 @@ def test_tracking_kinds_take_the_invoice_number_from_the_data() -> None:
         ("change", {"reason": ""}, "reason", "string_too_short"),
         ("change", {"reason": "r", "discountValue": -1}, "discountValue", "greater_than_equal"),
         ("cancellation", {}, "reason", "missing"),
+        ("cancellation", {"reason": "a\x00b"}, "reason", "nul_character"),  # PostgreSQL cannot store it
+        ("invoice", {**INVOICE, "invoiceNumber": "NF\x001"}, "invoiceNumber", "nul_character"),
         ("refund", {}, "command", "unknown_command"),
     ],
 )

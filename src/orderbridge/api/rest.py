@@ -21,6 +21,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.api.idempotency import IdempotencyCache, StoredAnswer
@@ -101,13 +102,16 @@ class RestContext:
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
 
 
+# Every text parameter refuses NUL (`p.no_nul`): PostgreSQL cannot compare with it and would answer 500.
+NoNul = AfterValidator(p.no_nul)
 OrderId = Annotated[
-    str, Path(min_length=1, max_length=64, description="The VTEX order id, e.g. 1234567890123-01.")
+    str, Path(min_length=1, max_length=64, description="The VTEX order id, e.g. 1234567890123-01."), NoNul
 ]
-InvoiceNumber = Annotated[str, Path(min_length=1, max_length=50)]
+InvoiceNumber = Annotated[str, Path(min_length=1, max_length=50), NoNul]
 AccountParam = Annotated[
     str | None,
     Query(max_length=64, description="The VTEX account; needed only when two accounts have this order id."),
+    NoNul,
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -233,9 +237,9 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
 
     @v1.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422))
     async def list_orders(
-        account: Annotated[str | None, Query(max_length=64)] = None,
-        status: Annotated[str | None, Query(max_length=64, description="VTEX status.")] = None,
-        pipelineState: Annotated[str | None, Query(max_length=64)] = None,
+        account: Annotated[str | None, Query(max_length=64), NoNul] = None,
+        status: Annotated[str | None, Query(max_length=64, description="VTEX status."), NoNul] = None,
+        pipelineState: Annotated[str | None, Query(max_length=64), NoNul] = None,
         since: Annotated[datetime | None, Query(description="Orders updated at or after (ISO 8601).")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -333,7 +337,7 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         tags=["commands"],
     )
     async def get_command(
-        client: Client, commandId: Annotated[str, Path(min_length=1, max_length=64)]
+        client: Client, commandId: Annotated[str, Path(min_length=1, max_length=64), NoNul]
     ) -> CommandView:
         view = await ctx.reads.command(commandId)
         if view is None:

@@ -23,6 +23,9 @@ async def owning_account(
     `account` is the command's own (or the configured default); only when it is None are the accounts the
     order was handed over to asked (`handed_over_to`): one of them is the answer, several are ambiguous.
     """
+    for name, value in ((field, order_id), ("account", account or "")):
+        if "\x00" in value:  # PostgreSQL cannot even look such an id up
+            return None, f"{name}: must not contain a NUL character [nul_character]"
     if account is None:
         accounts = sorted(await handed_over_to())
         if len(accounts) > 1:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic_core import PydanticCustomError
 
 from orderbridge.core.commands import (
     CancelCommand,
@@ -65,8 +66,15 @@ def _iso_datetime(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
-ShortText = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+def no_nul(value: str) -> str:
+    """PostgreSQL cannot store a NUL character: refuse it as a field problem, before it fails a write."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain a NUL character")
+    return value
+
+
+Text = Annotated[str, Field(strict=True, min_length=1, max_length=2000), AfterValidator(no_nul)]
+ShortText = Annotated[str, Field(strict=True, min_length=1, max_length=200), AfterValidator(no_nul)]
 IsoDateTime = Annotated[str, Field(strict=True, min_length=1, max_length=40), AfterValidator(_iso_datetime)]
 Quantity = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
 Cents = Annotated[StrictInt, Field(ge=0, le=10**12)]
