@@ -103,13 +103,21 @@ def _safe(part: str) -> str:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write beside the target under a dot-name, fsync, rename: readers see all of it or nothing."""
+    """Write beside the target under a dot-name, fsync, rename: readers see all of it or nothing.
+
+    The folder is synced too, so a handover answered as done survives a power cut (the rename with it).
+    """
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class FilesErp:
