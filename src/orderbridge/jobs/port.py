@@ -17,7 +17,7 @@ can implement the same port without touching handlers — see `embedded`'s docst
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,6 +38,17 @@ class Job:
 
 
 Handler = Callable[[Job], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job to add with `JobQueue.enqueue_many` (the arguments of `enqueue`)."""
+
+    kind: str
+    lane: str
+    payload: dict[str, Any]
+    run_at: datetime | None = None
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +77,11 @@ class JobQueue(Protocol):
         dedupe_key: str | None = None,
     ) -> int | None:
         """Add a job in the caller's transaction; its id, or None when coalesced by `dedupe_key`."""
+        ...
+
+    async def enqueue_many(self, session: AsyncSession, jobs: Sequence[NewJob]) -> None:
+        """`enqueue` each job, in order, in the caller's transaction — in one round trip where the adapter
+        can (a feed batch enqueues up to ten syncs at once). Ids are not returned."""
         ...
 
     async def requeue(self, job_id: int) -> int | None:

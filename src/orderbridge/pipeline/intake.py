@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.decisions import RELEVANT_STATUSES, PipelineState, Step, decide
-from orderbridge.jobs.port import JobQueue
+from orderbridge.jobs.port import JobQueue, NewJob
 from orderbridge.store import tables
 from orderbridge.store.repo import IntakeSource
 from orderbridge.store.types import utcnow
@@ -54,8 +54,8 @@ async def store_events(
         stored = await record_events(session, account, source, events)
         fresh = [e for e in stored if wants_sync(e.state, expression)]
         settled = await _already_settled(session, account, fresh)
-        for order_id in dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled):
-            await enqueue_sync(deps.queue, session, account, order_id)
+        wanted = dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled)
+        await deps.queue.enqueue_many(session, [sync_job(account, order_id) for order_id in wanted])
     return len(fresh)
 
 
@@ -170,12 +170,19 @@ _SETTLED_COLUMNS = (
 )
 
 
-async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, order_id: str) -> int | None:
-    """Ask for a sync of the order in the caller's transaction (coalesced with one not yet started)."""
-    return await queue.enqueue(
-        session,
+def sync_job(account: str, order_id: str) -> NewJob:
+    """A sync of the order (coalesced with one not yet started)."""
+    return NewJob(
         kind=SYNC_ORDER,
         lane=lane_of(account, order_id),
         payload={"account": account, "order_id": order_id},
         dedupe_key=sync_dedupe_key(account, order_id),
+    )
+
+
+async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, order_id: str) -> int | None:
+    """Ask for a sync of the order in the caller's transaction (coalesced with one not yet started)."""
+    job = sync_job(account, order_id)
+    return await queue.enqueue(
+        session, kind=job.kind, lane=job.lane, payload=job.payload, dedupe_key=job.dedupe_key
     )
