@@ -147,6 +147,75 @@ def _problems_of_outcome(messages: tuple[str, ...]) -> list[Problem]:
     return out
 
 
+def _invoice_number(invoiceNumber: InvoiceNumber) -> str:
+    """A dependency, not a plain parameter, so the document lists it after `orderId` as before."""
+    return invoiceNumber
+
+
+Invoice = Annotated[str, Depends(_invoice_number)]
+
+
+async def _resolve_account(reads: OrderReads, order_id: str, account: str | None) -> str:
+    accounts = await reads.accounts_of(order_id)
+    if account is not None:
+        if account not in accounts:
+            known = f"order {order_id} of account {account}"
+            raise _not_found(f"orderId: {known} is not known to orderbridge [unknown_order]")
+        return account
+    if not accounts:
+        raise _not_found(f"orderId: order {order_id} is not known to orderbridge [unknown_order]")
+    if len(accounts) > 1:
+        raise ProblemError(
+            409,
+            "ambiguous-order",
+            "Ambiguous order id",
+            f"account: order {order_id} exists in several accounts ({', '.join(sorted(accounts))}); "
+            "pass ?account= [ambiguous_order]",
+        )
+    return accounts[0]
+
+
+async def _answer(
+    ctx: RestContext, to: _Target, produce: Callable[[str], Awaitable[StoredAnswer]]
+) -> Response:
+    """Run `produce` once per Idempotency-Key; refusals are answers too (remembered)."""
+    request = to.request
+
+    async def guarded() -> StoredAnswer:
+        try:
+            return await produce(to.client)
+        except ProblemError as exc:
+            refused = problem_response(exc, request.url.path)
+            return StoredAnswer(exc.status, bytes(refused.body), PROBLEM_JSON)
+
+    if to.key is None:
+        stored, replayed = await guarded(), False
+    else:
+        target = f"{request.url.path}?{request.url.query}"
+        fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
+        stored, replayed = await ctx.idempotency.run(to.client, to.key, fingerprint, guarded)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
+
+
+async def _submit(ctx: RestContext, to: _Target, build: Callable[[], Command]) -> Response:
+    async def produce(client: str) -> StoredAnswer:
+        command, order_id = build(), to.order_id
+        owner = await _resolve_account(ctx.reads, order_id, to.account)
+        outcome = await ctx.sink.submit(
+            owner,
+            order_id,
+            command,
+            channel=CHANNEL,
+            idempotency_key=f"rest:{client}:{to.key}" if to.key else None,
+        )
+        if not outcome.accepted or outcome.command_id is None:
+            raise invalid_command(_problems_of_outcome(outcome.problems) or [_unknown_refusal()])
+        return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
+
+    return await _answer(ctx, to, produce)
+
+
 def create_rest_router(ctx: RestContext) -> APIRouter:
     def authenticate(credentials: Credentials) -> str:
         """Runs before the body is validated, so an unauthenticated caller learns nothing but 401."""
@@ -161,25 +230,6 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         prefix="/api/v1", route_class=ProblemRoute, tags=["orders"], dependencies=[Depends(authenticate)]
     )
 
-    async def resolve_account(order_id: str, account: str | None) -> str:
-        accounts = await ctx.reads.accounts_of(order_id)
-        if account is not None:
-            if account not in accounts:
-                known = f"order {order_id} of account {account}"
-                raise _not_found(f"orderId: {known} is not known to orderbridge [unknown_order]")
-            return account
-        if not accounts:
-            raise _not_found(f"orderId: order {order_id} is not known to orderbridge [unknown_order]")
-        if len(accounts) > 1:
-            raise ProblemError(
-                409,
-                "ambiguous-order",
-                "Ambiguous order id",
-                f"account: order {order_id} exists in several accounts ({', '.join(sorted(accounts))}); "
-                "pass ?account= [ambiguous_order]",
-            )
-        return accounts[0]
-
     def target(
         request: Request,
         client: Client,
@@ -191,49 +241,6 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
 
     # What every write route takes besides its body (FastAPI still documents each parameter).
     Target = Annotated[_Target, Depends(target)]
-
-    def invoice_number(invoiceNumber: InvoiceNumber) -> str:
-        """A dependency, not a plain parameter, so the document lists it after `orderId` as before."""
-        return invoiceNumber
-
-    Invoice = Annotated[str, Depends(invoice_number)]
-
-    async def answer(to: _Target, produce: Callable[[str], Awaitable[StoredAnswer]]) -> Response:
-        """Run `produce` once per Idempotency-Key; refusals are answers too (remembered)."""
-        request = to.request
-
-        async def guarded() -> StoredAnswer:
-            try:
-                return await produce(to.client)
-            except ProblemError as exc:
-                refused = problem_response(exc, request.url.path)
-                return StoredAnswer(exc.status, bytes(refused.body), PROBLEM_JSON)
-
-        if to.key is None:
-            stored, replayed = await guarded(), False
-        else:
-            target = f"{request.url.path}?{request.url.query}"
-            fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
-            stored, replayed = await ctx.idempotency.run(to.client, to.key, fingerprint, guarded)
-        headers = {"Idempotent-Replayed": "true"} if replayed else {}
-        return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
-
-    async def submit(to: _Target, build: Callable[[], Command]) -> Response:
-        async def produce(client: str) -> StoredAnswer:
-            command, order_id = build(), to.order_id
-            owner = await resolve_account(order_id, to.account)
-            outcome = await ctx.sink.submit(
-                owner,
-                order_id,
-                command,
-                channel=CHANNEL,
-                idempotency_key=f"rest:{client}:{to.key}" if to.key else None,
-            )
-            if not outcome.accepted or outcome.command_id is None:
-                raise invalid_command(_problems_of_outcome(outcome.problems) or [_unknown_refusal()])
-            return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
-
-        return await answer(to, produce)
 
     @v1.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422))
     async def list_orders(
@@ -253,7 +260,7 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
 
     @v1.get("/orders/{orderId}", response_model=OrderDetail, responses=problem_responses(401, 404, 409, 422))
     async def get_order(client: Client, orderId: OrderId, account: AccountParam = None) -> OrderDetail:
-        owner = await resolve_account(orderId, account)
+        owner = await _resolve_account(ctx.reads, orderId, account)
         detail = await ctx.reads.order_detail(owner, orderId)
         if detail is None:
             raise _not_found(f"orderId: order {orderId} is not known to orderbridge [unknown_order]")
@@ -276,7 +283,7 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             problems = p.acceptance_problems(body)
             if problems:
                 raise invalid_command(problems)
-            owner = await resolve_account(order_id, to.account)
+            owner = await _resolve_account(ctx.reads, order_id, to.account)
             state = await ctx.reads.pipeline_state(owner, order_id)
             if state == PipelineState.AWAITING_ERP.value:
                 await ctx.sink.report_acceptance(
@@ -297,38 +304,38 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             # else: the same decision was recorded before (a retry): answer as the first time.
             return _json(202, AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted))
 
-        return await answer(to, produce)
+        return await _answer(ctx, to, produce)
 
     @v1.post("/orders/{orderId}/changes", **_SUBMIT)  # type: ignore[arg-type]
     async def post_change(to: Target, body: p.ChangeIn) -> Response:
         """Item changes (removed / added items, discount, increment). `requestId` defaults to a fresh id."""
         default_id = f"rest-{to.key}" if to.key else f"rest-{uuid.uuid4()}"
-        return await submit(to, lambda: p.change_command(body, default_id))
+        return await _submit(ctx, to, lambda: p.change_command(body, default_id))
 
     @v1.post("/orders/{orderId}/invoices", **_SUBMIT)  # type: ignore[arg-type]
     async def post_invoice(to: Target, body: p.InvoiceIn) -> Response:
         """An invoice, full or partial (`Output`), or a return (`Input`). Values in cents."""
-        return await submit(to, lambda: p.invoice_command(body))
+        return await _submit(ctx, to, lambda: p.invoice_command(body))
 
     @v1.patch("/orders/{orderId}/invoices/{invoiceNumber}", **_SUBMIT)  # type: ignore[arg-type]
     async def patch_invoice(to: Target, invoice: Invoice, body: p.TrackingNumberIn) -> Response:
         """The invoice's tracking number, courier and tracking URL."""
-        return await submit(to, lambda: p.tracking_number_command(invoice, body))
+        return await _submit(ctx, to, lambda: p.tracking_number_command(invoice, body))
 
     @v1.post("/orders/{orderId}/invoices/{invoiceNumber}/tracking-events", **_SUBMIT)  # type: ignore[arg-type]
     async def post_tracking_events(to: Target, invoice: Invoice, body: p.TrackingEventsIn) -> Response:
         """Tracking events (only for an invoice that has a tracking number); `isDelivered` ends the trip."""
-        return await submit(to, lambda: p.tracking_events_command(invoice, body))
+        return await _submit(ctx, to, lambda: p.tracking_events_command(invoice, body))
 
     @v1.post("/orders/{orderId}/cancellation", **_SUBMIT)  # type: ignore[arg-type]
     async def post_cancellation(to: Target, body: p.CancellationIn) -> Response:
         """Cancel the order (refused once any sale invoice exists: VTEX cannot cancel it any more)."""
-        return await submit(to, lambda: p.cancel_command(body))
+        return await _submit(ctx, to, lambda: p.cancel_command(body))
 
     @v1.post("/orders/{orderId}/cancellation-request/deny", **_SUBMIT)  # type: ignore[arg-type]
     async def post_cancellation_denial(to: Target, body: p.CancellationDenialIn) -> Response:
         """Deny the shopper's cancellation request (the order must be `cancellation-requested`)."""
-        return await submit(to, lambda: p.deny_command(body))
+        return await _submit(ctx, to, lambda: p.deny_command(body))
 
     @v1.get(
         "/commands/{commandId}",
