@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from orderbridge.pipeline.deps import PipelineDeps
-
-from .erp_api import erp_api_router
+from .erp_api import HasDeps, erp_api_router
 from .hooks import hook_router
-
-
-class HasDeps(Protocol):
-    """Anything that exposes the pipeline's wiring (the `Service`, or a test's own assembly)."""
-
-    @property
-    def deps(self) -> PipelineDeps: ...
 
 
 def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = None) -> FastAPI:

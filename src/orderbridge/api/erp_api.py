@@ -20,6 +20,8 @@ from orderbridge.vtex.errors import AuthError, VtexError
 
 
 class HasDeps(Protocol):
+    """Anything that exposes the pipeline's wiring (the `Service`, or a test's own assembly)."""
+
     @property
     def deps(self) -> PipelineDeps: ...
 
