@@ -88,6 +88,9 @@ def test_tracking_kinds_take_the_invoice_number_from_the_data() -> None:
         ),
         ("invoice", {**INVOICE, "items": []}, "items", "too_short"),
         ("invoice", {**INVOICE, "issuanceDate": "yesterday"}, "issuanceDate", "value_error"),
+        # Python reads these ISO 8601 forms; VTEX documents neither, so they are refused up front.
+        ("invoice", {**INVOICE, "issuanceDate": "2026-W48-5"}, "issuanceDate", "value_error"),
+        ("invoice", {**INVOICE, "issuanceDate": "20261127"}, "issuanceDate", "value_error"),
         ("invoice", {**INVOICE, "type": "Refund"}, "type", "literal_error"),
         ("invoice", {**INVOICE, "invoiceNumbr": "x"}, "invoiceNumbr", "extra_forbidden"),
         ("invoice", [INVOICE], "body", "object_type"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,9 +58,19 @@ class ParseError(ValueError):
         super().__init__("; ".join(p.message for p in self.problems))
 
 
+#: The extended calendar form VTEX's examples use (a date, or a date and time with an optional zone).
+#: Python also reads week dates and the basic form (2026-W48-5, 20261127), which VTEX documents nowhere:
+#: refused here rather than risk VTEX refusing them after the ERP was told the command was taken.
+_ISO_SHAPE = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?", re.ASCII
+)
+
+
 def _iso_datetime(value: str) -> str:
     """Keep the ERP's text (VTEX takes it as is) but refuse what is not an ISO 8601 date-time."""
     try:
+        if not _ISO_SHAPE.fullmatch(value):
+            raise ValueError(value)
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("must be an ISO 8601 date-time such as 2026-11-27T10:00:00Z") from None
