@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx2
 import pytest
 
 from orderbridge.core.orders import OrderItem, OrderSnapshot
@@ -135,3 +136,23 @@ def test_the_secret_never_shows_in_the_config_repr_and_signatures_verify() -> No
     assert verify_signature(SECRET, b"{}", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{} ", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{}", None)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b"[" * 100_000, Accepted(erp_reference=None)),
+        (422, b"<html>credit blocked</html>", Rejected(reason="<html>credit blocked</html>")),
+    ],
+    ids=["nested_too_deep", "not_json"],
+)
+async def test_an_answer_body_that_is_not_readable_json_is_read_as_text_or_ignored(
+    status: int, body: bytes, expected: object
+) -> None:
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(status, content=body))
+    webhook = WebhookErp(WebhookConfig(url="http://127.0.0.1:9/erp", secret=SECRET), transport=transport)
+    await webhook.start(NoSink())  # type: ignore[arg-type]
+    try:
+        assert await webhook.hand_over(ORDER) == expected
+    finally:
+        await webhook.stop()

@@ -154,7 +154,7 @@ class WebhookErp:
 def _json_field(response: httpx2.Response, name: str) -> object:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to decode: no such field
         return None
     return data.get(name) if isinstance(data, dict) else None
 
