@@ -23,6 +23,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from orderbridge.store import sqlite_driver
+
 DEFAULT_URL = "sqlite+aiosqlite:///orderbridge.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "orderbridge_read_only"
@@ -113,6 +115,11 @@ def _ensure_parent_dir(url: URL) -> None:
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def _fused_driver(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # aiosqlite with one thread hop per statement (see `sqlite_driver`), same connect arguments.
+        cparams["async_creator_fn"] = sqlite_driver.connect
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
