@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from orderbridge.store.db import Database
@@ -41,3 +43,29 @@ async def test_rows_fetched_with_the_statement_are_served_by_every_fetch_method(
     finally:
         await connection.close()
     assert (first, two, rest, changed) == ((0,), [(1,), (2,)], [(3,), (4,), (5,)], 3)
+
+
+async def test_a_write_transaction_of_one_statement_costs_three_thread_hops_begin_statement_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'z.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+        hops: list[str] = []
+        hop = FusedConnection._execute
+
+        async def counted(self: FusedConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            hops.append(getattr(fn, "__name__", "?"))
+            return await hop(self, fn, *args, **kwargs)
+
+        monkeypatch.setattr(FusedConnection, "_execute", counted)
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO t (n) VALUES (1)"))
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert isinstance(driver, FusedConnection) and driver.in_transaction
+        async with db.transaction():
+            pass  # no statement: no connection, no hop
+        assert hops == ["_execute_and_fetch", "_execute_and_fetch", "commit"]  # no cursor, close, rollback
+    finally:
+        await db.dispose()

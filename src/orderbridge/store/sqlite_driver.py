@@ -3,8 +3,9 @@
 aiosqlite runs every call on its connection's thread: SQLAlchemy's `execute` costs a hop to create the
 cursor, one to execute, one to fetch the rows and one to close the cursor — each a queue put, a thread
 wake-up and a self-pipe write back to the event loop, which on the hot path cost more CPU than SQLite's
-own work. Here the statement runs and its rows are fetched in the same hop; creating and closing a
-cursor (no SQLite I/O) happen on the caller's thread. SQLAlchemy still serializes the use of one
+own work. Here the statement runs and its rows are fetched in the same hop; a cursor is created on the
+caller's thread (no SQLite call) and closed without waiting; a ROLLBACK with no transaction open (the
+pool's reset after every COMMIT) is skipped. SQLAlchemy still serializes the use of one
 connection, so the sqlite3 connection is never used by two threads at once (`check_same_thread=False`
 only lets the cheap calls happen off the worker thread).
 """
@@ -56,8 +57,10 @@ class FusedCursor(aiosqlite.Cursor):
         return rows
 
     async def close(self) -> None:
+        # Queued behind whatever the connection's thread is running (a cancelled caller may close a
+        # cursor whose statement still runs), but not awaited: nothing waits on a closed cursor.
         self._rows = None
-        self._cursor.close()
+        self._conn._tx.put_nowait((None, self._cursor.close))
 
 
 class _NewCursor:
@@ -80,6 +83,12 @@ class _NewCursor:
 class FusedConnection(aiosqlite.Connection):
     def cursor(self) -> _NewCursor:  # type: ignore[override]
         return _NewCursor(FusedCursor(self, self._conn.cursor()))
+
+    async def rollback(self) -> None:
+        # SQLAlchemy's pool rolls back every connection it takes back, committed or not: without a
+        # transaction open that is a no-op for SQLite, not worth a hop.
+        if self._conn.in_transaction:
+            await super().rollback()
 
 
 def connect(database: str, **kwargs: Any) -> FusedConnection:
