@@ -50,7 +50,9 @@ def vtex_conditions(latency_ms: int, get_order_per_minute: int) -> dict[str, Any
     """The `/_sandbox/faults` body: latency everywhere, VTEX's Get order quota."""
     return {
         "latency_ms": latency_ms,
-        "endpoints": {"get_order": {"rate_limit_per_minute": get_order_per_minute}},
+        # Counted over 1 s windows: "6000/min" as a steady 100/s that binds (a 60 s window would let
+        # the whole run through as one burst and measure nothing about the limit).
+        "endpoints": {"get_order": {"rate_limit_per_minute": get_order_per_minute, "rate_limit_window_s": 1}},
     }
 
 

@@ -33,6 +33,17 @@ async def test_rate_limit_answers_429_with_retry_after_beyond_the_window(sandbox
     assert calls == {"200": 6, "429": 2}
 
 
+async def test_a_one_second_window_smooths_the_per_minute_quota_to_a_per_second(sandbox: Sandbox) -> None:
+    order_id = (await sandbox.orders())[0]
+    quota = {"rate_limit_per_minute": 120, "rate_limit_window_s": 1}
+    await put_faults(sandbox, {"endpoints": {"get_order": quota}})
+    url = f"/api/oms/pvt/orders/{order_id}"
+    first = [(await sandbox.http.get(url, headers=AUTH)).status_code for _ in range(3)]
+    assert first == [200, 200, 429]  # 120 a minute over 1 s windows = 2 a second
+    await sandbox.advance(1.01)
+    assert (await sandbox.http.get(url, headers=AUTH)).status_code == 200
+
+
 async def test_ratio_429_sends_the_configured_retry_after(sandbox: Sandbox) -> None:
     await put_faults(sandbox, {"endpoints": {"*": {"ratio_429": 1.0, "retry_after_s": 2.5}}})
     response = await sandbox.http.get("/api/orders/feed?maxlot=1", headers=AUTH)

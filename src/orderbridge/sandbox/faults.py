@@ -33,6 +33,7 @@ _ENDPOINT_FIELDS = {
     "latency_ms": int,
     "jitter_ms": int,
     "rate_limit_per_minute": int,
+    "rate_limit_window_s": float,
     "retry_after_s": float,
     "ratio_429": float,
     "ratio_5xx": float,
@@ -46,6 +47,9 @@ class EndpointFaults:
     latency_ms: int | None = None
     jitter_ms: int | None = None
     rate_limit_per_minute: int | None = None
+    # The window the per-minute quota is counted over: 60 s allows a burst of the whole minute's quota;
+    # 1 s smooths it to a per-second rate (VTEX does not say which it does).
+    rate_limit_window_s: float | None = None
     retry_after_s: float | None = None
     ratio_429: float | None = None
     ratio_5xx: float | None = None
@@ -149,20 +153,20 @@ def preset(name: str, latency_ms: int = 0) -> FaultConfig:
 
 
 class SlidingWindow:
-    """A real per-account rate limit: at most `limit` calls in any 60 s of sandbox time."""
+    """A real per-account rate limit: at most `limit` calls in any `window_s` of sandbox time."""
 
     def __init__(self) -> None:
         self.calls: dict[tuple[str, str], deque[float]] = {}
 
-    def retry_after(self, key: tuple[str, str], limit: int, now: float) -> int | None:
+    def retry_after(self, key: tuple[str, str], limit: int, now: float, window_s: float = 60.0) -> int | None:
         """None = admitted (and recorded); otherwise whole seconds until a slot frees (>= 1)."""
         window = self.calls.setdefault(key, deque())
-        while window and window[0] <= now - 60.0:
+        while window and window[0] <= now - window_s:
             window.popleft()
         if len(window) < limit:
             window.append(now)
             return None
-        return max(1, math.ceil(window[0] + 60.0 - now))
+        return max(1, math.ceil(window[0] + window_s - now))
 
 
 @dataclass
@@ -183,7 +187,9 @@ def judge(
     jitter = spec.jitter_ms if spec.jitter_ms is not None else faults.jitter_ms
     verdict = Verdict(delay_s=(latency + (rng.uniform(0, jitter) if jitter else 0.0)) / 1000.0)
     if spec.rate_limit_per_minute is not None:
-        wait = window.retry_after((account, endpoint), spec.rate_limit_per_minute, now)
+        window_s = spec.rate_limit_window_s or 60.0
+        limit = max(1, round(spec.rate_limit_per_minute * window_s / 60.0))
+        wait = window.retry_after((account, endpoint), limit, now, window_s)
         if wait is not None:
             verdict.status, verdict.retry_after = 429, wait
             return verdict
