@@ -119,6 +119,7 @@ class AccountSettings(_Strict):
     hook_url: str | None = None
     change_api: Literal["v2", "v1"] = "v2"
     requests_per_second: float | None = Field(default=None, gt=0)
+    get_order_per_minute: int | None = Field(default=6000, gt=0)
     erp_adapter: ErpAdapterName | None = None
 
     @model_validator(mode="before")

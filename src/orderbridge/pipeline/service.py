@@ -56,6 +56,7 @@ def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | N
         environment=account.environment,
         base_url=account.base_url,
         requests_per_second=account.requests_per_second,
+        get_order_per_minute=account.get_order_per_minute,
         transport=transport,
     )
 
