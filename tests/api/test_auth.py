@@ -82,3 +82,14 @@ def test_several_tokens_may_be_configured_and_none_shows_in_repr() -> None:
         auth.client_of("Bearer third")
     with pytest.raises(ProblemError):
         BearerAuth([]).client_of("Bearer ")
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_process_not_a_cdn(served: Served) -> None:
+    with httpx2.Client(base_url=served.base_url) as client:
+        page = client.get("/docs")
+        assets = [client.get(f"/docs/assets/{name}") for name in ("swagger-ui-bundle.js", "swagger-ui.css")]
+        unknown = client.get("/docs/assets/index.html")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert [a.status_code for a in assets] == [200, 200] and len(assets[0].content) > 100_000
+    assert unknown.status_code == 404

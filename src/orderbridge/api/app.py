@@ -13,7 +13,7 @@ from .hooks import hook_router
 
 def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = None) -> FastAPI:
     """`api_tokens` default to the service's `settings.api.tokens`; with none, `/api/v1` refuses all."""
-    app = FastAPI(title="orderbridge", docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="orderbridge", docs_url=None, redoc_url=None)  # /docs: the REST router's own
     app.state.service = service
     app.include_router(hook_router(service.deps))
     app.include_router(erp_api_router(service, api_tokens))

@@ -10,6 +10,7 @@ Mount with `app.include_router(create_rest_router(RestContext(...)))`.
 
 # No `from __future__ import annotations`: FastAPI must see the closure-local `Client` dependency.
 
+import pathlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,8 +21,10 @@ from typing import Annotated, Any, Protocol
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
+from swagger_ui_bundle import swagger_ui_path
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.api.idempotency import IdempotencyCache, StoredAnswer
@@ -370,11 +373,32 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
 
     @router.get("/docs", include_in_schema=False)
     async def docs() -> Response:
-        """Interactive documentation of this API (the app's own `/docs` may be switched off)."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="orderbridge ERP API")
+        """Interactive documentation of this API, with Swagger UI served from this process (no CDN:
+        ERP teams often read it from networks that reach nothing else)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="orderbridge ERP API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    @router.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        if name not in _DOCS_FILES:
+            return Response(status_code=404)
+        return FileResponse(pathlib.Path(swagger_ui_path) / name, media_type=_DOCS_FILES[name])
 
     router.include_router(v1)
     return router
+
+
+DOCS_ASSETS = "/docs/assets"
+_DOCS_FILES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
 
 
 class _NoService:
