@@ -585,17 +585,7 @@ async def add_attempt(
     detail: str | None = None,
 ) -> int:
     """Record one attempt at an action (every attempt is kept: nothing disappears); its id."""
-    params = {
-        "account": account,
-        "order_id": order_id,
-        "command_id": command_id,
-        "job_id": job_id,
-        "action": action,
-        "outcome": outcome,
-        "http_status": http_status,
-        "detail": detail,
-        "at": utcnow(),
-    }
+    params = _attempt_params(account, order_id, action, outcome, command_id, job_id, http_status, detail)
     return int((await session.execute(_ADD_ATTEMPT, params)).scalar_one())
 
 
@@ -612,7 +602,21 @@ def add_attempt_at_commit(
     detail: str | None = None,
 ) -> None:
     """`add_attempt`, written when the transaction commits (batched with its likes, see `store.deferred`)."""
-    params = {
+    params = _attempt_params(account, order_id, action, outcome, command_id, job_id, http_status, detail)
+    defer(session, _ADD_ATTEMPT_BLIND, params)
+
+
+def _attempt_params(
+    account: str,
+    order_id: str,
+    action: str,
+    outcome: str,
+    command_id: str | None,
+    job_id: int | None,
+    http_status: int | None,
+    detail: str | None,
+) -> dict[str, Any]:
+    return {
         "account": account,
         "order_id": order_id,
         "command_id": command_id,
@@ -623,7 +627,6 @@ def add_attempt_at_commit(
         "detail": detail,
         "at": utcnow(),
     }
-    defer(session, _ADD_ATTEMPT_BLIND, params)
 
 
 _ADD_ATTEMPT = (
