@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select, text
@@ -31,14 +30,15 @@ async def test_migrating_an_up_to_date_database_changes_nothing(db: Database) ->
     assert version == "0001"
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(db: Database) -> None:
-    if not db.is_sqlite:
-        pytest.skip("SQLite pragmas")
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")  # SQLite only: no PostgreSQL twin
+    await db.migrate()
     async with db.engine.connect() as conn:
         pragmas = {
             name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
             for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
         }
+    await db.dispose()
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 30_000, "foreign_keys": 1}
 
 
