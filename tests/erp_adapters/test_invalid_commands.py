@@ -292,6 +292,6 @@ async def test_a_staging_row_is_marked_rejected_with_the_reason(env: Env, case: 
     assert await env.h.vtex_calls() == before
 
 
-def test_the_catalog_holds_at_least_thirty_invalid_commands() -> None:
+async def test_the_catalog_holds_at_least_thirty_invalid_commands() -> None:
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
