@@ -30,7 +30,9 @@ async def test_migrating_an_up_to_date_database_changes_nothing(db: Database) ->
     assert version == "0001"
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout_for_waits_off_the_loop(
+    tmp_path: Path,
+) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")  # SQLite only: no PostgreSQL twin
     await db.migrate()
     async with db.engine.connect() as conn:
@@ -38,8 +40,12 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_
             name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
             for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
         }
+        driver = (await conn.get_raw_connection()).driver_connection
     await db.dispose()
-    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 30_000, "foreign_keys": 1}
+    # Inline calls never wait for a lock (busy_timeout 0); a call that meets one waits on the
+    # connection's thread for up to 30 s (see `store.sqlite_driver`).
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 0, "foreign_keys": 1}
+    assert driver.busy_timeout_ms == 30_000
 
 
 async def test_many_sessions_that_read_then_write_at_once_all_commit(db: Database) -> None:

@@ -1,10 +1,12 @@
-"""The SQLite driver under SQLAlchemy: a statement runs and fetches in one hop, results unchanged."""
+"""The SQLite driver under SQLAlchemy: calls run inline, results unchanged, lock waits off the loop."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 
@@ -45,7 +47,7 @@ async def test_rows_fetched_with_the_statement_are_served_by_every_fetch_method(
     assert (first, two, rest, changed) == ((0,), [(1,), (2,)], [(3,), (4,), (5,)], 3)
 
 
-async def test_a_write_transaction_of_one_statement_costs_three_thread_hops_begin_statement_commit(
+async def test_a_write_transaction_makes_no_thread_hop_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'z.db'}")
@@ -53,19 +55,60 @@ async def test_a_write_transaction_of_one_statement_costs_three_thread_hops_begi
         async with db.transaction() as session:
             await session.execute(text("CREATE TABLE t (n INTEGER)"))
         hops: list[str] = []
-        hop = FusedConnection._execute
+        hop = aiosqlite.Connection._execute
 
         async def counted(self: FusedConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
             hops.append(getattr(fn, "__name__", "?"))
             return await hop(self, fn, *args, **kwargs)
 
-        monkeypatch.setattr(FusedConnection, "_execute", counted)
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
         async with db.transaction() as session:
             await session.execute(text("INSERT INTO t (n) VALUES (1)"))
             driver = (await (await session.connection()).get_raw_connection()).driver_connection
             assert isinstance(driver, FusedConnection) and driver.in_transaction
-        async with db.transaction():
-            pass  # no statement: no connection, no hop
-        assert hops == ["_execute_and_fetch", "_execute_and_fetch", "commit"]  # no cursor, close, rollback
+        async with db.transaction() as session:
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+        assert hops == []
     finally:
         await db.dispose()
+
+
+async def test_a_writer_waiting_for_another_connections_lock_does_not_block_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """Two handles on one file in one process: the second writer waits off the loop, so the first —
+    which needs the loop to finish its transaction — commits, and then the second gets the lock."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    first, second = Database(url), Database(url)
+    try:
+        async with first.transaction() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+        holding, ticks = asyncio.Event(), 0
+
+        async def hold_the_lock() -> None:
+            async with first.transaction() as session:
+                await session.execute(text("INSERT INTO t (n) VALUES (1)"))
+                holding.set()
+                await asyncio.sleep(0.3)  # the loop must keep turning for this sleep to end
+
+        async def write_behind() -> int:
+            await holding.wait()
+            async with second.transaction() as session:
+                await session.execute(text("INSERT INTO t (n) VALUES (2)"))
+                return int((await session.execute(text("SELECT count(*) FROM t"))).scalar_one())
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        async with asyncio.timeout(10):
+            _, seen = await asyncio.gather(hold_the_lock(), write_behind())
+        ticker.cancel()
+        assert seen == 2  # the second writer saw the first one's committed row: it really waited
+        assert ticks >= 20  # ~0.3 s of 10 ms ticks: the loop was never blocked by the wait
+    finally:
+        await first.dispose()
+        await second.dispose()

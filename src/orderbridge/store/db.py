@@ -118,15 +118,16 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "do_connect")
     def _fused_driver(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        # aiosqlite with one thread hop per statement (see `sqlite_driver`), same connect arguments.
+        # SQLite's calls on the event loop's thread (see `sqlite_driver`), same connect arguments; the
+        # busy timeout applies to the calls that wait for another connection's lock, off the loop.
         cparams["async_creator_fn"] = sqlite_driver.connect
+        cparams["busy_timeout_ms"] = SQLITE_BUSY_TIMEOUT_MS
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would emit a deferred one).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
