@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,33 @@ async def test_after_a_failed_commit_the_next_handover_works_again(
     finally:
         await warehouse.stop()
     assert warehouse.handover_counts() == {("shop", "A-01"): 1}  # the failed one was rolled back
+
+
+async def test_a_handover_waiting_for_another_processs_lock_does_not_block_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    warehouse = SimulatedWarehouse(tmp_path / "wh.db", autorun=False)
+    await warehouse.start(FakeSink())
+    other = sqlite3.connect(tmp_path / "wh.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing to the warehouse's file
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        async with asyncio.timeout(10):
+            result = await warehouse.hand_over(handover("A-01"))
+    finally:
+        ticker.cancel()
+        other.close()
+        await warehouse.stop()
+    assert isinstance(result, Accepted)
+    assert ticks >= 20  # the loop went on (and released the other lock) while the handover waited
+    assert warehouse.handover_counts() == {("shop", "A-01"): 1}

@@ -106,7 +106,7 @@ class FusedConnection(aiosqlite.Connection):
             try:
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode not in _LOCKED:
+                if getattr(error, "sqlite_errorcode", None) not in _LOCKED:
                     raise
         return await self._away(_wait_for_lock, self._connection, self.busy_timeout_ms, fn, args, kwargs)
 

@@ -75,6 +75,7 @@ class SimulatedWarehouse:
         self._sink: CommandSink | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._away = 0  # transactions on the warehouse's thread, not finished yet
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -244,46 +245,76 @@ class SimulatedWarehouse:
             return self.settings.idle_poll_s
         return min(max(next_due - self._clock(), 0.001), self.settings.idle_poll_s)
 
-    # -- the database thread -----------------------------------------------------------------------
+    # -- the database ------------------------------------------------------------------------------
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` as one transaction on the warehouse's thread; SQLite trouble is retryable."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-db")
-        loop = asyncio.get_running_loop()
+        """Run `fn(conn, *args)` as one transaction; SQLite trouble is retryable (ErpUnavailable).
+
+        Inline on the event loop: a transaction on the warehouse's local file takes microseconds, a hop
+        to a thread and back costs more CPU than that. Only a transaction that meets another
+        connection's lock (a reader process creating the schema, say) waits for it on the warehouse's
+        thread, where SQLite may block; while one is there, the calls after it queue behind it.
+        """
         try:
-            return await loop.run_in_executor(self._executor, self._transaction, fn, args)
+            if self._conn is not None and not self._away:
+                try:
+                    return _transaction(self._conn, fn, args)
+                except sqlite3.OperationalError as error:
+                    if getattr(error, "sqlite_errorcode", None) not in _LOCKED:
+                        raise
+            return await self._in_thread(fn, args)
         except sqlite3.Error as error:
             raise ErpUnavailable(f"warehouse database error: {error}") from error
 
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    async def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-db")
+        self._away += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._waiting, fn, args)
+        finally:
+            self._away -= 1
+
+    def _waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """On the warehouse's thread: open the file on first use, and let SQLite wait for a lock."""
         if self._conn is None:
             self._conn = ledger.connect(self.path)
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         try:
-            result = fn(conn, *args)
-            conn.execute("COMMIT")
-        except BaseException:
-            # A failed COMMIT (disk full, I/O error) leaves the transaction open: without this ROLLBACK
-            # every later BEGIN would fail and the warehouse would stay down until restarted.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
+            return _transaction(conn, fn, args)
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")  # inline transactions never wait: see `_db`
 
     async def _close(self) -> None:
         executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(executor, self._close_connection)
-        executor.shutdown(wait=True)
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
+            executor.shutdown(wait=True)
+        self._close_connection()
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+_LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def _transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (disk full, I/O error) leaves the transaction open: without this ROLLBACK
+        # every later BEGIN would fail and the warehouse would stay down until restarted.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def read_handover_counts(path_or_url: str | Path) -> dict[tuple[str, str], int]:
