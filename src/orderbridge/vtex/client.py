@@ -74,7 +74,8 @@ class VtexClient:
     """Async client for one VTEX account (one appKey). Use as ``async with VtexClient(...) as vtex``.
 
     ``base_url`` replaces ``https://{account_name}.{environment}.com.br`` (sandbox, proxies);
-    ``transport`` plugs an in-process transport (``httpx2.ASGITransport(app)``) for tests.
+    ``transport`` plugs an in-process transport (``httpx2.ASGITransport(app)``) for tests. Without
+    one, calls go over the lean HTTP/1.1 pool (``http11``); ``http2=True`` uses httpx2 over HTTP/2.
     ``requests_per_second``/``burst`` configure the client-side token bucket (None: no limit); pass
     ``limiter`` instead to share one bucket between several clients of the same account.
     ``get_order_per_minute`` paces Get order below VTEX's published quota for it (6000/min per
@@ -97,7 +98,7 @@ class VtexClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
-        http2: bool = True,
+        http2: bool = False,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         get_order_per_minute: int | None = GET_ORDER_PER_MINUTE,

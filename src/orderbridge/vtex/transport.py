@@ -14,6 +14,11 @@ Retry rules (see ``RetryPolicy`` for the numbers):
   raises ``Unavailable(may_have_landed=True)`` so the caller reads the order first.
 * Connection refused / connect timeout / no pooled connection — the request never left, so it is
   retried like an idempotent call whatever the method, and ``may_have_landed`` stays False.
+
+Bytes move through a ``Sender`` (see ``sending``): by default the lean HTTP/1.1 pool of ``http11``,
+which costs a fraction of httpx's CPU per call; ``http2=True`` keeps httpx2 over HTTP/2 (``pool``), and
+a caller's own ``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) is used through httpx2
+as well. Both report failures the same way (``SendFailed``: a kind and whether it may have been sent).
 """
 
 from __future__ import annotations
@@ -41,27 +46,18 @@ from .errors import (
     Unavailable,
     VtexError,
 )
+from .http11 import Http11Pool
 from .pool import PooledTransport
 from .ratelimit import RateLimiter, Unlimited
 from .retry import RetryPolicy, parse_retry_after
+from .sending import HttpxSender, QueryParams, Reply, Sender, SendFailed, request_target
 
 log = structlog.get_logger("orderbridge.vtex")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
-_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 _USER_AGENT = "orderbridge-vtex/0.1"
 
-QueryParams = Mapping[str, str | int | float | bool]
 T = TypeVar("T")
-
-
-class _AttemptFailed(Exception):
-    """Internal: a transport-level failure, with whether the request may have left the machine."""
-
-    def __init__(self, kind: str, sent: bool) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.sent = sent
 
 
 def build_path(template: str, path_params: Mapping[str, str]) -> str:
@@ -80,7 +76,7 @@ class VtexTransport:
         policy: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         transport: httpx2.AsyncBaseTransport | None = None,
-        http2: bool = True,
+        http2: bool = False,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -91,24 +87,17 @@ class VtexTransport:
         self.policy = policy or RetryPolicy()
         self.timeout_s = timeout_s
         self._sleep = sleep
-        # The transport is called directly, not through `httpx2.AsyncClient`: the client's layers (auth,
-        # redirects, cookies, event hooks, URL merging) cost about a third of a call's CPU and this
-        # transport needs none of them (VTEX's API answers without redirects; auth is two headers).
-        self._http: httpx2.AsyncBaseTransport = transport or PooledTransport(
-            max_connections=max_connections, http2=http2
-        )
-        self._headers = httpx2.Headers(
-            {
-                **credentials.headers(),
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-                "Content-Type": "application/json",
-                "User-Agent": _USER_AGENT,
-            }
-        )
+        headers = {
+            **credentials.headers(),
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "Content-Type": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        self._sender = _sender(self.base_url, headers, transport, http2, max_connections)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def request(
         self,
@@ -124,6 +113,7 @@ class VtexTransport:
         """Send one logical call; return the decoded JSON body (None when empty) or raise a VtexError."""
         method = method.upper()
         path = build_path(template, path_params or {})
+        target = request_target(path, params)
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         content = orjson.dumps(body) if body is not None else None
         timeout = timeout_s or self.timeout_s
@@ -137,8 +127,8 @@ class VtexTransport:
             await self.limiter.acquire()
             started = time.perf_counter()
             try:
-                response = await self._send(method, path, params, content, timeout)
-            except _AttemptFailed as failure:
+                response = await self._sender.send(method, target, content, timeout)
+            except SendFailed as failure:
                 self._log(method, path, attempt, started, status=None, error=failure.kind)
                 failures += 1
                 reached_vtex = reached_vtex or failure.sent
@@ -153,7 +143,7 @@ class VtexTransport:
                     failure.kind,
                     may_have_landed=reached_vtex and writes,
                 ) from None
-            status = response.status_code
+            status = response.status
             self._log(method, path, attempt, started, status=status)
             if status < 300:
                 return _decode(response.content)
@@ -200,39 +190,9 @@ class VtexTransport:
                 method.upper(), path, None, None, message, may_have_landed=method.upper() != "GET"
             ) from None
 
-    async def _send(
-        self, method: str, path: str, params: QueryParams | None, content: bytes | None, limit_s: float
-    ) -> httpx2.Response:
-        request = httpx2.Request(
-            method,
-            self.base_url + path,
-            params=dict(params) if params else None,
-            headers=self._headers,
-            content=content,
-            extensions={"timeout": httpx2.Timeout(limit_s).as_dict()},
-        )
-        # asyncio.timeout bounds transports that ignore httpx timeouts (e.g. in-process ASGI).
-        try:
-            async with asyncio.timeout(limit_s):
-                response = await self._http.handle_async_request(request)
-                response.request = request
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-                return response
-        except _NOT_SENT as exc:
-            raise _AttemptFailed(type(exc).__name__, sent=False) from None
-        except httpx2.TimeoutException as exc:
-            raise _AttemptFailed(type(exc).__name__, sent=True) from None
-        except TimeoutError:
-            raise _AttemptFailed("Timeout", sent=True) from None
-        except httpx2.TransportError as exc:
-            raise _AttemptFailed(type(exc).__name__, sent=True) from None
-
-    def _rate_limit_wait(self, method: str, path: str, response: httpx2.Response, waits_so_far: int) -> float:
+    def _rate_limit_wait(self, method: str, path: str, response: Reply, waits_so_far: int) -> float:
         """Seconds to sleep before repeating a 429, or raise RateLimited when that is too long."""
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
         code, message = error_details(response.content)
         message = self._credentials.redact(message)
         if retry_after is None:
@@ -241,10 +201,8 @@ class VtexTransport:
             raise RateLimited(method, path, 429, code, message, retry_after=max(retry_after, 1.0))
         return retry_after
 
-    def _error(
-        self, method: str, path: str, response: httpx2.Response, *, may_have_landed: bool
-    ) -> VtexError:
-        status = response.status_code
+    def _error(self, method: str, path: str, response: Reply, *, may_have_landed: bool) -> VtexError:
+        status = response.status
         code, message = error_details(response.content)
         message = self._credentials.redact(message)
         if status >= 500:
@@ -280,6 +238,22 @@ class VtexTransport:
             log.info("vtex.call", **fields)
         else:
             log.warning("vtex.call", **fields)
+
+
+def _sender(
+    base_url: str,
+    headers: dict[str, str],
+    transport: httpx2.AsyncBaseTransport | None,
+    http2: bool,
+    max_connections: int,
+) -> Sender:
+    """A caller's httpx2 transport if given; httpx2 for HTTP/2; else the lean HTTP/1.1 pool."""
+    if transport is None and not http2:
+        return Http11Pool(base_url, headers, max_connections=max_connections)
+    # httpx2's transport is called directly, not through `httpx2.AsyncClient`: the client's layers
+    # (auth, redirects, cookies, event hooks, URL merging) cost a third of a call's CPU and are unused.
+    http = transport or PooledTransport(max_connections=max_connections, http2=True)
+    return HttpxSender(http, base_url, headers)
 
 
 def _decode(content: bytes) -> Any:
