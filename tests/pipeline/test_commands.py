@@ -191,8 +191,13 @@ async def test_a_command_vtex_refuses_is_marked_rejected_with_vtexs_message_and_
     row = await wait_command(harness, outcome.command_id, "rejected")
 
     assert row.error
-    status = await operators.status(harness.db)
-    assert status["accounts"][ACCOUNT]["jobs_parked"] == 1
+
+    async def job_parked() -> bool:
+        # The job's outcome is the queue's to record, in a transaction after the handler's own writes.
+        status = await operators.status(harness.db)
+        return bool(status["accounts"][ACCOUNT]["jobs_parked"] == 1)
+
+    await harness.wait_for(job_parked, what="the relay job parked")
 
 
 async def test_change_v1_is_used_when_the_account_says_so(make_harness: HarnessFactory) -> None:

@@ -6,6 +6,8 @@ How it works
 - One loop owns all of the queue's database work: it writes finished jobs' outcomes in one batch,
   returns expired leases to the queue, and claims up to `concurrency − running` due jobs in one
   `UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING …`. Workers only run handlers.
+  Given the application's `GroupCommit` (`writes=`), that work rides in the same transactions as the
+  handlers' own writes instead of paying for transactions of its own.
   While jobs run, the loop waits `gather_s` between cycles so that one cycle (one transaction) records
   the outcomes of several finished jobs; expired leases are looked for a few times per lease, not on
   every cycle.
@@ -41,10 +43,10 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Row, bindparam, case, delete, event, func, select, text, update
@@ -55,10 +57,12 @@ from sqlalchemy.orm import Session
 from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Handler, Job, NewJob, ParkedJob
 from orderbridge.store.db import Database
+from orderbridge.store.group_commit import GroupCommit
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, jobs
 from orderbridge.store.types import Json
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 _WAKE_ON_COMMIT = "orderbridge.jobs.wake_on_commit"
 
@@ -133,6 +137,7 @@ class EmbeddedQueue:
         keep_done_s: float = 86_400.0,
         rng: Callable[[], float] = random.random,
         gather_s: float = 0.005,
+        writes: GroupCommit | None = None,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -149,6 +154,8 @@ class EmbeddedQueue:
         self._next_purge = 0.0
         self._next_release = 0.0
         self.gather_s = gather_s
+        #: The application's group commit: claims and outcomes then share its transactions.
+        self.writes = writes
         self._rng = rng
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -344,7 +351,8 @@ class EmbeddedQueue:
         if not outcomes and free <= 0:
             return False
         now = self.clock()
-        async with self.db.transaction() as session:
+
+        async def bookkeeping(session: AsyncSession) -> tuple[int, list[Row[Any]]]:
             if outcomes:
                 await self._write_outcomes(session, outcomes)
             expired = 0
@@ -355,7 +363,9 @@ class EmbeddedQueue:
                 expired = await self._release(session, jobs.c.lease_until < now)
             if now >= self._next_purge:
                 await self._purge_done(session, now)
-            claimed = await self._claim(session, free, now) if free > 0 else []
+            return expired, await self._claim(session, free, now) if free > 0 else []
+
+        expired, claimed = await self._write(bookkeeping)
         if expired:
             log.warning("jobs.lease_expired", jobs=expired)
         for row in claimed:
@@ -363,6 +373,13 @@ class EmbeddedQueue:
             self._tasks[job.id] = asyncio.create_task(self._execute(job), name=f"job-{job.id}-{job.kind}")
         self._counters["claimed"] += len(claimed)
         return bool(outcomes or claimed or expired)
+
+    async def _write(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `unit` in a write transaction: the shared group commit's when there is one."""
+        if self.writes is not None:
+            return await self.writes.run(unit)
+        async with self.db.transaction() as session:
+            return await unit(session)
 
     async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Row[Any]]:
         lock = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""

@@ -10,7 +10,7 @@ Where things are:
   requests), `handlers` (kind → handler), `handover` (hand an order to the ERP once).
 - The ERP's way in: `commands.PipelineSink` (validate → store → relay, late acceptance, current order).
 - Support: `deps` (what the parts share), `mapping` (VTEX order → `OrderSnapshot`), `records` (row →
-  facts), `confirm` (hot-path writes), `group_commit`, `ledger` (attempts), `accounts` (pause on auth
+  facts), `confirm` (hot-path writes), `ledger` (attempts), `accounts` (pause on auth
   errors), `vtex_calls` (429/auth → job outcomes), `erp_wiring`, `crashpoints` (crash test).
 - Operators: `operators` (status, list, show, retry) and `console` (what the CLI prints).
 """

@@ -7,6 +7,9 @@ in the order's lane — one transaction, so an accepted command is always relaye
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,13 +18,15 @@ from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import is_repeat_of_known_invoice, validate_command
 from orderbridge.erp.port import SubmitOutcome
-from orderbridge.jobs.port import JobQueue
+from orderbridge.jobs.port import Job, JobQueue
 from orderbridge.store import repo, tables
 
-from .deps import RELAY_COMMAND, PipelineDeps, lane_of
+from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, PipelineDeps, lane_of
 from .intake import enqueue_sync
 from .ledger import add, attempt_of
 from .records import ERP_REJECTED
+
+log = structlog.get_logger("orderbridge.pipeline.commands")
 
 
 class PipelineSink:
@@ -86,32 +91,18 @@ class PipelineSink:
         erp_reference: str | None = None,
         reason: str | None = None,
     ) -> None:
-        """The ERP's late answer to a handover; the order's sync then starts handling (or it stays parked)."""
-        waiting = (PipelineState.AWAITING_ERP.value,)
+        """The ERP's late answer to a handover; the order's sync then starts handling (or it stays parked).
+
+        The answer can arrive before the pipeline has recorded that it waits for one (the handover's
+        record may still be on its way to the database): it is then applied by a job in the order's
+        lane, which runs after the job that handed the order over — never dropped.
+        """
+        answer: dict[str, Any] = {"accepted": accepted, "erp_reference": erp_reference, "reason": reason}
         async with self.deps.db.transaction() as session:
-            if accepted:
-                changed = await repo.set_pipeline_state(
-                    session,
-                    account,
-                    order_id,
-                    PipelineState.ACCEPTED.value,
-                    expect_state=waiting,
-                    handed_over_at=self.deps.clock(),
-                    erp_reference=erp_reference,
-                )
-            else:
-                changed = await repo.set_pipeline_state(
-                    session,
-                    account,
-                    order_id,
-                    PipelineState.PARKED.value,
-                    expect_state=waiting,
-                    park_reason=ERP_REJECTED + (reason or "no reason given"),
-                )
-            if changed:
-                outcome = "accepted" if accepted else "rejected"
-                await add(session, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
-                await enqueue_sync(self.deps.queue, session, account, order_id)
+            if not await apply_acceptance(self.deps, session, account, order_id, **answer):
+                payload = {"account": account, "order_id": order_id, **answer}
+                lane = lane_of(account, order_id)
+                await self.deps.queue.enqueue(session, kind=APPLY_ACCEPTANCE, lane=lane, payload=payload)
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None:
         async with self.deps.db.read_session() as session:
@@ -142,3 +133,51 @@ async def enqueue_relay(
         lane=lane_of(account, order_id),
         payload={"account": account, "order_id": order_id, "command_id": command_id},
     )
+
+
+async def apply_acceptance(
+    deps: PipelineDeps,
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    *,
+    accepted: bool,
+    erp_reference: str | None,
+    reason: str | None,
+) -> bool:
+    """Move an order that awaits the ERP's answer on, and ask for its sync. False if it was not waiting."""
+    waiting = (PipelineState.AWAITING_ERP.value,)
+    if accepted:
+        changed = await repo.set_pipeline_state(
+            session,
+            account,
+            order_id,
+            PipelineState.ACCEPTED.value,
+            expect_state=waiting,
+            handed_over_at=deps.clock(),
+            erp_reference=erp_reference,
+        )
+    else:
+        park_reason = ERP_REJECTED + (reason or "no reason given")
+        changed = await repo.set_pipeline_state(
+            session,
+            account,
+            order_id,
+            PipelineState.PARKED.value,
+            expect_state=waiting,
+            park_reason=park_reason,
+        )
+    if changed:
+        outcome = "accepted" if accepted else "rejected"
+        await add(session, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
+        await enqueue_sync(deps.queue, session, account, order_id)
+    return changed
+
+
+async def apply_late_acceptance(deps: PipelineDeps, job: Job) -> None:
+    """The `apply_acceptance` job: an answer that arrived early, applied now that the lane got to it."""
+    payload = dict(job.payload)
+    account, order_id = payload.pop("account"), payload.pop("order_id")
+    async with deps.db.transaction() as session:
+        if not await apply_acceptance(deps, session, account, order_id, **payload):
+            log.info("acceptance_ignored", account=account, order_id=order_id, reason="not awaiting the ERP")

@@ -16,12 +16,12 @@ from orderbridge.core.decisions import RELEVANT_STATUSES
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store.db import Database
+from orderbridge.store.group_commit import GroupCommit
 from orderbridge.vtex import VtexClient
-
-from .group_commit import GroupCommit
 
 SYNC_ORDER = "sync_order"
 RELAY_COMMAND = "relay_command"
+APPLY_ACCEPTANCE = "apply_acceptance"
 HOOK_SECRET_HEADER = "X-Orderbridge-Hook-Secret"
 
 
@@ -62,6 +62,8 @@ class Timing:
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
+    write_gather_s: float = 0.01
+    """How long a write waits for others to share its transaction (see `store.group_commit`)."""
 
 
 @dataclass
@@ -82,7 +84,7 @@ class PipelineDeps:
     """Accounts paused after an auth error, with the reason (mirrored in the `accounts` table)."""
 
     def __post_init__(self) -> None:
-        self.writes = GroupCommit(self.db)
+        self.writes = GroupCommit(self.db, gather_s=self.timing.write_gather_s)
 
     def client(self, account: str) -> VtexClient:
         return self.clients[account]

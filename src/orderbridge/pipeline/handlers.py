@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from orderbridge.jobs.port import Handler, Job
 
-from .deps import RELAY_COMMAND, SYNC_ORDER, PipelineDeps
+from .commands import apply_late_acceptance
+from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, SYNC_ORDER, PipelineDeps
 from .relay import relay_command
 from .sync import sync_order
 
@@ -16,4 +17,7 @@ def make_handlers(deps: PipelineDeps) -> dict[str, Handler]:
     async def relay(job: Job) -> None:
         await relay_command(deps, job)
 
-    return {SYNC_ORDER: sync, RELAY_COMMAND: relay}
+    async def acceptance(job: Job) -> None:
+        await apply_late_acceptance(deps, job)
+
+    return {SYNC_ORDER: sync, RELAY_COMMAND: relay, APPLY_ACCEPTANCE: acceptance}

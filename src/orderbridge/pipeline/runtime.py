@@ -46,7 +46,9 @@ class Pipeline:
         queue_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.deps = PipelineDeps(db, clients, erp, policies, timing or Timing())
-        self.queue = EmbeddedQueue(db, make_handlers(self.deps), concurrency=workers, **(queue_options or {}))
+        handlers = make_handlers(self.deps)
+        options = {"writes": self.deps.writes, **(queue_options or {})}
+        self.queue = EmbeddedQueue(db, handlers, concurrency=workers, **options)
         self.deps.queue = self.queue
         self.sink = PipelineSink(self.deps)
         self.deps.sink = self.sink

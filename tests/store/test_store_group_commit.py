@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.pipeline.group_commit import GroupCommit
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
+from orderbridge.store.group_commit import GroupCommit
 
 
 @pytest.fixture
