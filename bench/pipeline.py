@@ -304,7 +304,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline-orders", type=int, default=100, help="orders for the baseline loop")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--get-order-per-minute", type=int, default=6000)
-    parser.add_argument("--workers", type=int, default=32, help="orderbridge job workers")
+    parser.add_argument("--workers", type=int, default=64, help="orderbridge job workers")
     parser.add_argument("--pollers", type=int, default=4, help="orderbridge feed pollers")
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--skip-baseline", action="store_true")

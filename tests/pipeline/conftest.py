@@ -42,6 +42,7 @@ FAST_TIMING = Timing(
     paused_probe_s=0.2,
     change_poll_s=0.05,
     start_conflict_retry_s=0.05,
+    write_gather_s=0.005,
 )
 QUIET_WAREHOUSE = WarehouseSettings(
     first_step_delay_s=0.0,

@@ -17,7 +17,8 @@ from orderbridge.store.db import Database
 
 async def _order_in_state(db: Database, state: str) -> None:
     async with db.transaction() as session:
-        await repo.upsert_order(session, "shop", "O-1", "ready-for-handling", None, {}, "2026-11-27T00:00:00Z")
+        changed = "2026-11-27T00:00:00Z"
+        await repo.upsert_order(session, "shop", "O-1", "ready-for-handling", None, {}, changed)
         await repo.set_pipeline_state(session, "shop", "O-1", state)
 
 

@@ -62,8 +62,9 @@ class Timing:
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
-    write_gather_s: float = 0.01
-    """How long a write waits for others to share its transaction (see `store.group_commit`)."""
+    write_gather_s: float = 0.04
+    """How long a write waits for others to share its transaction (see `store.group_commit`): 40 ms
+    costs an order a fifth of a second end to end and saves more than half of its CPU at 100 orders/s."""
 
 
 @dataclass

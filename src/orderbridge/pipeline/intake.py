@@ -46,17 +46,21 @@ async def store_events(
 ) -> int:
     """Record the events (duplicates are dropped by the store) and enqueue one sync per new event.
 
-    Returns how many new events called for a sync. Everything happens in the caller-visible transaction below,
-    so the job exists if and only if its event was stored.
+    Returns how many new events called for a sync, once committed. Events and jobs are written in one
+    transaction, so the job exists if and only if its event was stored.
     """
     expression = deps.policy(account).feed_expression is not None
-    async with deps.db.transaction() as session:
+
+    async def store(session: AsyncSession) -> int:
         stored = await record_events(session, account, source, events)
         fresh = [e for e in stored if wants_sync(e.state, expression)]
         settled = await _already_settled(session, account, fresh)
         wanted = dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled)
         await deps.queue.enqueue_many(session, [sync_job(account, order_id) for order_id in wanted])
-    return len(fresh)
+        return len(fresh)
+
+    # In the group commit: a batch of events shares its transaction with the jobs' writes.
+    return await deps.writes.run(store)
 
 
 async def record_events(

@@ -80,7 +80,7 @@ class Service:
             self.clients,
             self.erp,
             {a.name: policy_of(a) for a in settings.accounts},
-            timing=timing,
+            timing=timing or Timing(write_gather_s=settings.write_gather_ms / 1000),
             workers=settings.workers,
             reconcile_interval_s=settings.reconcile_interval_s,
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
