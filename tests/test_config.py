@@ -65,7 +65,7 @@ def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
     assert (account.intake, account.pollers, account.maxlot, account.change_api) == ("feed", 4, 10, "v2")
     assert account.environment == "vtexcommercestable" and account.base_url is None
     assert account.feed_filter == FromWorkflowFilter(
-        status=("ready-for-handling", "handling", "cancellation-requested", "canceled", "invoiced")
+        status=("ready-for-handling", "cancellation-requested", "canceled", "invoiced")
     )
     assert account.feed_statuses == account.feed_filter.status and account.feed_expression is None
     assert (settings.api.host, settings.api.port, settings.api.tokens) == ("127.0.0.1", 8080, ())

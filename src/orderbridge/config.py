@@ -45,8 +45,8 @@ VTEX_FILTER_STATUSES = frozenset(
         "cancellation-requested", "cancel", "canceled",
     )
 )  # fmt: skip
-# What the pipeline acts on (see `orderbridge.core.decisions.RELEVANT_STATUSES`).
-DEFAULT_FEED_STATUSES = ("ready-for-handling", "handling", "cancellation-requested", "canceled", "invoiced")
+# What the feed is asked for (see `orderbridge.core.decisions.FEED_STATUSES`).
+DEFAULT_FEED_STATUSES = ("ready-for-handling", "cancellation-requested", "canceled", "invoiced")
 SECRET_KEYS = frozenset({"app_key", "app_token", "hook_secret", "tokens", "secret", "password"})
 
 ErpAdapterName = Literal["warehouse", "webhook", "staging", "files"]

@@ -35,6 +35,11 @@ RELEVANT_STATUSES: tuple[str, ...] = (
     "canceled",
     "invoiced",
 )
+# The statuses the feed is asked for by default. `handling` is not among them: the pipeline causes it
+# itself (its start-handling, recorded from VTEX's 204), and after a denied cancellation request the
+# deny's relay re-reads the order anyway. Subscribing to it would double the events (a feed read, a
+# commit and a stored event per order) to learn nothing; reconciliation still covers the status.
+FEED_STATUSES: tuple[str, ...] = tuple(status for status in RELEVANT_STATUSES if status != "handling")
 
 
 @dataclass(frozen=True, slots=True)

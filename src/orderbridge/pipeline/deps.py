@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from orderbridge.core.decisions import RELEVANT_STATUSES
+from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store.db import Database
@@ -37,7 +37,7 @@ class AccountPolicy:
     intake: Literal["feed", "hook", "both"] = "feed"
     pollers: int = 4
     maxlot: int = 10
-    feed_statuses: tuple[str, ...] = RELEVANT_STATUSES
+    feed_statuses: tuple[str, ...] = FEED_STATUSES
     feed_expression: str | None = None
     hook_secret: str | None = None
     hook_url: str | None = None

@@ -49,9 +49,11 @@ class GroupCommit:
         return await future
 
     async def _drain(self) -> None:
-        if self.gather_s > 0:
-            await asyncio.sleep(self.gather_s)
         while self._pending:
+            if self.gather_s > 0 and len(self._pending) < self.max_batch:
+                # Before every batch, not just the first: units keep arriving while one commits, and
+                # committing those at once would make nearly every batch a batch of one again.
+                await asyncio.sleep(self.gather_s)
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             batch = [(unit, future) for unit, future in batch if not future.cancelled()]
             if batch:
