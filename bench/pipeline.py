@@ -90,6 +90,7 @@ def write_config(workdir: Path, base_url: str, args: argparse.Namespace) -> Path
         f"""
 database_url = "sqlite+aiosqlite:///{workdir / "orderbridge.db"}"
 workers = {args.workers}
+write_gather_ms = {args.write_gather_ms}
 reconcile_interval_s = 3600
 log_level = "warning"
 
@@ -205,7 +206,20 @@ def start_py_spy(pid: int, output: str | None) -> subprocess.Popen[bytes] | None
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     # --gil: only samples holding the GIL, i.e. Python actually running (threads blocked in a queue's
     # get would otherwise show up as busy).
-    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--gil", "-o", output]
+    command = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--gil",
+        "--nonblocking",
+        "-o",
+        output,
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -275,7 +289,7 @@ def report(ob: OrderbridgeResult, baseline_rate: float, args: argparse.Namespace
     per_order_ms = 1000 * ob.cpu_work_s / ob.orders
     lines = [
         f"conditions: {args.latency_ms} ms latency per call, Get order {args.get_order_per_minute}/min,"
-        f" orderbridge workers={args.workers} pollers={args.pollers}",
+        f" orderbridge workers={args.workers} pollers={args.pollers} write_gather_ms={args.write_gather_ms}",
         f"orderbridge : {ob.rate:7.1f} orders/s  ({ob.orders} orders in {ob.work_s:.1f} s of work;"
         f" {ob.elapsed_s:.1f} s from launch; Get order 429s: {ob.get_order_429})",
         f"baseline    : {baseline_rate:7.1f} orders/s  ({args.baseline_orders} orders, seed guide's loop)",
@@ -306,6 +320,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--get-order-per-minute", type=int, default=6000)
     parser.add_argument("--workers", type=int, default=64, help="orderbridge job workers")
     parser.add_argument("--pollers", type=int, default=4, help="orderbridge feed pollers")
+    parser.add_argument("--write-gather-ms", type=float, default=40.0, help="orderbridge's group-commit wait")
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile of the pipeline")
