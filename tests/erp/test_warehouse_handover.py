@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from warehouse_fakes import FakeSink, make_snapshot
 
+from loop_ticks import counting_ticks
 from orderbridge.core.orders import OrderItem, OrderSnapshot
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import Accepted, ErpAdapter, HandoverOrder, Rejected, SupportsLookup
@@ -195,22 +196,12 @@ async def test_a_handover_waiting_for_another_processs_lock_does_not_block_the_e
     other.execute("BEGIN IMMEDIATE")  # another process writing to the warehouse's file
     loop = asyncio.get_running_loop()
     loop.call_later(0.3, other.execute, "COMMIT")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
     try:
-        async with asyncio.timeout(10):
+        async with counting_ticks() as ticks, asyncio.timeout(10):
             result = await warehouse.hand_over(handover("A-01"))
     finally:
-        ticker.cancel()
         other.close()
         await warehouse.stop()
     assert isinstance(result, Accepted)
-    assert ticks >= 20  # the loop went on (and released the other lock) while the handover waited
+    assert ticks.count >= 20  # the loop went on (and released the other lock) while the handover waited
     assert warehouse.handover_counts() == {("shop", "A-01"): 1}

@@ -10,6 +10,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import text
 
+from loop_ticks import counting_ticks
 from orderbridge.store.db import Database
 from orderbridge.store.sqlite_driver import FusedConnection, connect
 
@@ -83,7 +84,7 @@ async def test_a_writer_waiting_for_another_connections_lock_does_not_block_the_
     try:
         async with first.transaction() as session:
             await session.execute(text("CREATE TABLE t (n INTEGER)"))
-        holding, ticks = asyncio.Event(), 0
+        holding = asyncio.Event()
 
         async def hold_the_lock() -> None:
             async with first.transaction() as session:
@@ -97,18 +98,10 @@ async def test_a_writer_waiting_for_another_connections_lock_does_not_block_the_
                 await session.execute(text("INSERT INTO t (n) VALUES (2)"))
                 return int((await session.execute(text("SELECT count(*) FROM t"))).scalar_one())
 
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
-        async with asyncio.timeout(10):
+        async with counting_ticks() as ticks, asyncio.timeout(10):
             _, seen = await asyncio.gather(hold_the_lock(), write_behind())
-        ticker.cancel()
         assert seen == 2  # the second writer saw the first one's committed row: it really waited
-        assert ticks >= 20  # ~0.3 s of 10 ms ticks: the loop was never blocked by the wait
+        assert ticks.count >= 20  # ~0.3 s of 10 ms ticks: the loop was never blocked by the wait
     finally:
         await first.dispose()
         await second.dispose()
