@@ -67,12 +67,13 @@ def _pace_under(per_minute: int | None) -> tuple[float | None, int]:
 
     At high rates the bucket holds two tokens: a sleeper wakes a millisecond or two late when the event
     loop is busy, and with a single token that lateness is lost for good (at 100/s, nearly a tenth of
-    the quota); the second token carries it over."""
+    the quota); the second token carries it over. Its price is one more call of rate: two back-to-back
+    calls can straddle the edge of VTEX's counting window, and the slack keeps them under it."""
     if not per_minute:
         return None, 1
     per_second = per_minute / 60
     burst = 2 if per_second >= 20 else 1
-    return max(per_second - burst, per_second / 2), burst
+    return max(per_second - 2 * burst + 1, per_second / 2), burst
 
 
 class VtexClient:
