@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 ENV_PREFIX = "ORDERBRIDGE_"
@@ -45,8 +46,7 @@ VTEX_FILTER_STATUSES = frozenset(
         "cancellation-requested", "cancel", "canceled",
     )
 )  # fmt: skip
-# What the feed is asked for (see `orderbridge.core.decisions.FEED_STATUSES`).
-DEFAULT_FEED_STATUSES = ("ready-for-handling", "cancellation-requested", "canceled", "invoiced")
+DEFAULT_FEED_STATUSES = FEED_STATUSES  # what the feed is asked for, unless an account says otherwise
 SECRET_KEYS = frozenset({"app_key", "app_token", "hook_secret", "tokens", "secret", "password"})
 
 ErpAdapterName = Literal["warehouse", "webhook", "staging", "files"]
