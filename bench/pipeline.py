@@ -3,6 +3,7 @@
     .venv/bin/python bench/pipeline.py            # 3000 orders for orderbridge, 100 for the baseline
     .venv/bin/python bench/pipeline.py --orders 500 --baseline-orders 50 --workers 64
     .venv/bin/python bench/pipeline.py --py-spy /tmp/pipeline.txt   # also profile the pipeline process
+    .venv/bin/python bench/pipeline.py --cprofile /tmp/pipeline.prof  # deterministic profile (slower)
 
 Each side gets a fresh `orderbridge sandbox` process with every order already waiting in the feed,
 50 ms latency on every VTEX call and VTEX's 6000/min limit on Get order (429 + Retry-After beyond it).
@@ -155,7 +156,8 @@ def run_orderbridge(args: argparse.Namespace, workdir: Path) -> OrderbridgeResul
         env["ORDERBRIDGE_LOG_LEVEL"] = "warning"
         log = (workdir / "pipeline.log").open("wb")
         launched = time.perf_counter()
-        command = [sys.executable, "-m", "orderbridge.cli", "run", "--config", str(config)]
+        profile = ["-m", "cProfile", "-o", args.cprofile] if args.cprofile else []
+        command = [sys.executable, *profile, "-m", "orderbridge.cli", "run", "--config", str(config)]
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         profiler = start_py_spy(process.pid, args.py_spy)
         try:
@@ -324,6 +326,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile of the pipeline")
+    parser.add_argument("--cprofile", metavar="FILE", help="run the pipeline under cProfile, stats to FILE")
     parser.add_argument("--workdir", type=Path, help="keep databases and the pipeline's log here")
     return parser.parse_args()
 

@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Row, bindparam, case, delete, event, func, select, text, update
+from sqlalchemy import bindparam, case, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -58,6 +58,7 @@ from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Handler, Job, NewJob, ParkedJob
 from orderbridge.store.db import Database
 from orderbridge.store.group_commit import GroupCommit
+from orderbridge.store.prepared import Prepared
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, jobs
 from orderbridge.store.types import Json
 
@@ -352,7 +353,7 @@ class EmbeddedQueue:
             return False
         now = self.clock()
 
-        async def bookkeeping(session: AsyncSession) -> tuple[int, list[Row[Any]]]:
+        async def bookkeeping(session: AsyncSession) -> tuple[int, list[Job]]:
             if outcomes:
                 await self._write_outcomes(session, outcomes)
             expired = 0
@@ -368,8 +369,7 @@ class EmbeddedQueue:
         expired, claimed = await self._write(bookkeeping)
         if expired:
             log.warning("jobs.lease_expired", jobs=expired)
-        for row in claimed:
-            job = Job(row.id, row.kind, row.lane, row.payload, row.attempt, _dt(row.enqueued_at))
+        for job in claimed:
             self._tasks[job.id] = asyncio.create_task(self._execute(job), name=f"job-{job.id}-{job.kind}")
         self._counters["claimed"] += len(claimed)
         return bool(outcomes or claimed or expired)
@@ -381,28 +381,13 @@ class EmbeddedQueue:
         async with self.db.transaction() as session:
             return await unit(session)
 
-    async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Row[Any]]:
-        lock = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
-        # Literal status lists so both databases match the partial indexes' WHERE clauses. "Oldest
-        # unfinished job of its lane" is a correlated min(): a per-row index probe on (lane, id) whatever
-        # the planner's statistics say (a NOT EXISTS anti-join degrades badly on a fresh, unanalyzed table).
-        stmt = text(
-            f"""
-            UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_until = :lease_until,
-                worker = :worker, started_at = :now
-            WHERE id IN (
-                SELECT j.id FROM jobs j
-                WHERE j.status IN ('ready', 'retry') AND j.run_at <= :now
-                  AND j.id = (
-                    SELECT min(o.id) FROM jobs o
-                    WHERE o.lane = j.lane AND o.status IN ('ready', 'running', 'retry'))
-                ORDER BY j.run_at, j.id
-                LIMIT :limit {lock})
-            RETURNING id, kind, lane, payload, attempt, enqueued_at
-            """
-        ).columns(payload=Json)
+    async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Job]:
+        claim = _CLAIM_FOR_UPDATE if self.db.dialect == "postgresql" else _CLAIM
         params = {"lease_until": now + self.lease_s, "worker": self.token, "now": now, "limit": limit}
-        return list((await session.execute(stmt, params)).all())
+        return [
+            Job(job_id, kind, lane, payload, attempt, _dt(enqueued_at))
+            for job_id, kind, lane, payload, attempt, enqueued_at in await claim.rows(session, params)
+        ]
 
     async def _execute(self, job: Job) -> None:
         try:
@@ -463,24 +448,11 @@ class EmbeddedQueue:
                 "b_run_at": o.run_at if o.run_at is not None else now,
                 "b_error": o.error,
                 "b_finished": now if o.status in ("done", "parked") else None,
+                "b_worker": self.token,
             }
             for o in outcomes
         ]
-        stmt = (
-            update(jobs)
-            .where(jobs.c.id == bindparam("b_id"), jobs.c.worker == self.token, jobs.c.status == "running")
-            .values(
-                status=bindparam("b_status"),
-                attempt=bindparam("b_attempt"),
-                run_at=bindparam("b_run_at"),
-                last_error=bindparam("b_error"),
-                finished_at=bindparam("b_finished"),
-                lease_until=None,
-                worker=None,
-            )
-        )
-        connection = await session.connection()
-        written = (await connection.execute(stmt, rows)).rowcount
+        written = await _WRITE_OUTCOME.execute_many(session, rows)
         if written != len(rows):
             # Our lease expired and someone else took the job back: their run decides its fate.
             self._counters["lost_lease"] += len(rows) - written
@@ -625,6 +597,45 @@ def _insert(session: AsyncSession) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(jobs)
     return sqlite.insert(jobs)
+
+
+def _claim_statement(lock: str) -> Prepared:
+    # Literal status lists so both databases match the partial indexes' WHERE clauses. "Oldest
+    # unfinished job of its lane" is a correlated min(): a per-row index probe on (lane, id) whatever
+    # the planner's statistics say (a NOT EXISTS anti-join degrades badly on a fresh, unanalyzed table).
+    statement = text(
+        f"""
+        UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_until = :lease_until,
+            worker = :worker, started_at = :now
+        WHERE id IN (
+            SELECT j.id FROM jobs j
+            WHERE j.status IN ('ready', 'retry') AND j.run_at <= :now
+              AND j.id = (
+                SELECT min(o.id) FROM jobs o
+                WHERE o.lane = j.lane AND o.status IN ('ready', 'running', 'retry'))
+            ORDER BY j.run_at, j.id
+            LIMIT :limit {lock})
+        RETURNING id, kind, lane, payload, attempt, enqueued_at
+        """
+    ).columns(jobs.c.id, jobs.c.kind, jobs.c.lane, jobs.c.payload, jobs.c.attempt, jobs.c.enqueued_at)
+    return Prepared(statement)
+
+
+_CLAIM = _claim_statement("")
+_CLAIM_FOR_UPDATE = _claim_statement("FOR UPDATE SKIP LOCKED")
+_WRITE_OUTCOME = Prepared(
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"), jobs.c.worker == bindparam("b_worker"), jobs.c.status == "running")
+    .values(
+        status=bindparam("b_status"),
+        attempt=bindparam("b_attempt"),
+        run_at=bindparam("b_run_at"),
+        last_error=bindparam("b_error"),
+        finished_at=bindparam("b_finished"),
+        lease_until=None,
+        worker=None,
+    )
+)
 
 
 def _dt(epoch_s: float) -> datetime:

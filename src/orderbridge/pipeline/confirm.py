@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.store import repo, tables
+from orderbridge.store.prepared import Prepared
 from orderbridge.store.types import utcnow
 
 
@@ -47,10 +48,10 @@ async def confirm_visible_commands(
 
 _ROW_COLUMNS = [name for name in repo.OrderRow.__dataclass_fields__ if name != "raw"]
 _CHANGING = ("vtex_status", "value_cents", "last_change", "raw", "snapshot")
-_STORE_READ: dict[str, Any] = {}
+_STORE_READ: dict[str, Prepared] = {}
 
 
-def _store_read_statement(dialect: str) -> Any:
+def _store_read_statement(dialect: str) -> Prepared:
     """`repo.upsert_order`'s statement, RETURNING the row as it now is (built once per dialect)."""
     table = tables.orders
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -62,7 +63,7 @@ def _store_read_statement(dialect: str) -> Any:
         **values, pipeline_state=repo.NEW_ORDER_STATE, created_at=now, updated_at=now, version=1
     )
     excluded = stmt.excluded
-    return stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[table.c.account, table.c.order_id],
         set_={
             **{c: excluded[c] for c in _CHANGING},
@@ -70,7 +71,8 @@ def _store_read_statement(dialect: str) -> Any:
             "version": table.c.version + 1,
         },
         where=table.c.last_change <= excluded.last_change,
-    ).returning(*(table.c[name] for name in _ROW_COLUMNS))
+    )
+    return Prepared(upsert.returning(*(table.c[name] for name in _ROW_COLUMNS)))
 
 
 async def store_read(
@@ -96,9 +98,9 @@ async def store_read(
         "snapshot": snapshot,
         "now": utcnow(),
     }
-    found = (await session.execute(stmt, params)).mappings().one_or_none()
-    if found is not None:
-        return repo.OrderRow(**found), True
+    found = await stmt.rows(session, params)
+    if found:
+        return repo.OrderRow(**dict(zip(stmt.columns, found[0], strict=True))), True
     newer = await repo.get_order(session, account, order_id)
     assert newer is not None  # the conflict that refused our write is this very row
     return newer, False

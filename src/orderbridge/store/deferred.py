@@ -19,7 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from orderbridge.store.prepared import Prepared
+
 _PENDING = "orderbridge.deferred_writes"
+#: Deferred statements are module-level constants: a handful, each compiled once.
+_PREPARED: dict[Executable, Prepared] = {}
 
 
 def defer(session: AsyncSession, statement: Executable, params: dict[str, Any]) -> None:
@@ -36,9 +40,11 @@ def _write_deferred(session: Session) -> None:
     pending: dict[Executable, list[dict[str, Any]]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    connection = session.connection()
     for statement, rows in pending.items():
-        connection.execute(statement, rows)
+        prepared = _PREPARED.get(statement)
+        if prepared is None:
+            prepared = _PREPARED[statement] = Prepared(statement)
+        prepared.execute_many_sync(session, rows)
 
 
 @event.listens_for(Session, "after_rollback")

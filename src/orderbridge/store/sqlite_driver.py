@@ -118,6 +118,11 @@ class FusedConnection(aiosqlite.Connection):
         finally:
             self.calls_away -= 1
 
+    async def run(self, sql: str, parameters: Any, many: bool) -> tuple[list[Any] | None, int]:
+        """One statement (`many`: once per parameter sequence) and its rows, in one call; the rows
+        (None when it returns none) and the count of rows it changed."""
+        return await self._execute(_run, self._conn, sql, parameters, many)  # type: ignore[no-any-return]
+
     def cursor(self) -> _NewCursor:  # type: ignore[override]
         return _NewCursor(FusedCursor(self, self._conn.cursor()))
 
@@ -129,6 +134,21 @@ class FusedConnection(aiosqlite.Connection):
 
 
 _LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _run(
+    connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> tuple[list[Any] | None, int]:
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description is not None else None
+        return rows, cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def _wait_for_lock(
