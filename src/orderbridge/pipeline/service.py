@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Generator, Mapping
 from datetime import timedelta
@@ -184,4 +185,19 @@ async def _run_until_signalled(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await Service(settings).run(stop)
+    service = Service(settings)
+    _freeze_startup_heap()
+    await service.run(stop)
+
+
+def _freeze_startup_heap() -> None:
+    """Take what start-up built (modules, schemas, compiled statements: all kept for the process's life)
+    out of the garbage collector's generations, and collect the young generation less often.
+
+    Every full collection otherwise walks that whole heap again; in the pipeline bench the collector
+    took 0.24 ms of CPU per order, half of it in five full collections of ~75 ms each. Almost all of
+    an order's garbage is freed by reference counting anyway; only cycles wait for a collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
