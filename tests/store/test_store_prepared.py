@@ -145,3 +145,11 @@ async def test_on_sqlite_prepared_statements_skip_sqlalchemys_execution(
         await _SET_STATE.execute_many(session, [{"b_order_id": "o1", "b_state": "accepted"}])
     touching_orders = [s for s in statements_through_sqlalchemy if "orders" in s]
     assert len(touching_orders) == (0 if db.is_sqlite else 2)
+
+
+async def test_rows_many_answers_the_rows_of_every_parameter_set_in_order(db: Database) -> None:
+    async with db.transaction() as session:
+        returned = await _INSERT.rows_many(session, [_order("o1"), _order("o2"), _order("o3")])
+        assert await _INSERT.rows_many(session, []) == []
+    assert [row[:2] for row in returned] == [("o1", "new"), ("o2", "new"), ("o3", "new")]
+    assert all(row[3] == CREATED for row in returned)

@@ -214,7 +214,7 @@ class EmbeddedQueue:
             )
         # One executemany, in order (ids follow it, so lane order holds); a coalesced row is skipped by
         # ON CONFLICT DO NOTHING exactly as in `enqueue`.
-        await session.execute(_ENQUEUE_BLIND[session.get_bind().dialect.name], rows)
+        await _ENQUEUE_BLIND[session.get_bind().dialect.name].execute_many(session, rows)
         session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
 
     async def requeue(self, job_id: int) -> int | None:
@@ -588,8 +588,8 @@ def _enqueue_blind_statement(insert: Callable[[Any], Any]) -> Any:
 
 _ENQUEUE = {"postgresql": _enqueue_statement(postgresql.insert), "sqlite": _enqueue_statement(sqlite.insert)}
 _ENQUEUE_BLIND = {
-    "postgresql": _enqueue_blind_statement(postgresql.insert),
-    "sqlite": _enqueue_blind_statement(sqlite.insert),
+    "postgresql": Prepared(_enqueue_blind_statement(postgresql.insert)),
+    "sqlite": Prepared(_enqueue_blind_statement(sqlite.insert)),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.core.decisions import RELEVANT_STATUSES, PipelineState, Step, decide
 from orderbridge.jobs.port import JobQueue, NewJob
 from orderbridge.store import tables
+from orderbridge.store.prepared import Prepared
 from orderbridge.store.repo import IntakeSource
 from orderbridge.store.types import utcnow
 
@@ -87,16 +88,14 @@ async def record_events(
         for e in events
     ]
     stmt = _RECORD_EVENTS[session.get_bind().dialect.name]
-    # A list of parameter sets: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")
-    # from a statement compiled once, where `.values(rows)` compiled a new statement for every batch.
-    new = {(r.order_id, r.state, r.current_change) for r in (await session.execute(stmt, rows)).all()}
+    new = set(await stmt.rows_many(session, rows))
     return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
 
 
-def _record_events_statement(insert: Any) -> Any:
+def _record_events_statement(insert: Any) -> Prepared:
     table = tables.intake_events
     values = {name: bindparam(name, type_=table.c[name].type) for name in _EVENT_COLUMNS}
-    return (
+    return Prepared(
         insert(table)
         .values(values)
         .on_conflict_do_nothing()

@@ -72,6 +72,24 @@ class Prepared:
         found, _ = await fused.run(compiled.sql, _bind(compiled, params), many=False)
         return _processed(compiled, found or [])
 
+    async def rows_many(
+        self, session: AsyncSession, params: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """`rows()` for each parameter mapping, all the rows together (an INSERT … RETURNING of a batch).
+
+        On SQLite one inline execution each; elsewhere SQLAlchemy's multi-row INSERT, one round trip."""
+        if not params:
+            return []
+        fused = await _fused(session)
+        if fused is None:
+            return [tuple(row) for row in await session.execute(self.statement, list(params))]
+        compiled = self._for(session.get_bind().dialect)
+        found: list[Any] = []
+        for one in params:
+            rows, _ = await fused.run(compiled.sql, _bind(compiled, one), many=False)
+            found.extend(rows or [])
+        return _processed(compiled, found)
+
     async def execute_many(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int:
         if not rows:
             return 0

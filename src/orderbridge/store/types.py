@@ -40,6 +40,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    # On SQLite each value went through two processors (this decorator's, then the DATETIME text
+    # format's regular expression and %-formatting): nine timestamps an order made that visible in
+    # the pipeline's profile. One function each way writes and reads the very same text,
+    # "YYYY-MM-DD HH:MM:SS.ffffff", so rows written either way compare and sort alike.
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        to_sqlite = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            naive = to_sqlite(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return process
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
