@@ -3,6 +3,8 @@
 Each step is decided by `core.decisions.decide` from VTEX's status and the recorded facts, performed,
 and recorded at once in its own small transaction, then the decision is asked again. A crash between
 two steps therefore resumes at the right one; an event that arrives twice or late decides nothing new.
+One exception: an acceptance by an ERP that can be asked about it (`SupportsLookup`) is recorded with
+the next step, since after a crash the lookup, not the record, prevents a second handover.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
 from orderbridge.core.decisions import Decision, PipelineState, Step, decide, summary_state
 from orderbridge.core.orders import OrderSnapshot
-from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder
+from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder, SupportsLookup
 from orderbridge.jobs.errors import RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store import repo
@@ -47,6 +49,14 @@ class OrderView:
     order: Order
     snapshot: OrderSnapshot
     row: repo.OrderRow | None
+    #: A step done but not recorded yet: its record rides with the next write (see `_hand_over`).
+    unrecorded: Unrecorded | None = None
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    attempt: Attempt
+    fields: dict[str, Any]
 
 
 async def sync_order(deps: PipelineDeps, job: Job) -> None:
@@ -54,11 +64,18 @@ async def sync_order(deps: PipelineDeps, job: Job) -> None:
     await guard_account(deps, account)
     view = await refresh(deps, account, order_id, job.id)
     was_asked = _cancellation_asked(view)
-    for _ in range(MAX_STEPS):
-        decision = await _decide(deps, view)
-        if decision.step is Step.NOTHING:
-            break
-        view = await perform(deps, view, decision, job.id)
+    try:
+        for _ in range(MAX_STEPS):
+            decision = await _decide(deps, view)
+            if decision.step is Step.NOTHING:
+                break
+            view = await perform(deps, view, decision, job.id)
+    except Exception:
+        if view.unrecorded is not None:  # the acceptance stays visible while start-handling retries
+            await _record(deps, view, PipelineState.ACCEPTED)
+        raise
+    if view.unrecorded is not None:
+        view = await _record(deps, view, PipelineState.ACCEPTED)
     if was_asked or _cancellation_asked(view):
         # A cancellation request was decided: what waited for the decision goes on (or is dropped).
         await held.release(deps, account, order_id, view.snapshot.status)
@@ -118,20 +135,23 @@ async def perform(deps: PipelineDeps, view: OrderView, decision: Decision, job_i
 
 
 async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
-    """Give the order to the ERP, once (see `handover`). ErpUnavailable propagates: the job retries."""
+    """Give the order to the ERP, once (see `handover`). ErpUnavailable propagates: the job retries.
+
+    An ERP that can be asked what it decided (`SupportsLookup`) remembers the acceptance itself: a
+    crash before the pipeline recorded it leads to a lookup, not a second handover. Its record then
+    rides with the next step's write (start-handling's, one transaction and one wait less per order);
+    a failing next step still records it before the job retries.
+    """
     handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw)
     result = await hand_over_once(deps, handover)
     crashpoint(ERP_ACCEPTED)
     if isinstance(result, Accepted):
         accepted = attempt_of("hand_over", "accepted", job_id=job_id)
-        return await _record(
-            deps,
-            view,
-            PipelineState.ACCEPTED,
-            accepted,
-            handed_over_at=deps.clock(),
-            erp_reference=result.erp_reference,
-        )
+        fields: dict[str, Any] = {"handed_over_at": deps.clock(), "erp_reference": result.erp_reference}
+        if isinstance(deps.erp, SupportsLookup) and view.row is not None:
+            row = replace(view.row, pipeline_state=PipelineState.ACCEPTED.value, **fields)
+            return replace(view, row=row, unrecorded=Unrecorded(accepted, fields))
+        return await _record(deps, view, PipelineState.ACCEPTED, accepted, **fields)
     if isinstance(result, AcceptanceLater):
         later = attempt_of("hand_over", "later", job_id=job_id)
         return await _record(deps, view, PipelineState.AWAITING_ERP, later)
@@ -148,14 +168,10 @@ async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> O
         call = client.start_handling(view.order_id)
         await vtex_call(deps, view.account, view.order_id, "start_handling", call)
     except Conflict as error:
-        await ledger.attempt(
-            deps, view.account, view.order_id, "start_handling", "conflict", job_id=job_id, error=error
-        )
+        view = await _start_failed(deps, view, "conflict", error, job_id)
         return await _reread_after_start(deps, view, job_id)
     except Unavailable as error:
-        await ledger.attempt(
-            deps, view.account, view.order_id, "start_handling", "unknown", job_id=job_id, error=error
-        )
+        view = await _start_failed(deps, view, "unknown", error, job_id)
         if not error.may_have_landed:
             raise
         return await _reread_after_start(deps, view, job_id)
@@ -168,6 +184,19 @@ async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> O
     return await _record(
         deps, view, PipelineState.HANDLING, started, started_at=deps.clock(), vtex_status="handling"
     )
+
+
+async def _start_failed(
+    deps: PipelineDeps, view: OrderView, outcome: str, error: Exception, job_id: int
+) -> OrderView:
+    """Log the failed start; an acceptance not recorded yet is recorded with it, ahead of it."""
+    if view.unrecorded is not None:
+        failed = attempt_of("start_handling", outcome, job_id=job_id, error=error)
+        return await _record(deps, view, PipelineState.ACCEPTED, failed)
+    await ledger.attempt(
+        deps, view.account, view.order_id, "start_handling", outcome, job_id=job_id, error=error
+    )
+    return view
 
 
 async def _reread_after_start(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
@@ -207,7 +236,13 @@ async def _ask_cancellation(
 async def _record(
     deps: PipelineDeps, view: OrderView, state: PipelineState, done: Attempt | None = None, **fields: Any
 ) -> OrderView:
-    """Record a step and its attempt together: the fact and its evidence commit as one."""
+    """Record a step and its attempt together: the fact and its evidence commit as one (with any
+    step still unrecorded before it)."""
+    attempts = [done] if done is not None else []
+    carried = view.unrecorded
+    if carried is not None:
+        fields = {**carried.fields, **fields}
+        attempts.insert(0, carried.attempt)
 
     async def write(session: AsyncSession) -> None:
         # Blind writes of fixed shapes: sent at COMMIT, batched with the other jobs' (`store.deferred`).
@@ -217,13 +252,13 @@ async def _record(
         repo.set_pipeline_state_at_commit(
             session, view.account, view.order_id, state.value, snapshot=snapshot, **fields
         )
-        if done is not None:
-            ledger.add_at_commit(session, view.account, view.order_id, done)
+        for attempt in attempts:
+            ledger.add_at_commit(session, view.account, view.order_id, attempt)
 
     await deps.writes.run(write)
     # The row as just written, without reading it back (one statement less per step).
     row = replace(view.row, pipeline_state=state.value, **fields) if view.row is not None else None
-    return replace(view, row=row)
+    return replace(view, row=row, unrecorded=None)
 
 
 async def _settle_state(deps: PipelineDeps, view: OrderView) -> None:

@@ -114,7 +114,7 @@ class SimulatedWarehouse:
 
     async def lookup(self, account: str, order_id: str) -> HandoverResult | None:
         """`SupportsLookup`: the decision on an order already received, without logging a handover."""
-        decision = await self._db(ledger.find_decision, account, order_id)
+        decision = await self._db(ledger.find_decision, account, order_id, write=False)
         return None if decision is None else self._result_of(decision)
 
     def _result_of(self, decision: ledger.Decision) -> HandoverResult:
@@ -247,8 +247,11 @@ class SimulatedWarehouse:
 
     # -- the database ------------------------------------------------------------------------------
 
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _db(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run `fn(conn, *args)` as one transaction; SQLite trouble is retryable (ErpUnavailable).
+
+        `write=False` for a single read: it runs as SQLite's own implicit read transaction, without
+        taking the write lock and committing nothing (a lookup precedes every handover).
 
         Inline on the event loop: a transaction on the warehouse's local file takes microseconds, a hop
         to a thread and back costs more CPU than that. Only a transaction that meets another
@@ -258,7 +261,7 @@ class SimulatedWarehouse:
         try:
             if self._conn is not None and not self._away:
                 try:
-                    return _transaction(self._conn, fn, args)
+                    return _transaction(self._conn, fn, args) if write else fn(self._conn, *args)
                 except sqlite3.OperationalError as error:
                     if getattr(error, "sqlite_errorcode", None) not in _LOCKED:
                         raise
