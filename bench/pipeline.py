@@ -1,7 +1,7 @@
 """Moment 1 at volume: orderbridge against the seed guide's one-loop integration, same VTEX conditions.
 
     .venv/bin/python bench/pipeline.py            # 3000 orders for orderbridge, 100 for the baseline
-    .venv/bin/python bench/pipeline.py --orders 500 --baseline-orders 50 --workers 64
+    .venv/bin/python bench/pipeline.py --orders 500 --baseline-orders 50 --write-gather-ms 40 --workers 64
     .venv/bin/python bench/pipeline.py --py-spy /tmp/pipeline.txt   # also profile the pipeline process
     .venv/bin/python bench/pipeline.py --cprofile /tmp/pipeline.prof  # deterministic profile (slower)
 
@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx2
 
+from orderbridge.config import Settings
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.erp.port import HandoverOrder
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
@@ -320,9 +321,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline-orders", type=int, default=100, help="orders for the baseline loop")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--get-order-per-minute", type=int, default=6000)
-    parser.add_argument("--workers", type=int, default=64, help="orderbridge job workers")
+    defaults = Settings.model_fields  # orderbridge's own defaults, so the bench measures what users get
+    parser.add_argument("--workers", type=int, default=defaults["workers"].default, help="job workers")
     parser.add_argument("--pollers", type=int, default=4, help="orderbridge feed pollers")
-    parser.add_argument("--write-gather-ms", type=float, default=40.0, help="orderbridge's group-commit wait")
+    parser.add_argument(
+        "--write-gather-ms", type=float, default=defaults["write_gather_ms"].default, help="group-commit wait"
+    )
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile of the pipeline")

@@ -261,8 +261,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     reconcile_interval_s: float = Field(default=300.0, gt=0)
     reconcile_lookback_h: float = Field(default=72.0, gt=0)
-    workers: int = Field(default=64, ge=1, le=256)
-    write_gather_ms: float = Field(default=40.0, ge=0, le=1000)
+    workers: int = Field(default=192, ge=1, le=256)
+    write_gather_ms: float = Field(default=150.0, ge=0, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

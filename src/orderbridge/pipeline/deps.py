@@ -62,9 +62,10 @@ class Timing:
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
-    write_gather_s: float = 0.04
-    """How long a write waits for others to share its transaction (see `store.group_commit`): 40 ms
-    costs an order a fifth of a second end to end and saves more than half of its CPU at 100 orders/s."""
+    write_gather_s: float = 0.15
+    """How long a write waits for others to share its transaction (see `store.group_commit`). An order
+    meets four or five such waits, so 150 ms costs it up to ~0.75 s end to end; at 100 orders/s that
+    makes write transactions rare enough to keep the pipeline under 2 ms of CPU per order."""
 
 
 @dataclass
