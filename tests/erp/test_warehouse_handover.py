@@ -26,7 +26,7 @@ from orderbridge.erp.warehouse.plans import draw_plan
 
 
 def handover(order_id: str, account: str = "shop") -> HandoverOrder:
-    return HandoverOrder(account=account, order_id=order_id, snapshot=make_snapshot(order_id), raw={})
+    return HandoverOrder(account=account, order_id=order_id, snapshot=make_snapshot(order_id), document={})
 
 
 async def test_every_handover_is_recorded_including_duplicates(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ ORDER = HandoverOrder(
         value_cents=12000,
         items=(OrderItem(0, "sku-1", "Shirt", 2, 5000),),
     ),
-    raw={"orderId": "1001-01", "value": 12000},
+    document={"orderId": "1001-01", "value": 12000},
 )
 
 

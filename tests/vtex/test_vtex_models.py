@@ -274,3 +274,39 @@ def test_the_list_orders_example_from_the_spec_reads_as_summaries(shared_dir: Pa
     assert len(page.orders) == len(example["list"]) > 0
     assert page.orders[0].order_id == "1306331686122-01"
     assert page.orders[0].total_value == 7453
+
+
+@pytest.mark.parametrize("name", ORDER_EXAMPLES)
+def test_an_order_read_from_its_json_text_types_the_same_fields_and_keeps_the_text_as_is(
+    load_example: Load, name: str
+) -> None:
+    doc = load_example(name)
+    text = json.dumps(doc).encode()
+
+    order = Order.from_json(text)
+
+    assert order.raw_json is text
+    assert order.raw == doc
+    typed = Order.from_raw(doc).model_dump(mode="json", by_alias=True, exclude_unset=True)
+    assert order.model_dump(mode="json", by_alias=True, exclude_unset=True) == {
+        key: value for key, value in typed.items() if key not in (Order.from_raw(doc).model_extra or {})
+    }
+    assert order.last_change_text == doc.get("lastChange")
+
+
+def test_an_order_whose_json_text_is_not_json_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Order.from_json(b'{"orderId": "1-01", ')
+
+
+def test_a_handover_given_the_document_as_json_text_decodes_it_on_first_use_only() -> None:
+    from orderbridge.core.orders import OrderSnapshot
+    from orderbridge.erp.port import HandoverOrder
+
+    handover = HandoverOrder(
+        "shop", "1-01", OrderSnapshot("1-01", "ready-for-handling", 100), b'{"orderId": "1-01"}'
+    )
+
+    assert handover.document == b'{"orderId": "1-01"}'
+    assert handover.raw == {"orderId": "1-01"}
+    assert handover.raw is handover.raw and handover.document == {"orderId": "1-01"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
+
 from orderbridge.core.commands import Command
 from orderbridge.core.orders import OrderSnapshot
 
@@ -21,7 +23,17 @@ class HandoverOrder:
     account: str
     order_id: str
     snapshot: OrderSnapshot
-    raw: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any] | bytes = field(default_factory=dict)
+    """VTEX's document: the dict, or its JSON text exactly as Get order answered it."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """VTEX's document, decoded on first use: an ERP that reads only the snapshot never pays for it."""
+        document = self.document
+        if isinstance(document, bytes):
+            document = orjson.loads(document)
+            object.__setattr__(self, "document", document)  # frozen, but decoding changes nothing
+        return document
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ the snapshot, so no command is ever counted twice nor not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -76,7 +76,7 @@ def _store_read_statement(dialect: str) -> Prepared:
 
 
 async def store_read(
-    session: AsyncSession, account: str, order_id: str, raw: Mapping[str, Any], snapshot: OrderSnapshot
+    session: AsyncSession, account: str, order_id: str, raw_json: bytes, snapshot: OrderSnapshot
 ) -> tuple[repo.OrderRow, bool]:
     """Store a fresh Get order like `repo.upsert_order` and return the row in the same statement.
 
@@ -93,7 +93,8 @@ async def store_read(
         "vtex_status": snapshot.status,
         "value_cents": snapshot.value_cents,
         "last_change": snapshot.last_change,
-        "raw": dict(raw),
+        # The response body as it came: stored as is, never decoded and encoded again.
+        "raw": orjson.Fragment(raw_json),
         # The dataclass itself: orjson (the engine's JSON serializer) writes it 10x faster than asdict.
         "snapshot": snapshot,
         "now": utcnow(),

@@ -11,20 +11,25 @@ from orderbridge.vtex.models.order import OrderItem as VtexItem
 
 
 def order_to_snapshot(order: Order) -> OrderSnapshot:
-    raw = order.raw
     return OrderSnapshot(
         order_id=order.order_id,
         status=order.status or None,
         value_cents=order.value,
         # The exact strings VTEX sent: they order changes and key dedupe without rounding.
-        last_change=str(raw.get("lastChange") or ""),
-        creation_date=str(raw.get("creationDate") or ""),
+        last_change=_exact_text(order, order.last_change_text, "lastChange"),
+        creation_date=_exact_text(order, order.creation_date_text, "creationDate"),
         sequence=order.sequence or "",
         items=_items(order),
         packages=tuple(_package(p) for p in order.packages if p.invoice_number),
         open_cancellation_request_id=_open_request_id(order.cancellation_requests),
         extra=_extra(order),
     )
+
+
+def _exact_text(order: Order, text: Any, key: str) -> str:
+    if text is None:  # absent from the document, or a model built in code (whose dump has it)
+        text = order.raw.get(key)
+    return str(text or "")
 
 
 def _items(order: Order) -> tuple[OrderItem, ...]:

@@ -96,7 +96,7 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
     snapshot = order_to_snapshot(order)
 
     async def store(session: AsyncSession) -> tuple[repo.OrderRow, bool]:
-        row, applied = await store_read(session, account, order_id, order.raw, snapshot)
+        row, applied = await store_read(session, account, order_id, order.raw_json, snapshot)
         if row.version > 1:  # a command needs a stored order: a first read has none to confirm
             await confirm_visible_commands(session, account, order_id, snapshot)
         return row, applied
@@ -142,7 +142,7 @@ async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderV
     rides with the next step's write (start-handling's, one transaction and one wait less per order);
     a failing next step still records it before the job retries.
     """
-    handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw)
+    handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw_json)
     result = await hand_over_once(deps, handover)
     crashpoint(ERP_ACCEPTED)
     if isinstance(result, Accepted):

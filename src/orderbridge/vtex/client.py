@@ -210,7 +210,7 @@ class VtexClient:
         """Get order (``order_id`` may also be ``seq<sequence>``); ``order.raw`` is the document."""
         await self._get_order_pace.acquire()
         return await self._transport.request_as(
-            Order.from_raw, "GET", ORDER, path_params={"order_id": order_id}
+            Order.from_json, "GET", ORDER, path_params={"order_id": order_id}, decode=False
         )
 
     async def list_orders_page(

@@ -109,8 +109,12 @@ class VtexTransport:
         body: Any = None,
         idempotent: bool | None = None,
         timeout_s: float | None = None,
+        decode: bool = True,
     ) -> Any:
-        """Send one logical call; return the decoded JSON body (None when empty) or raise a VtexError."""
+        """Send one logical call; return the decoded JSON body (None when empty) or raise a VtexError.
+
+        ``decode=False``: the body's bytes as they came (for a caller that validates the JSON text
+        itself)."""
         method = method.upper()
         path = build_path(template, path_params or {})
         target = request_target(path, params)
@@ -146,7 +150,7 @@ class VtexTransport:
             status = response.status
             self._log(method, path, attempt, started, status=status)
             if status < 300:
-                return _decode(response.content)
+                return _decode(response.content) if decode else response.content
             if status == 429:
                 wait = self._rate_limit_wait(method, path, response, waits_429)
                 waits_429 += 1
@@ -170,6 +174,7 @@ class VtexTransport:
         body: Any = None,
         idempotent: bool | None = None,
         timeout_s: float | None = None,
+        decode: bool = True,
     ) -> T:
         """Like ``request``, then ``parse`` the body; an unreadable body raises ``InvalidResponse``."""
         data = await self.request(
@@ -180,6 +185,7 @@ class VtexTransport:
             body=body,
             idempotent=idempotent,
             timeout_s=timeout_s,
+            decode=decode,
         )
         try:
             return parse(data)

@@ -1,16 +1,20 @@
 """Get order: a tolerant, typed view of the order document, with the raw document kept as sent.
 
-Only the fields the pipeline reads are typed; everything else is kept (``model_extra``) and the
-original dict stays available, unchanged, as ``order.raw`` for storage.
+Only the fields the pipeline reads are typed. The document itself stays available, unchanged: as
+``order.raw`` (a dict) and ``order.raw_json`` (the response body, for storage). A model validated from
+a dict also keeps its untyped fields in ``model_extra``; one read from the body (``from_json``, what
+the client does) skips them and leaves them to ``raw``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
+import orjson
 from pydantic import (
     AliasChoices,
     BeforeValidator,
+    ConfigDict,
     Field,
     PrivateAttr,
 )
@@ -172,8 +176,12 @@ class Order(VtexResponse):
     )
     cancellation_requests: Annotated[list[CancellationRequest], list_or_empty()] = Field(default_factory=list)
     changes_attachment: ChangesAttachment | None = None
+    # VTEX's exact text (7 fractional digits): it orders changes and keys dedupe without rounding.
+    last_change_text: Any = Field(default=None, validation_alias="lastChange", exclude=True)
+    creation_date_text: Any = Field(default=None, validation_alias="creationDate", exclude=True)
 
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    _raw_json: bytes | None = PrivateAttr(default=None)
 
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Self:
@@ -188,6 +196,18 @@ class Order(VtexResponse):
         return order
 
     @classmethod
+    def from_json(cls, content: bytes) -> Order:
+        """Validate a Get order response body; ``raw_json`` is ``content`` itself, ``raw`` its decoding
+        (done on first use only).
+
+        The typed fields are read straight from the JSON text, and the rest of the document (most of
+        it: addresses, payments, logistics) is skipped rather than built as Python objects, so
+        unknown fields are found in ``raw``, not in ``model_extra``."""
+        order = _OrderFromJson.model_validate_json(content)
+        order._raw_json = content
+        return order
+
+    @classmethod
     def from_raw(cls, doc: dict[str, Any]) -> Order:
         """Validate a Get order response; ``raw`` is ``doc`` itself (not copied, not altered)."""
         return cls.model_validate(doc)
@@ -196,8 +216,18 @@ class Order(VtexResponse):
     def raw(self) -> dict[str, Any]:
         """The document exactly as VTEX sent it (for a model built in code: its VTEX-shaped dump)."""
         if self._raw is None:
-            self._raw = self.model_dump(mode="json", by_alias=True)
+            if self._raw_json is not None:
+                self._raw = orjson.loads(self._raw_json)
+            else:
+                self._raw = self.model_dump(mode="json", by_alias=True)
         return self._raw
+
+    @property
+    def raw_json(self) -> bytes:
+        """``raw`` as JSON text: the response body itself when read by ``from_json``."""
+        if self._raw_json is None:
+            self._raw_json = orjson.dumps(self.raw)
+        return self._raw_json
 
     @property
     def packages(self) -> list[Package]:
@@ -206,3 +236,10 @@ class Order(VtexResponse):
     def invoiced_cents(self, invoice_type: str = "Output") -> int:
         """Sum of ``invoice_value`` over the packages of one type (``Output`` sales by default)."""
         return sum(p.invoice_value or 0 for p in self.packages if p.type == invoice_type)
+
+
+class _OrderFromJson(Order):
+    """`Order.from_json`'s reading: the same fields, the rest of the document skipped (it stays in
+    ``raw_json``)."""
+
+    model_config = ConfigDict(extra="ignore")
