@@ -52,6 +52,21 @@ async def test_an_intake_event_is_stored_once_per_order_state_and_change(db: Dat
     assert again is None
 
 
+async def test_a_batch_of_intake_events_answers_which_were_new_with_the_same_dedupe(db: Database) -> None:
+    from orderbridge.pipeline.intake import IncomingEvent
+
+    batch = [
+        IncomingEvent("o1", "ready-for-handling", None, "t1", {"a": 1}),  # stored below already
+        IncomingEvent("o2", "ready-for-handling", None, "t1", {"b": 1}),
+        IncomingEvent("o3", None, None, None, {}),
+    ]
+    async with db.transaction() as s:
+        await repo.record_intake_event(s, "acme", "hook", "o1", "ready-for-handling", None, "t1", None)
+        new = await repo.record_intake_events(s, "acme", "feed", batch)
+        assert await repo.record_intake_events(s, "acme", "feed", batch) == set()
+    assert new == {("o2", "ready-for-handling", "t1"), ("o3", "", "")}
+
+
 async def test_events_without_a_change_time_are_deduplicated_too(db: Database) -> None:
     async with db.transaction() as s:
         assert await repo.record_intake_event(s, "acme", "reconcile", "o1", "handling", None, None, None)

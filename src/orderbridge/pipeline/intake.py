@@ -10,17 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.decisions import RELEVANT_STATUSES, PipelineState, Step, decide
 from orderbridge.jobs.port import JobQueue, NewJob
-from orderbridge.store import tables
-from orderbridge.store.prepared import Prepared
+from orderbridge.store import repo, tables
 from orderbridge.store.repo import IntakeSource
-from orderbridge.store.types import utcnow
 
 from .deps import SYNC_ORDER, PipelineDeps, lane_of, sync_dedupe_key
 from .records import record_of
@@ -67,56 +63,12 @@ async def store_events(
 async def record_events(
     session: AsyncSession, account: str, source: IntakeSource, events: Sequence[IncomingEvent]
 ) -> list[IncomingEvent]:
-    """`repo.record_intake_event` for a whole feed batch in ONE statement; the events that were new.
-
-    Same dedupe key, (account, order, state, change time): INSERT … ON CONFLICT DO NOTHING RETURNING.
-    """
+    """Store a batch of events (`repo.record_intake_events`, deduplicated by account, order, state
+    and change time); the events that were new."""
     if not events:
         return []
-    now = utcnow()
-    rows = [
-        {
-            "account": account,
-            "source": source,
-            "order_id": e.order_id,
-            "state": e.state or "",
-            "last_state": e.last_state,
-            "current_change": e.current_change or "",
-            "raw": e.raw,
-            "received_at": now,
-        }
-        for e in events
-    ]
-    stmt = _RECORD_EVENTS[session.get_bind().dialect.name]
-    new = set(await stmt.rows_many(session, rows))
+    new = await repo.record_intake_events(session, account, source, events)
     return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
-
-
-def _record_events_statement(insert: Any) -> Prepared:
-    table = tables.intake_events
-    values = {name: bindparam(name, type_=table.c[name].type) for name in _EVENT_COLUMNS}
-    return Prepared(
-        insert(table)
-        .values(values)
-        .on_conflict_do_nothing()
-        .returning(table.c.order_id, table.c.state, table.c.current_change)
-    )
-
-
-_EVENT_COLUMNS = (
-    "account",
-    "source",
-    "order_id",
-    "state",
-    "last_state",
-    "current_change",
-    "raw",
-    "received_at",
-)
-_RECORD_EVENTS = {
-    "postgresql": _record_events_statement(pg_insert),
-    "sqlite": _record_events_statement(sqlite_insert),
-}
 
 
 async def _already_settled(

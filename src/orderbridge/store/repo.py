@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Insert, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import PendingWork
 from orderbridge.store.deferred import defer
+from orderbridge.store.prepared import Prepared
 from orderbridge.store.tables import accounts, attempts, commands, intake_events, orders
 from orderbridge.store.types import utcnow
 
@@ -68,6 +69,21 @@ def _insert(session: AsyncSession, table: Table) -> Insert:
 # --- intake events ---------------------------------------------------------------------------------
 
 
+class IntakeEvent(Protocol):
+    """What an intake event carries into the store (the pipeline's `IncomingEvent`)."""
+
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def last_state(self) -> str | None: ...
+    @property
+    def current_change(self) -> str | None: ...
+    @property
+    def raw(self) -> Mapping[str, Any] | None: ...
+
+
 async def record_intake_event(
     session: AsyncSession,
     account: str,
@@ -79,23 +95,54 @@ async def record_intake_event(
     raw: Mapping[str, Any] | None,
 ) -> int | None:
     """Store an event once per (account, order, state, change time); the new id, or None if a duplicate."""
-    params = {
+    raw_copy = dict(raw) if raw is not None else None
+    params = _intake_params(account, source, order_id, state, last_state, current_change, raw_copy, utcnow())
+    stmt = _prebuilt(session, "record_intake_event", _record_intake_event_statement)
+    return (await session.execute(stmt, params)).scalar_one_or_none()
+
+
+async def record_intake_events(
+    session: AsyncSession, account: str, source: IntakeSource, events: Sequence[IntakeEvent]
+) -> set[tuple[str, str, str]]:
+    """`record_intake_event` for a batch (a feed page), same dedupe; the (order, state, change time)
+    of the events that were new, with a missing state or change time as ''."""
+    now = utcnow()
+    rows = [
+        _intake_params(account, source, e.order_id, e.state, e.last_state, e.current_change, e.raw, now)
+        for e in events
+    ]
+    return set(await _RECORD_INTAKE_EVENTS[session.get_bind().dialect.name].rows_many(session, rows))
+
+
+def _intake_params(
+    account: str,
+    source: IntakeSource,
+    order_id: str,
+    state: str | None,
+    last_state: str | None,
+    current_change: str | None,
+    raw: Mapping[str, Any] | None,
+    received_at: datetime,
+) -> dict[str, Any]:
+    return {
         "account": account,
         "source": source,
         "order_id": order_id,
         "state": state or "",
         "last_state": last_state,
         "current_change": current_change or "",
-        "raw": dict(raw) if raw is not None else None,
-        "received_at": utcnow(),
+        "raw": raw,
+        "received_at": received_at,
     }
-    stmt = _prebuilt(session, "record_intake_event", _record_intake_event_statement)
-    return (await session.execute(stmt, params)).scalar_one_or_none()
+
+
+def _insert_intake_event(insert: Callable[[Table], Insert]) -> Any:
+    values = {c: bindparam(c, type_=intake_events.c[c].type) for c in _INTAKE_PARAMS}
+    return insert(intake_events).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
 
 
 def _record_intake_event_statement(insert: Callable[[Table], Insert]) -> Any:
-    values = {c: bindparam(c, type_=intake_events.c[c].type) for c in _INTAKE_PARAMS}
-    return insert(intake_events).values(values).on_conflict_do_nothing().returning(intake_events.c.id)  # type: ignore[attr-defined]
+    return _insert_intake_event(insert).returning(intake_events.c.id)
 
 
 _INTAKE_PARAMS = (
@@ -108,6 +155,14 @@ _INTAKE_PARAMS = (
     "raw",
     "received_at",
 )
+_RECORD_INTAKE_EVENTS = {
+    dialect: Prepared(
+        _insert_intake_event(insert).returning(
+            intake_events.c.order_id, intake_events.c.state, intake_events.c.current_change
+        )
+    )
+    for dialect, insert in _INSERTS.items()
+}
 
 
 async def mark_intake_events_processed(session: AsyncSession, account: str, order_id: str) -> int:
@@ -745,6 +800,7 @@ __all__ = [
     "pending_work",
     "pending_work_from",
     "record_intake_event",
+    "record_intake_events",
     "set_account_paused",
     "set_command_status",
     "set_pipeline_state",
