@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,9 @@ PAST_VISIBILITY_TIMEOUT_S = 300  # the sandbox's feed hides a read event for 240
 MAX_READ_TRIES = 50
 
 
-def write_config(workdir: Path, base_url: str) -> Path:
-    """The service's configuration: SQLite state, one feed account, a quick simulated warehouse."""
+def write_config(workdir: Path, base_url: str, warehouse: str = "") -> Path:
+    """The service's configuration: SQLite state, one feed account, a quick simulated warehouse
+    (`warehouse`: more `[erp.warehouse]` lines, e.g. "reject_ratio = 1.0")."""
     path = workdir / "orderbridge.toml"
     path.write_text(
         f"""
@@ -64,6 +65,7 @@ first_step_delay_s = 0.0
 step_delay_s = 0.0
 retry_delay_s = 0.1
 idle_poll_s = 0.1
+{warehouse}
 
 [api]
 enabled = false
@@ -118,12 +120,14 @@ class Pipeline:
         finally:
             _stop(process)
 
-    def run_until_done(self, truth: GroundTruth, timeout_s: float) -> None:
-        """A run without crash point, stopped gracefully once every order is final."""
+    def run_until_done(
+        self, truth: GroundTruth, timeout_s: float, done: Callable[[], bool] | None = None
+    ) -> None:
+        """A run without crash point, stopped gracefully once every order is final (or `done()`)."""
         process = self._start(None)
         deadline = time.monotonic() + timeout_s
         try:
-            while not truth.all_done():
+            while not (done or truth.all_done)():
                 code = process.poll()
                 if code is not None:
                     raise AssertionError(f"the pipeline exited with {code}: {self.last_log()}")

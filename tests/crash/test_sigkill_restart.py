@@ -9,6 +9,8 @@ pipeline's own database.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,32 @@ def test_killed_at_every_point_in_turn_under_flaky_vtex_it_still_does_everything
         assert_exactly_once(truth)
         codes = {code for calls in truth.stats()["calls"].values() for code in calls}
         assert "429" in codes and any(code.startswith("5") for code in codes), "VTEX was not flaky"
+
+
+def test_an_order_the_erp_refused_is_not_handed_over_again_after_a_kill_before_the_record(
+    tmp_path: Path,
+) -> None:
+    """Killed between the ERP's refusal and its record: the restarted pipeline finds the refusal by
+    lookup, parks the order with it, and offers it to the ERP no second time."""
+    refused = 3
+    with (
+        sandbox_subprocess(refused, account_name=ACCOUNT, app_key=APP_KEY, app_token=APP_TOKEN) as base_url,
+        ground_truth(base_url, tmp_path / "warehouse.db") as truth,
+    ):
+        config = write_config(tmp_path, base_url, warehouse="reject_ratio = 1.0")
+        pipeline = Pipeline(config, tmp_path)
+        assert len(truth.seeded_orders()) == refused
+        result = pipeline.run_until_crash(f"{crashpoints.ERP_ACCEPTED}:1", truth, timeout_s=20)
+        assert result.killed, pipeline.last_log()
+        truth.advance_clock(PAST_VISIBILITY_TIMEOUT_S)
+
+        pipeline.run_until_done(truth, timeout_s=40, done=lambda: _all_parked(tmp_path, refused))
+
+        assert truth.handovers() == dict.fromkeys(truth.order_ids, 1)
+        assert truth.stats()["start_handling"] == {}
+
+
+def _all_parked(workdir: Path, expected: int) -> bool:
+    with contextlib.closing(sqlite3.connect(workdir / "orderbridge.db")) as conn:
+        (parked,) = conn.execute("SELECT count(*) FROM orders WHERE pipeline_state = 'parked'").fetchone()
+    return bool(parked == expected)

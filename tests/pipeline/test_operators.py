@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from orderbridge.erp.errors import ErpUnavailable
+from orderbridge.erp.port import HandoverOrder, HandoverResult
 from orderbridge.erp.warehouse import WarehouseSettings
 from orderbridge.pipeline import operators
+from orderbridge.pipeline.intake import enqueue_sync
 
 from .conftest import ACCOUNT, IDLE_WAREHOUSE, QUIET_WAREHOUSE, Harness, HarnessFactory
 
@@ -78,3 +83,59 @@ async def test_an_erp_that_accepts_later_gets_the_order_started_once_it_reports_
     assert outcomes[:2] == [("hand_over", "later"), ("report_acceptance", "accepted")]
     assert harness.warehouse.handover_counts() == {(ACCOUNT, order_id): 1}
     assert (await harness.stats())["start_handling"] == {order_id: 1}
+
+
+class LostAnswerOnce:
+    """The ERP decides, then its answer is lost once (a crash or a cut connection before the record)."""
+
+    def __init__(self, warehouse: Any) -> None:
+        self.hand_over = warehouse.hand_over
+        self.lost = False
+
+    async def __call__(self, order: HandoverOrder) -> HandoverResult:
+        result = await self.hand_over(order)
+        if not self.lost:
+            self.lost = True
+            raise ErpUnavailable("the answer was lost after the ERP decided")
+        return result
+
+
+async def test_a_refusal_found_by_lookup_after_a_lost_answer_is_recorded_not_handed_over_again(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=REJECTING, start=False)
+    harness.warehouse.hand_over = LostAnswerOnce(harness.warehouse)  # type: ignore[method-assign]
+    await harness.start()
+    (order_id,) = await harness.create_orders(1)
+
+    await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="order parked")
+
+    assert harness.warehouse.handover_counts() == {(ACCOUNT, order_id): 1}
+    assert (await harness.order_row(order_id)).park_reason.startswith("ERP rejected the order: ")
+
+
+async def test_each_operator_retry_offers_a_refused_order_once_more_and_no_more(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(warehouse=REJECTING)
+    (order_id,) = await harness.create_orders(1)
+    await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="order parked")
+
+    for offers in (2, 3):
+        await operators.retry_order(harness.db, harness.pipeline.queue, ACCOUNT, order_id)
+        await harness.wait_for(lambda n=offers: _handovers(harness, order_id, n), what=f"offer {offers}")
+        await harness.wait_for(lambda: harness.in_state(order_id, "parked"), what="parked again")
+        # Syncs without a retry (an event, a sweep) find the refusal and leave it standing.
+        await _sync(harness, order_id)
+        assert harness.warehouse.handover_counts() == {(ACCOUNT, order_id): offers}
+
+
+async def _sync(harness: Harness, order_id: str) -> None:
+    async with harness.db.transaction() as session:
+        await enqueue_sync(harness.pipeline.queue, session, ACCOUNT, order_id)
+    await harness.wait_for(lambda: _no_pending_jobs(harness), what="the sync ran")
+
+
+async def _no_pending_jobs(harness: Harness) -> bool:
+    status = await operators.status(harness.db)
+    return bool(status["accounts"][ACCOUNT]["jobs_pending"] == 0)

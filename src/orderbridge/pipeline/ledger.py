@@ -12,6 +12,9 @@ from orderbridge.vtex.errors import VtexError
 
 from .deps import PipelineDeps
 
+OPERATOR_RETRY = "operator_retry"
+REOFFER = "reoffer_after_rejection"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -91,3 +94,24 @@ async def cancellation_asked_for(deps: PipelineDeps, account: str, order_id: str
     async with deps.db.read_session() as session:
         found = (await session.execute(query)).scalar_one_or_none()
     return None if found is None else str(found)
+
+
+async def operator_retried_since_last_offer(deps: PipelineDeps, account: str, order_id: str) -> bool:
+    """Did an operator retry the order after it was last offered again to an ERP that had refused it?
+
+    Asked only when the ERP's lookup says it refused the order (rare), so one indexed read is cheap.
+    """
+    table = tables.attempts
+    query = (
+        select(table.c.action)
+        .where(
+            table.c.account == account,
+            table.c.order_id == order_id,
+            table.c.action.in_((OPERATOR_RETRY, REOFFER)),
+        )
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+    async with deps.db.read_session() as session:
+        found = (await session.execute(query)).scalar_one_or_none()
+    return found == OPERATOR_RETRY

@@ -19,7 +19,7 @@ from orderbridge.store.db import Database
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
 from .intake import enqueue_sync
-from .ledger import add, attempt_of
+from .ledger import OPERATOR_RETRY, add, attempt_of
 
 
 def _json(value: Any) -> Any:
@@ -128,7 +128,7 @@ async def retry_order(db: Database, queue: JobQueue, account: str, order_id: str
                 expect_state=PipelineState.PARKED.value,
                 park_reason=None,
             )
-            cleared_note = attempt_of("operator_retry", "cleared", detail=row.park_reason)
+            cleared_note = attempt_of(OPERATOR_RETRY, "cleared", detail=row.park_reason)
             await add(session, account, order_id, cleared_note)
         sync_job = await enqueue_sync(queue, session, account, order_id) if row is not None else None
     return {"requeued_jobs": requeued, "park_cleared": cleared, "sync_job": sync_job}
