@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx2
 
+from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.warehouse import WarehouseSettings
+from orderbridge.pipeline.deps import AccountPolicy
 
 from .conftest import ACCOUNT, IDLE_WAREHOUSE, SANDBOX_URL, Harness, HarnessFactory
 from .test_commands import full_invoice, handling_order, wait_command
@@ -78,3 +80,20 @@ async def test_an_invoice_held_for_a_cancellation_the_erp_accepts_is_rejected_wi
     stats = await harness.stats()
     assert stats["calls"]["invoice"] == {"400": 1}
     assert stats["cancels"] == {order_id: 1}
+
+
+async def test_a_cancellation_request_revealed_by_a_relay_reread_is_decided_without_waiting_for_its_event(
+    make_harness: HarnessFactory,
+) -> None:
+    # The feed never announces `cancellation-requested` here: only the invoice relay's re-read after
+    # VTEX's 400 reveals it. That read must lead to the ERP's decision at once, as an event would.
+    silent = tuple(s for s in FEED_STATUSES if s != "cancellation-requested")
+    policy = AccountPolicy(ACCOUNT, pollers=2, feed_statuses=silent)
+    harness = await make_harness(
+        warehouse=deciding(deny=True), wrap_vtex=ShopperCancelsJustBeforeTheInvoice, policy=policy
+    )
+    order_id, command_id = await invoice_after_the_request(harness)
+
+    await wait_command(harness, command_id, "confirmed")
+    await harness.wait_for(lambda: harness.in_state(order_id, "completed"), timeout_s=10, what="completed")
+    assert harness.warehouse.summary().cancellations_denied == 1

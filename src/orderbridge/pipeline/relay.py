@@ -93,7 +93,7 @@ async def _landed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
         return False  # tracking number (PATCH) and events (PUT) are idempotent: sending again is safe
     if isinstance(command, ChangeCommand) and deps.policy(row.account).change_api == "v1":
         return False  # VTEX applies one Change v1 per request id
-    view = await refresh(deps, row.account, row.order_id, job.id)
+    view = await refresh(deps, row.account, row.order_id, job.id, then_sync=True)
     snapshot = view.snapshot
     if isinstance(command, InvoiceCommand):
         landed = snapshot.package(command.invoice_number) is not None
@@ -132,7 +132,7 @@ async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
             return await _mark_sent(deps, job, row, {"recovered": True})
         raise RetryLater(_unknown_outcome_delay(deps, row), f"{action}: {error}") from error
     if isinstance(error, Rejected) and row.kind in held.HOLDABLE_KINDS:
-        view = await refresh(deps, row.account, row.order_id, job.id)
+        view = await refresh(deps, row.account, row.order_id, job.id, then_sync=True)
         if held.is_holdable(row, view.snapshot.status):
             return await held.hold(deps, row, job.id, error.message or str(error))
     await _reject(deps, job, row, error)

@@ -30,6 +30,7 @@ from .confirm import confirm_visible_commands, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
+from .intake import enqueue_sync
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
 from .records import ERP_REJECTED, is_parked, record_of
@@ -86,11 +87,18 @@ def _cancellation_asked(view: OrderView) -> bool:
     return view.row is not None and view.row.pipeline_state == PipelineState.CANCELLATION_ASKED
 
 
-async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int | None) -> OrderView:
+async def refresh(
+    deps: PipelineDeps, account: str, order_id: str, job_id: int | None, *, then_sync: bool = False
+) -> OrderView:
     """Get order (invariant 2: the event is a trigger, the order is the truth) and store it.
 
     Commands VTEX acknowledged before this read are now visible on the order: they are marked
     confirmed in the same transaction, so validation never counts them twice.
+
+    `then_sync`: the caller is not `sync_order` (a relay checking what landed, or why VTEX refused).
+    What its read reveals (a shopper's cancellation request, say) must be decided as an event would
+    be, not wait for the event: a sync is enqueued in the order's lane with the stored read. It is
+    coalesced with one not started yet, and these reads are rare (unknown outcomes, refusals).
     """
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
     snapshot = order_to_snapshot(order)
@@ -99,6 +107,8 @@ async def refresh(deps: PipelineDeps, account: str, order_id: str, job_id: int |
         row, applied = await store_read(session, account, order_id, order.raw_json, snapshot)
         if row.version > 1:  # a command needs a stored order: a first read has none to confirm
             await confirm_visible_commands(session, account, order_id, snapshot)
+        if then_sync:
+            await enqueue_sync(deps.queue, session, account, order_id)
         return row, applied
 
     row, applied = await deps.writes.run(store)
