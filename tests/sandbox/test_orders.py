@@ -11,7 +11,7 @@ from orderbridge.sandbox.orders_gen import generate_order
 
 from .conftest import AUTH, Sandbox
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "vtex-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vtex"
 
 
 async def test_missing_credentials_get_vtex_401_body(sandbox: Sandbox) -> None:

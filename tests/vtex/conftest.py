@@ -13,7 +13,7 @@ from vtex_stub import APP_KEY, APP_TOKEN, ClientFactory, Sleeps, StubVtex
 
 from orderbridge.vtex import RetryPolicy, VtexClient
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+VTEX_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vtex"
 
 
 def _max_jitter(low: float, high: float) -> float:
@@ -21,15 +21,15 @@ def _max_jitter(low: float, high: float) -> float:
 
 
 @pytest.fixture
-def shared_dir() -> Path:
-    assert SHARED.is_dir(), f"the shared VTEX material is expected at {SHARED}"
-    return SHARED
+def examples_dir() -> Path:
+    """VTEX's own payloads, copied into the repository (see its README for sources)."""
+    return VTEX_FIXTURES
 
 
 @pytest.fixture
-def load_example(shared_dir: Path) -> Callable[[str], Any]:
+def load_example(examples_dir: Path) -> Callable[[str], Any]:
     def load(name: str) -> Any:
-        return json.loads((shared_dir / "vtex-examples" / name).read_text(encoding="utf-8"))
+        return json.loads((examples_dir / name).read_text(encoding="utf-8"))
 
     return load
 

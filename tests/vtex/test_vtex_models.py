@@ -31,8 +31,8 @@ ORDER_EXAMPLES = ["get-order.openapi-example.json", "get-order.real-2015-fastsho
 PAYLOADS = "feed-hook-and-action-payloads.spec-examples.json"
 
 
-def test_every_get_order_example_in_shared_is_covered(shared_dir: Path) -> None:
-    found = sorted(p.name for p in (shared_dir / "vtex-examples").glob("get-order*.json"))
+def test_every_get_order_example_in_shared_is_covered(examples_dir: Path) -> None:
+    found = sorted(p.name for p in examples_dir.glob("get-order*.json"))
     assert found == sorted(ORDER_EXAMPLES), "a new example appeared: add it to ORDER_EXAMPLES"
 
 
@@ -264,8 +264,8 @@ def test_receipts_from_the_spec_examples_are_typed(load_example: Load) -> None:
     assert (receipt.order_id, receipt.receipt) == ("123543123", "38e0e47da2934847b489216d208cfd91")
 
 
-def test_the_list_orders_example_from_the_spec_reads_as_summaries(shared_dir: Path) -> None:
-    spec = json.loads((shared_dir / "vtex-openapi" / "VTEX - Orders API.json").read_text(encoding="utf-8"))
+def test_the_list_orders_example_from_the_spec_reads_as_summaries(examples_dir: Path) -> None:
+    spec = json.loads((examples_dir / "VTEX - Orders API.json").read_text(encoding="utf-8"))
     content = spec["paths"]["/api/oms/pvt/orders"]["get"]["responses"]["200"]["content"]
     example = next(iter(content.values()))["example"]
 

@@ -8,8 +8,8 @@ The order alone is not enough to judge: commands already accepted but not yet vi
 order (`PendingWork`) count too — an invoice in flight reduces what remains, a cancel in flight forbids
 an invoice, and so on. The store computes `PendingWork` from the commands table.
 
-Facts behind the rules: `shared/docs/vtex-oms-reference.md` §3 and §6 (statuses, invoice, tracking,
-cancel, changes) and the known issues quoted where a rule exists because of one.
+Facts behind the rules: VTEX's Orders API reference (the team's VTEX OMS notes, §3 and §6: statuses,
+invoice, tracking, cancel, changes) and the known issues quoted where a rule exists because of one.
 """
 
 from __future__ import annotations
