@@ -1,54 +1,98 @@
 """Reconciliation: a periodic sweep that catches what no event announced (hooks and feeds can miss).
 
-It lists recent orders in the statuses the pipeline acts on (VTEX's List orders, an index that lags a
-few minutes — used only to find orders, never as truth) and enqueues a sync for every order that is
-unknown here or whose stored status differs. The sync re-reads the order with Get order as always.
+It lists the window's orders in the statuses the pipeline acts on (VTEX's List orders, an index that
+lags a few minutes — used only to find orders, never as truth) and enqueues a sync for every order that
+is unknown here or whose stored status differs. The sync re-reads the order with Get order as always.
+
+List orders returns 30 pages at most, so the window is read in time slices that each fit under that cap
+(`VtexClient.list_orders_in_slices`), newest first: every order of the window is seen whatever the
+volume, at about one request per hundred orders plus one per slice that had to be cut.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select
 
 from orderbridge.core.decisions import RELEVANT_STATUSES
 from orderbridge.store import repo, tables
+from orderbridge.vtex import ListingReport
 from orderbridge.vtex.errors import AuthError, VtexError
 
 from . import accounts
 from .deps import PipelineDeps
-from .intake import enqueue_sync
+from .intake import sync_job
 
 log = structlog.get_logger("orderbridge.pipeline.reconcile")
+
+WRITE_CHUNK = 500
+"""Lagging orders recorded and enqueued per transaction: after an outage a sweep may find thousands,
+and one transaction for all of them would hold the writer (SQLite: the only one) for seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A lagging order as an intake event (`repo.IntakeEvent`): what the listing said, nothing more."""
+
+    order_id: str
+    state: str | None
+    last_state: str | None = None
+    current_change: str | None = None
+    raw: Mapping[str, Any] | None = None
 
 
 async def sweep(deps: PipelineDeps, account: str, window: timedelta) -> int:
     """One pass over the account's recent orders; how many syncs it enqueued."""
-    listed: dict[str, str | None] = {}
     now = deps.clock()
-    # A closed range: VTEX's f_creationDate wants both ends (an open "*" end is refused by the sandbox).
-    orders = deps.client(account).list_orders(
-        status=list(RELEVANT_STATUSES), created_from=now - window, created_to=now + timedelta(hours=1)
+    report = ListingReport()
+    listed: dict[str, str | None] = {}
+    # A closed range: VTEX's f_creationDate wants both ends. An hour ahead covers clocks that disagree.
+    orders = deps.client(account).list_orders_in_slices(
+        now - window, now + timedelta(hours=1), RELEVANT_STATUSES, report=report
     )
     async for summary in orders:
-        listed[summary.order_id] = summary.status
-    if not listed:
-        return 0
-    stored = await _stored_statuses(deps, account, list(listed))
-    lagging = [oid for oid, status in listed.items() if oid not in stored or stored[oid] != status]
-    if not lagging:
-        return 0
-    async with deps.db.transaction() as session:
-        for order_id in lagging:
-            await repo.record_intake_event(
-                session, account, "reconcile", order_id, listed[order_id], None, None, None
-            )
-            await enqueue_sync(deps.queue, session, account, order_id)
-    log.info("reconcile_enqueued", account=account, orders=len(lagging))
+        listed[summary.order_id] = summary.status  # slices share bounds: an order may come twice
+    if report.truncated:
+        log.warning("reconcile_listing_truncated", account=account, slices=report.truncated)
+    lagging = await _lagging(deps, account, listed)
+    log.info(
+        "reconcile_swept",
+        account=account,
+        listed=len(listed),
+        lagging=len(lagging),
+        list_calls=report.calls,
+        slices=report.slices,
+        splits=report.splits,
+    )
+    for start in range(0, len(lagging), WRITE_CHUNK):
+        await _enqueue_syncs(
+            deps, account, [_Found(oid, listed[oid]) for oid in lagging[start : start + WRITE_CHUNK]]
+        )
+    if lagging:
+        log.info("reconcile_enqueued", account=account, orders=len(lagging))
     return len(lagging)
+
+
+async def _lagging(deps: PipelineDeps, account: str, listed: dict[str, str | None]) -> list[str]:
+    """Listed orders unknown here or stored with another status."""
+    if not listed:
+        return []
+    stored = await _stored_statuses(deps, account, list(listed))
+    return [oid for oid, status in listed.items() if oid not in stored or stored[oid] != status]
+
+
+async def _enqueue_syncs(deps: PipelineDeps, account: str, found: list[_Found]) -> None:
+    """Record the finds as `reconcile` events and enqueue their syncs, in one transaction."""
+    async with deps.db.transaction() as session:
+        await repo.record_intake_events(session, account, "reconcile", found)
+        await deps.queue.enqueue_many(session, [sync_job(account, f.order_id) for f in found])
 
 
 async def _stored_statuses(deps: PipelineDeps, account: str, order_ids: list[str]) -> dict[str, str | None]:

@@ -109,21 +109,15 @@ def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
     statuses = {s for s in (params.get("f_status") or "").split(",") if s}
     created = _date_range(params.get("f_creationDate"))
     visible_before = oms.clock.now() - oms.config.list_index_delay_s
-    rows = []
-    for order_id, order in oms.orders.items():
-        if oms.created_at[order_id] > visible_before:
-            continue
-        if statuses and order.get("status") not in statuses:
-            continue
-        if created is not None:
-            when = parse_iso(order.get("creationDate") or "")
-            if when is None or not created[0] <= when <= created[1]:
-                continue
-        rows.append(order)
-    descending = (params.get("orderBy") or "creationDate,desc").lower().endswith(",desc")
-    rows.sort(
-        key=lambda o: (str(o.get("creationDate") or ""), str(o.get("sequence") or "")), reverse=descending
-    )
+    ids = oms.by_creation.ids(created)
+    if (params.get("orderBy") or "creationDate,desc").lower().endswith(",desc"):
+        ids.reverse()
+    rows = [
+        order
+        for order in map(oms.orders.__getitem__, ids)
+        if oms.created_at[order["orderId"]] <= visible_before
+        and (not statuses or order.get("status") in statuses)
+    ]
     total = len(rows)
     start = (page - 1) * per_page
     listed = [_safe_row(o) for o in rows[start : start + per_page]]
@@ -146,23 +140,20 @@ def list_orders(oms: OmsState, params: dict[str, str]) -> dict[str, Any]:
 
 
 def _faceted(rows: list[dict[str, Any]], measure: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
-    """Solr-like stats with the facets the spec requires (origin, currencyCode)."""
-    overall = _stat([measure(o) for o in rows])
-    currencies = {(o.get("storePreferencesData") or {}).get("currencyCode", "BRL") for o in rows} | {"BRL"}
+    """Solr-like stats with the facets the spec requires (origin, currencyCode); each row measured once."""
+    measured = [
+        (measure(o), o.get("origin"), (o.get("storePreferencesData") or {}).get("currencyCode", "BRL"))
+        for o in rows
+    ]
+    overall = _stat([value for value, _, _ in measured])
+    currencies = {code for _, _, code in measured} | {"BRL"}
     overall["Facets"] = {
         "origin": {
-            origin: _stat([measure(o) for o in rows if o.get("origin") == origin])
+            origin: _stat([value for value, of, _ in measured if of == origin])
             for origin in ("Fulfillment", "Marketplace")
         },
         "currencyCode": {
-            code: _stat(
-                [
-                    measure(o)
-                    for o in rows
-                    if (o.get("storePreferencesData") or {}).get("currencyCode", "BRL") == code
-                ]
-            )
-            for code in sorted(currencies)
+            code: _stat([value for value, _, of in measured if of == code]) for code in sorted(currencies)
         },
     }
     return overall

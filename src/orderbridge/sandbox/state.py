@@ -20,6 +20,7 @@ import orjson
 
 from orderbridge.sandbox.clock import Clock, iso_offset, iso_z
 from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.creation_index import CreationIndex
 from orderbridge.sandbox.faults import FaultConfig, SlidingWindow, preset
 from orderbridge.sandbox.feed import Feed
 from orderbridge.sandbox.filters import SEED_STATUSES, OrderFilter
@@ -65,6 +66,7 @@ class OmsState:
         self.meta: dict[str, OrderMeta] = {}
         self.by_sequence: dict[str, str] = {}
         self.created_at: dict[str, float] = {}
+        self.by_creation = CreationIndex()  # List orders' index
         self.json_cache: dict[str, bytes] = {}
         self.feeds: dict[str, Feed] = {}
         self.hook_configs: dict[str, HookConfig] = {}
@@ -176,6 +178,7 @@ class OmsState:
         now = self.clock.now()
         self.orders[order_id] = doc
         self.created_at[order_id] = now
+        self.by_creation.add(doc)
         if doc.get("sequence") is not None:
             self.by_sequence[str(doc["sequence"])] = order_id
         self.meta[order_id] = OrderMeta(status_changed_at=now, last_state=last_state)

@@ -18,6 +18,7 @@ from .errors import (
     VtexError,
 )
 from .invoice_number import check_invoice_number, invoice_number_problem, is_routable_invoice_number
+from .listing import ListingReport
 from .models import *  # noqa: F403 - the models are part of this package's public surface
 from .models import __all__ as _models_all
 from .ratelimit import RateLimiter, TokenBucket, Unlimited
@@ -26,6 +27,7 @@ from .transport import VtexTransport
 
 __all__ = [
     "VtexClient",
+    "ListingReport",
     "VtexTransport",
     "Credentials",
     "RetryPolicy",

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from .credentials import Credentials
 from .errors import NotFound
 from .invoice_number import check_invoice_number
+from .listing import ListingReport, Slice, slice_plan
 from .models import (
     CancelRequest,
     ChangeV1Request,
@@ -243,7 +244,8 @@ class VtexClient:
         *,
         order_by: str = "creationDate,asc",
     ) -> AsyncIterator[OrderSummary]:
-        """Every order of the filter, page after page, never beyond VTEX's 30-page cap.
+        """The orders of one query, page after page, never beyond VTEX's 30-page cap: past 3,000 orders
+        the rest is silently out of reach — `list_orders_in_slices` sees them all.
 
         Oldest first by default, so orders created during the sweep land on later pages instead of
         shifting the ones not read yet.
@@ -264,6 +266,59 @@ class VtexClient:
             if not result.orders or page >= result.paging.pages:
                 return
             page += 1
+
+    async def list_orders_in_slices(
+        self,
+        created_from: datetime,
+        created_to: datetime,
+        status: Sequence[str] = (),
+        *,
+        per_page: int = MAX_PER_PAGE,
+        report: ListingReport | None = None,
+    ) -> AsyncIterator[OrderSummary]:
+        """Every order created in [created_from, created_to] (in one of `status`, if given), whatever
+        the volume: VTEX reads at most 30 pages of one query, so a slice with more orders than that is
+        split into narrower `f_creationDate` slices (`slice_plan`) until each fits.
+
+        Newest slice first, each slice newest first: what a busy period hides is found first, and an
+        order created while a slice is read shifts the rest down a page (read twice), not up (missed).
+        Neighbouring slices share their bounds, so an order may come twice: callers dedupe by id.
+        ``report`` counts what it cost (calls, slices, splits).
+        """
+        report = report if report is not None else ListingReport()
+        per_page = min(per_page, MAX_PER_PAGE)
+        pending = [Slice(created_from, created_to, tuple(status))]
+        while pending:
+            part = pending.pop()
+            first = await self._slice_page(part, 1, per_page)
+            report.calls += 1
+            smaller = slice_plan(part, first.paging.total, per_page * MAX_LIST_PAGES)
+            if smaller:
+                report.splits += 1
+                pending.extend(reversed(smaller))  # popped newest first
+                continue
+            report.slices += 1
+            if first.paging.total > per_page * MAX_LIST_PAGES:
+                report.truncated.append(part.describe(first.paging.total))
+            for summary in first.orders:
+                yield summary
+            for page in range(2, min(first.paging.pages, MAX_LIST_PAGES) + 1):
+                result = await self._slice_page(part, page, per_page)
+                report.calls += 1
+                for summary in result.orders:
+                    yield summary
+                if not result.orders:
+                    break
+
+    async def _slice_page(self, part: Slice, page: int, per_page: int) -> OrderPage:
+        return await self.list_orders_page(
+            page,
+            status=list(part.statuses) or None,
+            created_from=part.start,
+            created_to=part.end,
+            per_page=per_page,
+            order_by="creationDate,desc",
+        )
 
     async def start_handling(self, order_id: str) -> None:
         """``ready-for-handling`` → ``handling``. A 409 (``Conflict``, code ``OMS003``) means the
