@@ -12,6 +12,8 @@ import pytest
 
 from orderbridge.core.commands import InvoiceCommand, InvoiceLine
 from orderbridge.pipeline import operators
+from orderbridge.pipeline.deps import Timing
+from orderbridge.pipeline.incomplete import recheck_delay
 
 from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
 
@@ -109,3 +111,11 @@ async def test_vtexs_documented_order_marked_incomplete_waits_until_completed(
     await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="the completed order started")
     assert set(harness.warehouse.handover_counts().values()) == {1}
     assert (await harness.stats())["start_handling"] == {order_id: 1}
+
+
+def test_an_incomplete_order_is_rechecked_after_as_long_again_as_it_waited_within_bounds() -> None:
+    timing = Timing(incomplete_recheck_s=60, incomplete_recheck_max_s=900)
+
+    delays = [recheck_delay(timing, waited) for waited in (0, 60, 120, 240, 480, 960, 86400)]
+
+    assert delays == [60, 60, 120, 240, 480, 900, 900]
