@@ -263,6 +263,8 @@ class Settings(BaseSettings):
     reconcile_lookback_h: float = Field(default=72.0, gt=0)
     workers: int = Field(default=192, ge=1, le=256)
     write_gather_ms: float = Field(default=150.0, ge=0, le=1000)
+    incomplete_recheck_s: float = Field(default=60.0, gt=0)
+    incomplete_recheck_max_s: float = Field(default=900.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

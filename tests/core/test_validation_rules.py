@@ -672,3 +672,26 @@ def test_invoice_numbers_vtex_cannot_route_are_refused(number: str) -> None:
 @pytest.mark.parametrize("number", ["NF1", "000123-A", "2026.11.27_1", "N" * 50, "NFé1"])
 def test_plain_invoice_numbers_are_routable(number: str) -> None:
     assert routable_invoice_number_problem(number) is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        full_invoice(),
+        TrackingNumberCommand("NF0", "TRK1", "Correios"),
+        remove_a(),
+    ],
+    ids=["invoice", "tracking", "change"],
+)
+def test_fulfilment_of_an_order_vtex_has_not_completed_is_refused_with_the_reason(command: Command) -> None:
+    incomplete = replace(with_packages(package()), is_completed=False)
+
+    problems = validate_command(command, incomplete, NONE)
+
+    assert problems[0].rule == "incomplete" and problems[0].field == "order.isCompleted"
+    assert "isCompleted" in problems[0].message
+    assert not [
+        p
+        for p in validate_command(command, replace(incomplete, is_completed=True), NONE)
+        if p.rule == "incomplete"
+    ]

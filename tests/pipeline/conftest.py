@@ -42,6 +42,8 @@ FAST_TIMING = Timing(
     paused_probe_s=0.2,
     change_poll_s=0.05,
     start_conflict_retry_s=0.05,
+    incomplete_recheck_s=0.05,
+    incomplete_recheck_max_s=0.2,
     write_gather_s=0.005,
 )
 QUIET_WAREHOUSE = WarehouseSettings(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from orderbridge.core.decisions import PipelineRecord, PipelineState, Step, decide, summary_state
+from orderbridge.core.decisions import (
+    PipelineRecord,
+    PipelineState,
+    Step,
+    decide,
+    summary_state,
+    unless_incomplete,
+)
 
 ACCEPTED = PipelineRecord(erp_accepted=True)
 STARTED = PipelineRecord(erp_accepted=True, started=True)
@@ -90,3 +97,31 @@ def test_the_operator_state_follows_the_recorded_facts() -> None:
     asked = PipelineRecord(erp_accepted=True, started=True, cancellation_asked_for="r")
     assert summary_state("cancellation-requested", asked, parked=False) is PipelineState.CANCELLATION_ASKED
     assert summary_state("handling", asked, parked=False) is PipelineState.HANDLING
+
+
+def test_an_order_vtex_has_not_completed_is_neither_handed_over_nor_started() -> None:
+    handover = decide("ready-for-handling", PipelineRecord())
+    start = decide("ready-for-handling", ACCEPTED)
+    never_handed_over = decide("handling", PipelineRecord())
+
+    for decision in (handover, start, never_handed_over):
+        assert unless_incomplete(decision, is_completed=False).step is Step.AWAIT_COMPLETION
+        assert unless_incomplete(decision, is_completed=True) == decision
+
+
+def test_what_vtex_already_did_to_an_incomplete_order_is_still_recorded() -> None:
+    for status, record in (("canceled", PipelineRecord()), ("invoiced", ACCEPTED), ("handling", ACCEPTED)):
+        decision = decide(status, record)
+        assert unless_incomplete(decision, is_completed=False) == decision
+
+
+def test_an_incomplete_order_shows_as_incomplete_only_where_it_would_be_waiting() -> None:
+    assert summary_state("ready-for-handling", PipelineRecord(), False, is_completed=False) is (
+        PipelineState.INCOMPLETE
+    )
+    assert summary_state("ready-for-handling", PipelineRecord(), False) is PipelineState.WAITING
+    assert summary_state("ready-for-handling", ACCEPTED, False, is_completed=False) is PipelineState.ACCEPTED
+    awaiting = PipelineRecord(awaiting_acceptance=True)
+    assert summary_state("ready-for-handling", awaiting, False, is_completed=False) is (
+        PipelineState.AWAITING_ERP
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import httpx2
+import pytest
 from sqlalchemy import func, select
 
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy
 from orderbridge.store import tables
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint
 
-from .conftest import ACCOUNT, Harness, HarnessFactory
+from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
 
 SECRET = "hook-s3cret"
 HOOK_POLICY = AccountPolicy(ACCOUNT, intake="hook", hook_secret=SECRET)
@@ -98,3 +99,83 @@ async def test_orders_notified_by_the_hook_are_handed_over_and_started_once(
     assert set(harness.warehouse.handover_counts().values()) == {1}
     assert stats["start_handling"] == {oid: 1 for oid in order_ids}
     assert stats["hooks"]["delivered"] > 0
+
+
+# A `FromOrders` hook as VTEX sends it for an order's second notification: .NET's `DateTime.MinValue`
+# for the change stamp and "unknow" for the state. Two such bodies differ only by `LastChange`.
+FROM_ORDERS_POLICY = AccountPolicy(
+    ACCOUNT, intake="hook", hook_secret=SECRET, feed_expression='status = "ready-for-handling"'
+)
+MIN_VALUE = "0001-01-01T00:00:00"
+
+
+def from_orders_body(order_id: str, last_change: str) -> dict[str, object]:
+    return {
+        "Domain": "Fulfillment",
+        "OrderId": order_id,
+        "State": "unknow",
+        "LastState": "unknow",
+        "LastChange": last_change,
+        "CurrentChange": MIN_VALUE,
+        "Origin": {"Account": ACCOUNT, "Key": "vtexappkey-shop"},
+    }
+
+
+async def get_order_calls(harness: Harness) -> int:
+    return int((await harness.stats())["calls"].get("get_order", {}).get("200", 0))
+
+
+async def no_unfinished_jobs(harness: Harness) -> bool:
+    async with harness.db.read_session() as session:
+        query = select(func.count()).where(tables.jobs.c.status.in_(tables.UNFINISHED_JOB_STATUSES))
+        return int((await session.execute(query)).scalar_one()) == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_second_from_orders_hook_with_min_value_stamps_leads_to_a_second_sync(
+    make_harness: HarnessFactory, database: str
+) -> None:
+    harness = await make_harness(policy=FROM_ORDERS_POLICY, warehouse=IDLE_WAREHOUSE, database=database)
+    (order_id,) = await harness.create_orders(1)
+    headers = {HOOK_SECRET_HEADER: SECRET}
+    async with api_client(harness) as api:
+        first = await api.post(
+            f"/hooks/vtex/{ACCOUNT}",
+            json=from_orders_body(order_id, "2026-11-27T10:00:00.0000000Z"),
+            headers=headers,
+        )
+        assert first.status_code == 200
+        await harness.wait_for(lambda: harness.in_state(order_id, "handling"), what="the first sync")
+        await harness.wait_for(lambda: no_unfinished_jobs(harness), what="the first sync to end")
+        reads = await get_order_calls(harness)
+
+        second = await api.post(
+            f"/hooks/vtex/{ACCOUNT}",
+            json=from_orders_body(order_id, "2026-11-27T10:05:00.0000000Z"),
+            headers=headers,
+        )
+        assert second.status_code == 200
+
+        async def read_again() -> bool:
+            return await get_order_calls(harness) > reads
+
+        await harness.wait_for(read_again, timeout_s=5, what="the second hook's Get order")
+    assert set(harness.warehouse.handover_counts().values()) == {1}, "a trigger, not a second handover"
+
+
+async def test_identical_hook_bodies_with_min_value_stamps_are_stored_once(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(policy=FROM_ORDERS_POLICY, start=False)
+    same = from_orders_body("1000000000001-01", "2026-11-27T10:00:00.0000000Z")
+    # No usable stamp at all: the body itself tells one notification from another.
+    no_stamps = {**same, "LastChange": MIN_VALUE}
+    other_body = {**no_stamps, "LastState": "payment-approved"}
+    async with api_client(harness) as api:
+        for body in (same, same, no_stamps, no_stamps, other_body):
+            response = await api.post(
+                f"/hooks/vtex/{ACCOUNT}", json=body, headers={HOOK_SECRET_HEADER: SECRET}
+            )
+            assert response.status_code == 200
+    assert await count(harness, tables.intake_events) == 3
+    assert await count(harness, tables.jobs) == 1, "waiting syncs of one order coalesce"

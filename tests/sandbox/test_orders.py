@@ -158,3 +158,24 @@ async def test_an_internal_failure_answers_vtex_500_and_is_counted(
     assert response.status_code == 500
     assert response.json()["error"]["message"] == "An error has occurred"
     assert (await sandbox.stats())["calls"]["invoice"] == {"500": 1}
+
+
+async def test_an_order_generated_incomplete_is_completed_later_without_a_status_change(
+    sandbox: Sandbox,
+) -> None:
+    created = await sandbox.http.post("/_sandbox/orders", json={"count": 1, "isCompleted": False})
+    (order_id,) = created.json()["orderIds"]
+    before = await sandbox.order(order_id)
+    assert (before["isCompleted"], before["status"]) == (False, "ready-for-handling")
+
+    await sandbox.advance(1)
+    completed = await sandbox.http.post(f"/_sandbox/orders/{order_id}/complete")
+
+    assert completed.status_code == 200
+    after = await sandbox.order(order_id)
+    assert (after["isCompleted"], after["status"]) == (True, "ready-for-handling")
+    assert after["lastChange"] > before["lastChange"]
+    unknown = await sandbox.http.post("/_sandbox/orders/1-01/complete")
+    assert unknown.status_code == 404
+    wrong = await sandbox.http.post("/_sandbox/orders", json={"count": 1, "isCompleted": "no"})
+    assert wrong.status_code == 400

@@ -16,6 +16,7 @@ class PipelineState(StrEnum):
     """The pipeline's summary of an order, shown to operators (`orderbridge status`)."""
 
     WAITING = "waiting"  # known, but VTEX's status asks nothing of us yet (e.g. window-to-cancel)
+    INCOMPLETE = "incomplete"  # VTEX says isCompleted false (e.g. unpaid): re-read later, nothing sent
     AWAITING_ERP = "awaiting_erp"  # handed over; the ERP reports acceptance later
     ACCEPTED = "accepted"  # the ERP accepted; start-handling not yet confirmed
     HANDLING = "handling"  # started; the ERP's commands flow
@@ -69,6 +70,7 @@ class Step(StrEnum):
     NOTIFY_CANCELED = "notify_canceled"
     RECORD_CANCELED = "record_canceled"  # canceled before the ERP ever saw it: nothing to tell
     COMPLETE = "complete"
+    AWAIT_COMPLETION = "await_completion"  # isCompleted false: no handover, no start; re-read later
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +138,13 @@ def _canceled(record: PipelineRecord) -> Decision:
     return Decision(Step.RECORD_CANCELED, "canceled before the ERP saw it")
 
 
-def summary_state(status: str | None, record: PipelineRecord, parked: bool) -> PipelineState:
-    """The operator-facing state, derived from the recorded facts (never stored as a fact itself)."""
+def summary_state(
+    status: str | None, record: PipelineRecord, parked: bool, *, is_completed: bool = True
+) -> PipelineState:
+    """The operator-facing state, derived from the recorded facts (never stored as a fact itself).
+
+    `incomplete` only stands for `waiting` (the ERP knows nothing of the order): a state that records
+    a fact (`awaiting_erp`, `accepted`) is never replaced by it."""
     if record.canceled:
         return PipelineState.CANCELED
     if record.completed:
@@ -152,4 +159,20 @@ def summary_state(status: str | None, record: PipelineRecord, parked: bool) -> P
         return PipelineState.ACCEPTED
     if record.awaiting_acceptance:
         return PipelineState.AWAITING_ERP
-    return PipelineState.WAITING
+    return PipelineState.WAITING if is_completed else PipelineState.INCOMPLETE
+
+
+#: Steps that give VTEX's order to the ERP or move it on at VTEX: never for an order VTEX has not
+#: completed. Recording what VTEX already did (canceled, invoiced, started) stays allowed.
+_NEEDS_COMPLETED_ORDER = frozenset({Step.HAND_OVER, Step.START_HANDLING})
+
+
+def unless_incomplete(decision: Decision, is_completed: bool) -> Decision:
+    """`decision`, unless it would hand over or start an order VTEX has not completed: then wait.
+
+    VTEX documents that unpaid orders can reach the seller with `"isCompleted": false` (known issue
+    345526: the fulfillment flow progresses anyway). Such an order waits, re-read later, and proceeds
+    only once VTEX says `isCompleted` is true."""
+    if is_completed or decision.step not in _NEEDS_COMPLETED_ORDER:
+        return decision
+    return Decision(Step.AWAIT_COMPLETION, f"VTEX says isCompleted false; would {decision.step.value}")

@@ -102,6 +102,18 @@ def routable_invoice_number_problem(number: str) -> str | None:
 
 def validate_command(command: Command, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
     """Every reason to refuse `command` for `order` given the work already `pending`; [] = accept."""
+    out = _validate_by_kind(command, order, pending)
+    if not order.is_completed and isinstance(command, _FULFILMENT_COMMANDS):
+        out.insert(0, _INCOMPLETE)
+    return out
+
+
+#: What fulfils an order: nothing of it while VTEX has not completed the order (a cancel, or the
+#: answer to a shopper's cancellation request, keeps its own rules).
+_FULFILMENT_COMMANDS = (InvoiceCommand, TrackingNumberCommand, TrackingEventsCommand, ChangeCommand)
+
+
+def _validate_by_kind(command: Command, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
     if isinstance(command, InvoiceCommand):
         return _invoice(command, order, pending)
     if isinstance(command, TrackingNumberCommand):
@@ -625,3 +637,11 @@ def _names(statuses: Iterable[str]) -> str:
 
 def _v(field_name: str, rule: str, detail: str) -> Violation:
     return Violation(field_name, rule, f"{field_name}: {detail}")
+
+
+_INCOMPLETE = _v(
+    "order.isCompleted",
+    "incomplete",
+    "is false: VTEX has not completed the order (e.g. not paid yet); it takes no invoice, tracking or "
+    "change until it is",
+)

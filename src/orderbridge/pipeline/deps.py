@@ -62,6 +62,10 @@ class Timing:
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
+    incomplete_recheck_s: float = 60.0
+    """First re-read of an order VTEX has not completed (`isCompleted` false); later ones wait as long
+    again as the order has waited so far, up to `incomplete_recheck_max_s`."""
+    incomplete_recheck_max_s: float = 900.0
     write_gather_s: float = 0.15
     """How long a write waits for others to share its transaction (see `store.group_commit`). An order
     meets four or five such waits, so 150 ms costs it up to ~0.75 s end to end; at 100 orders/s that

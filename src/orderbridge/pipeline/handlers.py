@@ -6,6 +6,7 @@ from orderbridge.jobs.port import Handler, Job
 
 from .commands import apply_late_acceptance
 from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, SYNC_ORDER, PipelineDeps
+from .incomplete import RECHECK_ORDER, recheck_order
 from .relay import relay_command
 from .sync import sync_order
 
@@ -20,4 +21,7 @@ def make_handlers(deps: PipelineDeps) -> dict[str, Handler]:
     async def acceptance(job: Job) -> None:
         await apply_late_acceptance(deps, job)
 
-    return {SYNC_ORDER: sync, RELAY_COMMAND: relay, APPLY_ACCEPTANCE: acceptance}
+    async def recheck(job: Job) -> None:
+        await recheck_order(deps, job)
+
+    return {SYNC_ORDER: sync, RELAY_COMMAND: relay, APPLY_ACCEPTANCE: acceptance, RECHECK_ORDER: recheck}

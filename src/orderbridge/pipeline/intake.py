@@ -6,10 +6,12 @@ answer the hook 200) only after `store_events` returned, i.e. after the transact
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,19 @@ class IncomingEvent:
     last_state: str | None
     current_change: str | None
     raw: dict[str, Any]
+
+
+def change_key(stamp: str | None, raw: Mapping[str, Any]) -> str:
+    """What tells this event from another of the same order and state in the store's dedupe key.
+
+    The change time VTEX sent, when it sent a real one; otherwise a digest of the body, so that only a
+    repeat of the very same notification is dropped. Events are triggers: a redundant sync costs one
+    Get order, a dropped one leaves the order unread.
+    """
+    if stamp:
+        return stamp
+    body = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    return "body:" + hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 def wants_sync(state: str | None, policy_uses_expression: bool) -> bool:

@@ -15,11 +15,12 @@ import structlog
 
 from orderbridge.vtex import FeedConfig, FeedFilter, FeedItem
 from orderbridge.vtex.errors import AuthError, NotFound, RateLimited, VtexError
+from orderbridge.vtex.models.base import known_stamp, known_state
 
 from . import accounts
 from .crashpoints import EVENT_STORED, crashpoint
 from .deps import AccountPolicy, PipelineDeps
-from .intake import IncomingEvent, store_events
+from .intake import IncomingEvent, change_key, store_events
 
 log = structlog.get_logger("orderbridge.pipeline.feed")
 
@@ -54,12 +55,14 @@ async def ensure_feed_config(deps: PipelineDeps, account: str) -> None:
 
 
 def to_event(item: FeedItem) -> IncomingEvent:
+    """Stamps and states read as the hook's are (`DateTime.MinValue` and "unknow" count as absent)."""
+    raw = item.model_dump(mode="json", by_alias=True, exclude={"handle"})
     return IncomingEvent(
         order_id=item.order_id,
-        state=item.state,
+        state=known_state(item.state),
         last_state=item.last_state,
-        current_change=item.current_change or item.last_change,
-        raw=item.model_dump(mode="json", by_alias=True, exclude={"handle"}),
+        current_change=change_key(known_stamp(item.current_change) or known_stamp(item.last_change), raw),
+        raw=raw,
     )
 
 

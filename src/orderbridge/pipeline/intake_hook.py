@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from orderbridge.vtex import HookNotification, HookPing, parse_hook_body
 
 from .deps import PipelineDeps
-from .intake import IncomingEvent, store_events
+from .intake import IncomingEvent, change_key, store_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +51,12 @@ async def receive_hook(deps: PipelineDeps, account: str, body: Any, secret: str 
 
 
 def to_event(notification: HookNotification, raw: dict[str, Any]) -> IncomingEvent:
+    """A `FromOrders` notification may say `"State": "unknow"` and `DateTime.MinValue` for its change
+    time: both count as absent, and the event is keyed by `LastChange` or by its body instead."""
     return IncomingEvent(
         order_id=notification.order_id,
-        state=notification.state,
+        state=notification.known_state,
         last_state=notification.last_state,
-        current_change=notification.current_change or notification.last_change,
+        current_change=change_key(notification.change_stamp, raw),
         raw=raw,
     )

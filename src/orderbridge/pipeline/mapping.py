@@ -23,6 +23,8 @@ def order_to_snapshot(order: Order) -> OrderSnapshot:
         packages=tuple(_package(p) for p in order.packages if p.invoice_number),
         open_cancellation_request_id=_open_request_id(order.cancellation_requests),
         extra=_extra(order),
+        # Only an explicit false holds the order back: documents older than the field lack it.
+        is_completed=order.is_completed is not False,
     )
 
 

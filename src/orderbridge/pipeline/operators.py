@@ -18,6 +18,8 @@ from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
+from .deps import lane_of
+from .incomplete import recheck_lane
 from .intake import enqueue_sync
 from .ledger import OPERATOR_RETRY, add, attempt_of
 
@@ -93,7 +95,7 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
         job_rows = (
             await session.execute(
                 select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
-                .where(jobs.c.lane == f"{account}:{order_id}")
+                .where(jobs.c.lane.in_([lane_of(account, order_id), recheck_lane(account, order_id)]))
                 .order_by(jobs.c.id)
             )
         ).mappings()

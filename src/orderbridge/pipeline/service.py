@@ -81,7 +81,14 @@ class Service:
             self.clients,
             self.erp,
             {a.name: policy_of(a) for a in settings.accounts},
-            timing=timing or Timing(write_gather_s=settings.write_gather_ms / 1000),
+            timing=timing
+            or Timing(
+                write_gather_s=settings.write_gather_ms / 1000,
+                incomplete_recheck_s=settings.incomplete_recheck_s,
+                incomplete_recheck_max_s=max(
+                    settings.incomplete_recheck_max_s, settings.incomplete_recheck_s
+                ),
+            ),
             workers=settings.workers,
             reconcile_interval_s=settings.reconcile_interval_s,
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),

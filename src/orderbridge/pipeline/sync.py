@@ -16,7 +16,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
-from orderbridge.core.decisions import Decision, PipelineState, Step, decide, summary_state
+from orderbridge.core.decisions import (
+    Decision,
+    PipelineState,
+    Step,
+    decide,
+    summary_state,
+    unless_incomplete,
+)
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder, SupportsLookup
 from orderbridge.jobs.errors import RetryLater
@@ -30,6 +37,7 @@ from .confirm import confirm_visible_commands, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
+from .incomplete import schedule_recheck
 from .intake import enqueue_sync
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
@@ -69,6 +77,9 @@ async def sync_order(deps: PipelineDeps, job: Job) -> None:
         for _ in range(MAX_STEPS):
             decision = await _decide(deps, view)
             if decision.step is Step.NOTHING:
+                break
+            if decision.step is Step.AWAIT_COMPLETION:
+                view = await _await_completion(deps, view, job.id)
                 break
             view = await perform(deps, view, decision, job.id)
     except Exception:
@@ -122,7 +133,8 @@ async def _decide(deps: PipelineDeps, view: OrderView) -> Decision:
     if view.snapshot.status == "cancellation-requested":
         asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
     record = record_of(view.row, asked)
-    return decide(view.snapshot.status, record, view.snapshot.open_cancellation_request_id)
+    decision = decide(view.snapshot.status, record, view.snapshot.open_cancellation_request_id)
+    return unless_incomplete(decision, view.snapshot.is_completed)
 
 
 async def perform(deps: PipelineDeps, view: OrderView, decision: Decision, job_id: int) -> OrderView:
@@ -169,6 +181,20 @@ async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderV
     log.warning("order_parked", account=view.account, order_id=view.order_id, reason=reason)
     rejected = attempt_of("hand_over", "rejected", job_id=job_id, detail=reason)
     return await _record(deps, view, PipelineState.PARKED, rejected, park_reason=reason)
+
+
+_INCOMPLETE_SHOWS_FOR = frozenset({repo.NEW_ORDER_STATE, PipelineState.WAITING.value})
+
+
+async def _await_completion(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
+    """VTEX has not completed the order: nothing is handed over or started, it is read again later.
+
+    Shown as `incomplete` where it would be `waiting` (any other state records a fact, and stays)."""
+    await schedule_recheck(deps, view.account, view.order_id, view.row.created_at if view.row else None)
+    if view.row is None or view.row.pipeline_state not in _INCOMPLETE_SHOWS_FOR or view.unrecorded:
+        return view
+    waiting = attempt_of("await_completion", "later", job_id=job_id, detail="VTEX says isCompleted false")
+    return await _record(deps, view, PipelineState.INCOMPLETE, waiting)
 
 
 async def _start_handling(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
@@ -278,6 +304,9 @@ async def _settle_state(deps: PipelineDeps, view: OrderView) -> None:
     asked = None
     if view.snapshot.status == "cancellation-requested":
         asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
-    wanted = summary_state(view.snapshot.status, record_of(view.row, asked), is_parked(view.row))
+    record = record_of(view.row, asked)
+    wanted = summary_state(
+        view.snapshot.status, record, is_parked(view.row), is_completed=view.snapshot.is_completed
+    )
     if wanted.value != view.row.pipeline_state:
         await _record(deps, view, wanted)

@@ -58,24 +58,39 @@ async def create_orders(request: Request, oms: OmsState) -> Response:
     body = await _body(request)
     if isinstance(body, dict) and isinstance(body.get("orderId"), str):
         return json_response({"orderIds": [_import(oms, body)]})
-    count, status = (
-        (body.get("count", 1), body.get("status", "ready-for-handling"))
+    count, status, completed = (
+        (body.get("count", 1), body.get("status", "ready-for-handling"), body.get("isCompleted", True))
         if isinstance(body, dict)
-        else (None, None)
+        else (None, None, None)
     )
     if (
         not isinstance(count, int)
         or not 1 <= count <= 100000
         or not isinstance(status, str)
         or status not in GENERATABLE
+        or not isinstance(completed, bool)
     ):
         raise ProblemError(
             400,
             "Body must be {count: 1..100000, status: one of "
-            f"{sorted(GENERATABLE)}}} or a complete VTEX order document",
+            f"{sorted(GENERATABLE)}, isCompleted: true|false}} or a complete VTEX order document",
         )
-    ids = oms.generate(count, status, GENERATABLE[status])
+    ids = oms.generate(count, status, GENERATABLE[status], is_completed=completed)
     return json_response({"orderIds": ids})
+
+
+async def complete_order(request: Request, oms: OmsState) -> Response:
+    """The marketplace completes an order (e.g. its payment arrived): `isCompleted` becomes true.
+
+    Only the document changes (new `lastChange`): no status changes, so no workflow event — as far as
+    is known, VTEX announces none either; a FromOrders filter sees the new document."""
+    order = oms.find(request.path_params["orderId"])
+    if order is None:
+        raise ProblemError(404, "Order not found")
+    if order.get("isCompleted") is not True:
+        order["isCompleted"] = True
+        oms.touched(order["orderId"])
+    return json_response({"orderId": order["orderId"], "isCompleted": True, "status": order.get("status")})
 
 
 _IMPORT_TYPES: dict[str, tuple[type, ...]] = {
@@ -159,6 +174,7 @@ ROUTES = [
     Route("/_sandbox/health", admin_endpoint(health), methods=["GET"]),
     Route("/_sandbox/orders", admin_endpoint(create_orders), methods=["POST"]),
     Route("/_sandbox/orders/{orderId}/customer-cancel", admin_endpoint(customer_cancel), methods=["POST"]),
+    Route("/_sandbox/orders/{orderId}/complete", admin_endpoint(complete_order), methods=["POST"]),
     Route("/_sandbox/clock", admin_endpoint(get_clock), methods=["GET"]),
     Route("/_sandbox/clock/advance", admin_endpoint(advance_clock), methods=["POST"]),
     Route("/_sandbox/reset", admin_endpoint(reset), methods=["POST"]),

@@ -145,9 +145,17 @@ class OmsState:
         return cached
 
     def generate(
-        self, count: int, status: str = "ready-for-handling", last_state: str = "window-to-cancel"
+        self,
+        count: int,
+        status: str = "ready-for-handling",
+        last_state: str = "window-to-cancel",
+        *,
+        is_completed: bool = True,
     ) -> list[str]:
-        """Generated orders enter `window-to-cancel` if there is a grace period, else `status`."""
+        """Generated orders enter `window-to-cancel` if there is a grace period, else `status`.
+
+        `is_completed=False` makes orders VTEX has not completed (e.g. unpaid) that reach the seller
+        anyway (known issue 345526); `POST /_sandbox/orders/{id}/complete` completes one later."""
         grace = self.config.grace_period_s > 0 and status in ("ready-for-handling", "window-to-cancel")
         entry = "window-to-cancel" if grace else status
         announced_last = "payment-approved" if grace else last_state
@@ -159,6 +167,7 @@ class OmsState:
             while doc["orderId"] in self.orders:  # an imported order took this id
                 self.counter += 1
                 doc = generate_order(self.config.seed, self.counter, self.config.account_name, entry, now)
+            doc["isCompleted"] = is_completed
             self.add_order(doc, announced_last)
             if grace:
                 self._schedule_grace_end(doc["orderId"])

@@ -30,6 +30,27 @@ def lenient_datetime(value: Any) -> datetime | None:
         return None
 
 
+# .NET's `DateTime.MinValue` ("0001-01-01T00:00:00"): what VTEX's hook sends for a change time it does
+# not have (e.g. `CurrentChange` of a `FromOrders` notification). It is no time at all.
+_DOTNET_MIN_DATE = "0001-01-01"
+# What VTEX's hook sends for a state it does not have (sic, and its spelled-out twin).
+_UNKNOWN_STATES = frozenset({"", "unknow", "unknown"})
+
+
+def known_stamp(value: str | None) -> str | None:
+    """A change time as sent, or None when absent, empty or .NET's `DateTime.MinValue`."""
+    if not value or value.startswith(_DOTNET_MIN_DATE):
+        return None
+    return value
+
+
+def known_state(value: str | None) -> str | None:
+    """An order state as sent, or None when absent or VTEX's "unknow"."""
+    if value is None or value.strip().lower() in _UNKNOWN_STATES:
+        return None
+    return value
+
+
 def _none_to_empty_list(value: Any) -> Any:
     return [] if value is None else value
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
-from .base import VtexResponse, lenient_datetime
+from .base import VtexResponse, known_stamp, known_state, lenient_datetime
 from .filters import FeedFilter
 
 
@@ -53,8 +53,21 @@ class HookNotification(_PascalCase):
     origin: HookOrigin | None = None
 
     @property
+    def change_stamp(self) -> str | None:
+        """When the notified change happened, verbatim: `CurrentChange`, else `LastChange`.
+
+        A `FromOrders` notification may carry .NET's `DateTime.MinValue` there; such a stamp is no time
+        and counts as absent (see `known_stamp`)."""
+        return known_stamp(self.current_change) or known_stamp(self.last_change)
+
+    @property
+    def known_state(self) -> str | None:
+        """`State`, or None for VTEX's "unknow" (a `FromOrders` notification's usual state)."""
+        return known_state(self.state)
+
+    @property
     def current_change_at(self) -> datetime | None:
-        return lenient_datetime(self.current_change or self.last_change)
+        return lenient_datetime(self.change_stamp)
 
 
 class HookPing(VtexResponse):

@@ -1,0 +1,70 @@
+"""Orders VTEX has not completed (`"isCompleted": false`, e.g. unpaid): when to look at them again.
+
+Such an order reaches the seller anyway (known issue 345526) but must wait: `sync_order` neither hands
+it over nor starts it, shows it as `incomplete`, and schedules a re-check. VTEX may announce nothing
+when the order completes, so the pipeline looks again by itself: after as long again as the order has
+waited so far (the delays double), within `incomplete_recheck_s` and `incomplete_recheck_max_s`.
+
+The re-check is a job of its own lane (`<account>:<order>:recheck`), not a delayed sync in the order's
+lane: a job waiting in the order's lane would hold back every event for the order (a cancellation, say)
+until it is due. When due, it merely asks for a sync in the order's lane, coalesced with any waiting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.jobs.port import Job
+
+from .deps import PipelineDeps, Timing, lane_of
+from .intake import enqueue_sync
+
+log = structlog.get_logger("orderbridge.pipeline.incomplete")
+
+RECHECK_ORDER = "recheck_order"
+
+
+def recheck_lane(account: str, order_id: str) -> str:
+    """Beside the order's lane (its jobs count as the account's in `orderbridge status`)."""
+    return f"{lane_of(account, order_id)}:recheck"
+
+
+def recheck_delay(timing: Timing, waited_s: float) -> float:
+    """As long again as the order has waited so far, within the configured bounds."""
+    return min(max(waited_s, timing.incomplete_recheck_s), timing.incomplete_recheck_max_s)
+
+
+async def schedule_recheck(deps: PipelineDeps, account: str, order_id: str, since: datetime | None) -> float:
+    """Make sure a re-check of the order is due later (one at a time per order); the delay asked for.
+
+    `since`: when the pipeline first stored the order (the start of its wait)."""
+    now = deps.clock()
+    waited_s = (now - since).total_seconds() if since is not None else 0.0
+    delay_s = recheck_delay(deps.timing, waited_s)
+
+    async def write(session: AsyncSession) -> None:
+        await deps.queue.enqueue(
+            session,
+            kind=RECHECK_ORDER,
+            lane=recheck_lane(account, order_id),
+            payload={"account": account, "order_id": order_id},
+            run_at=now + timedelta(seconds=delay_s),
+            dedupe_key=f"recheck:{account}:{order_id}",
+        )
+
+    await deps.writes.run(write)
+    log.info("order_incomplete", account=account, order_id=order_id, recheck_in_s=round(delay_s, 3))
+    return delay_s
+
+
+async def recheck_order(deps: PipelineDeps, job: Job) -> None:
+    """Time to look again: a sync in the order's lane decides (and schedules the next re-check)."""
+    account, order_id = job.payload["account"], job.payload["order_id"]
+
+    async def write(session: AsyncSession) -> None:
+        await enqueue_sync(deps.queue, session, account, order_id)
+
+    await deps.writes.run(write)
