@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from orderbridge.core.commands import ChangeCommand, ChangeLine
+from orderbridge.core.orders import AppliedChange
 from orderbridge.store import repo
 
 from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
@@ -59,3 +60,5 @@ async def test_a_change_resubmitted_under_new_keys_before_and_after_it_lands_is_
     fresh = await sink.current_order(ACCOUNT, order_id)
     assert fresh is not None
     assert sum(i.quantity for i in fresh.items if i.sku_id == item.sku_id) == item.quantity - 1
+    # What the ERP finds its change by: the order's change log, by content.
+    assert fresh.applied_changes() == (AppliedChange("out of stock", {item.sku_id: 1}, {}),)
