@@ -68,6 +68,13 @@ async def _command_done(api: httpx2.AsyncClient, command_id: str) -> dict[str, A
     return view
 
 
+async def _command_confirmed(api: httpx2.AsyncClient, command_id: str) -> None:
+    async def confirmed() -> bool:
+        return bool((await api.get(f"/api/v1/commands/{command_id}")).json()["status"] == "confirmed")
+
+    await eventually(confirmed, what=f"command {command_id} visible on the VTEX order")
+
+
 async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_back_by_rest(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -214,3 +221,35 @@ async def test_an_erp_outage_is_retried_until_the_erp_takes_the_order(world: Wor
     deliveries = [d for d in world.erp.deliveries if d.event == "order"]
     assert len(deliveries) == 3
     assert all(d.signature_ok and d.delivery == f"acme:{order_id}:order" for d in deliveries)
+
+
+async def test_a_change_resent_with_its_request_id_is_the_first_command_and_a_clash_is_a_409(
+    world: World,
+) -> None:
+    h, api = world.h, world.api
+    [order_id] = await h.new_orders(1)
+    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    accepted = await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
+    assert accepted.status_code == 202, accepted.text
+    await _state(h, order_id, PipelineState.HANDLING.value)
+    item = (await api.get(f"/api/v1/orders/{order_id}")).json()["order"]["items"][0]
+    path = f"/api/v1/orders/{order_id}/changes"
+
+    def removing(quantity: int, request_id: str = "SO-1-C1") -> dict[str, Any]:
+        line = {"id": item["sku_id"], "quantity": quantity, "price": item["unit_price_cents"]}
+        return {"reason": "out of stock", "requestId": request_id, "itemsRemoved": [line]}
+
+    first = await api.post(path, json=removing(1), headers={"Idempotency-Key": "chg-1"})
+    again = await api.post(path, json=removing(1), headers={"Idempotency-Key": "chg-2"})
+    reused = await api.post(path, json=removing(2), headers={"Idempotency-Key": "chg-3"})
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["commandId"] == first.json()["commandId"]
+    assert reused.status_code == 409, reused.text
+    assert [e["rule"] for e in reused.json()["errors"]] == ["request_id_reused"]
+    await _command_confirmed(api, first.json()["commandId"])
+
+    below_zero = await api.post(path, json=removing(item["quantity"], "SO-1-C2"))
+    assert below_zero.status_code == 409, below_zero.text
+    body = below_zero.json()
+    assert body["type"] == "urn:orderbridge:problem:command-conflict"
+    assert "quantity_exceeds" in [e["rule"] for e in body["errors"]] and "below zero" in body["detail"]

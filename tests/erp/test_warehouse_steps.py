@@ -206,18 +206,53 @@ async def test_an_invoice_that_never_shows_is_resubmitted_under_a_fresh_key(
     assert warehouse.summary().states == {"delivered": 1}
 
 
-async def test_a_missing_change_is_resubmitted_at_most_max_resubmits_times_then_given_up(
+async def test_a_change_that_never_shows_is_never_resubmitted_and_the_order_is_given_up(
     make_warehouse: Factory, sink: FakeSink, clock: Clock
 ) -> None:
     warehouse = make_warehouse(out_of_stock_ratio=1.0, resubmit_after=2, max_resubmits=1, max_step_attempts=4)
     await accept(warehouse, sink, "A-01")
-    sink.hold = {"change"}
+    sink.hold = {"change"}  # accepted by the pipeline, never shown by VTEX
     await run_to_the_end(warehouse, clock, turns=30)
 
-    assert [type(c) for c in sink.commands("A-01")] == [ChangeCommand, ChangeCommand]
+    assert [type(c) for c in sink.commands("A-01")] == [ChangeCommand]
     summary = warehouse.summary()
     assert summary.states == {"gave_up": 1}
     assert summary.gave_up[0].step_kind == "invoice" and "change of sku-a" in summary.gave_up[0].problem
+
+
+async def test_a_change_vtex_applied_twice_is_recognized_by_content_and_never_sent_again(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(out_of_stock_ratio=1.0, resubmit_after=2)
+    await accept(warehouse, sink, "A-01")
+    sink.hold = {"change"}
+    await run_turns(warehouse, clock, 1)
+    [change] = sink.commands("A-01")
+    assert isinstance(change, ChangeCommand)
+    twice = apply(apply(sink.orders[("shop", "A-01")], change), change)  # the old doubled change
+    sink.orders[("shop", "A-01")] = twice
+    sink.hold = set()
+    await run_to_the_end(warehouse, clock)
+
+    assert [type(c) for c in sink.commands("A-01")][:2] == [ChangeCommand, InvoiceCommand]
+    assert sum(isinstance(c, ChangeCommand) for c in sink.commands("A-01")) == 1
+    assert warehouse.summary().states == {"delivered": 1}
+
+
+async def test_a_change_keeps_its_request_id_and_key_and_names_the_request_in_its_reason(
+    make_warehouse: Factory, sink: FakeSink, clock: Clock
+) -> None:
+    warehouse = make_warehouse(out_of_stock_ratio=1.0)
+    await accept(warehouse, sink, "A-01")
+    sink.refuse_next = 2  # refused twice, then accepted: three submits of the same change
+    await run_to_the_end(warehouse, clock)
+
+    changes = [s for s in sink.submitted if isinstance(s.command, ChangeCommand)]
+    [accepted] = changes
+    assert isinstance(accepted.command, ChangeCommand)
+    assert accepted.command.request_id == "WH1-C"
+    assert accepted.command.reason == "Out of stock at the warehouse (request WH1-C)"
+    assert accepted.idempotency_key == "warehouse:shop:A-01:0"
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,7 @@ def _update_package(
 
 
 def _remove_items(snapshot: OrderSnapshot, command: ChangeCommand) -> OrderSnapshot:
+    """Like VTEX: the units go, and the change shows in the order's change log (by content)."""
     removed = {line.sku_id: line for line in command.remove}
     items = tuple(
         dataclasses.replace(item, quantity=item.quantity - removed[item.sku_id].quantity)
@@ -152,7 +153,14 @@ def _remove_items(snapshot: OrderSnapshot, command: ChangeCommand) -> OrderSnaps
         for item in snapshot.items
     )
     value = snapshot.value_cents - sum(line.quantity * line.unit_price_cents for line in command.remove)
-    return dataclasses.replace(snapshot, items=items, value_cents=value)
+    entry = {
+        "reason": command.reason,
+        "removed": {line.sku_id: line.quantity for line in command.remove},
+        "added": {line.sku_id: line.quantity for line in command.add},
+    }
+    log = [*snapshot.extra.get("change_log", ()), entry]
+    extra = {**snapshot.extra, "changes": len(log), "change_log": log}
+    return dataclasses.replace(snapshot, items=items, value_cents=value, extra=extra)
 
 
 class Clock:

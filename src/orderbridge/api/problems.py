@@ -74,15 +74,18 @@ def problem_response(error: ProblemError, instance: str | None = None) -> Respon
     )
 
 
+_COMMAND_PROBLEMS = {
+    400: ("malformed-request", "Malformed request"),
+    409: ("command-conflict", "Command conflicts with the order"),
+    422: ("invalid-command", "Invalid command"),
+}
+
+
 def invalid_command(problems: Iterable[Problem], *, status: int = 422) -> ProblemError:
+    """422: the command breaks a rule; 409: it clashes with the order as it stands; 400: unreadable."""
     listed = tuple(problems)
-    return ProblemError(
-        status,
-        "invalid-command" if status == 422 else "malformed-request",
-        "Invalid command" if status == 422 else "Malformed request",
-        "; ".join(p.message for p in listed),
-        problems=listed,
-    )
+    kind, title = _COMMAND_PROBLEMS[status]
+    return ProblemError(status, kind, title, "; ".join(p.message for p in listed), problems=listed)
 
 
 def _field(loc: Sequence[int | str]) -> str:

@@ -213,7 +213,8 @@ async def _submit(ctx: RestContext, to: _Target, build: Callable[[], Command]) -
             idempotency_key=f"rest:{client}:{to.key}" if to.key else None,
         )
         if not outcome.accepted or outcome.command_id is None:
-            raise invalid_command(_problems_of_outcome(outcome.problems) or [_unknown_refusal()])
+            problems = _problems_of_outcome(outcome.problems) or [_unknown_refusal()]
+            raise invalid_command(problems, status=409 if outcome.conflict else 422)
         return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
 
     return await _answer(ctx, to, produce)

@@ -6,6 +6,7 @@ document, so validations never re-parse VTEX JSON. Money is integer cents throug
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +42,19 @@ class InvoicePackage:
     items: tuple[PackageItem, ...] = ()
     tracking_number: str | None = None
     delivered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedChange:
+    """One item change as VTEX shows it on the order (`changesAttachment.changesData`), by content.
+
+    `removed` and `added` are quantities per SKU. VTEX's Change v2 mints its own request id, so the
+    content (and the reason the ERP wrote) is how an ERP recognizes its own change on the order.
+    """
+
+    reason: str
+    removed: Mapping[str, int]
+    added: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,15 @@ class OrderSnapshot:
 
     def item_by_sku(self, sku_id: str) -> OrderItem | None:
         return next((i for i in self.items if i.sku_id == sku_id), None)
+
+    def applied_changes(self) -> tuple[AppliedChange, ...]:
+        """The item changes on the order, oldest first (kept in `extra["change_log"]` when there are any)."""
+        return tuple(
+            AppliedChange(
+                str(c.get("reason") or ""), dict(c.get("removed") or {}), dict(c.get("added") or {})
+            )
+            for c in self.extra.get("change_log", ())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

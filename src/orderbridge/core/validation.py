@@ -15,7 +15,7 @@ invoice, tracking, cancel, changes) and the known issues quoted where a rule exi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orderbridge.core.commands import (
     CancelCommand,
@@ -46,11 +46,16 @@ _FORBIDDEN_INVOICE_CHARS = "/#?%\\"
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """One reason to refuse a command. `rule` is a stable code for programs, `message` for people."""
+    """One reason to refuse a command. `rule` is a stable code for programs, `message` for people.
+
+    `conflict`: the command is well formed but clashes with the order as VTEX has it (counting what is
+    accepted and not yet visible) — the REST API answers such refusals with 409, others with 422.
+    """
 
     field: str
     rule: str
     message: str
+    conflict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,27 @@ def _validate_by_kind(command: Command, order: OrderSnapshot, pending: PendingWo
     if isinstance(command, CancelCommand):
         return _cancel(command, order, pending)
     return _deny(command, order, pending)
+
+
+def is_resubmitted_change(command: ChangeCommand, earlier: ChangeCommand) -> bool:
+    """True when `command` repeats `earlier` (same `request_id`, same content): the same change.
+
+    An ERP that has not seen its change on the order yet may send it again, under another idempotency
+    key, from the order as it was before the change; a change says "remove one unit", not "leave one",
+    so judged anew it would be applied twice. The caller answers with the earlier command instead.
+    """
+    return command.request_id == earlier.request_id and command == earlier
+
+
+def change_request_reused(command: ChangeCommand, earlier_command_id: str) -> Violation:
+    """The ERP's `request_id` names an earlier change of the order with other content: refused (409)."""
+    return _v(
+        "change.request_id",
+        "request_id_reused",
+        f"{command.request_id!r} already names another change of this order (command {earlier_command_id}); "
+        "a requestId is one change: resend that change as it was, or use a new requestId",
+        conflict=True,
+    )
 
 
 def is_repeat_of_known_invoice(command: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) -> bool:
@@ -444,7 +470,16 @@ def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> l
             )
         )
     if pending.change_in_progress or bool(order.extra.get("change_in_progress")):
-        out.append(_v("change", "change_in_progress", "another change is still in progress (one at a time)"))
+        # A change accepted and not yet on the order is part of what the next one would be judged
+        # against: one at a time, so no change is ever judged against an order that lacks another.
+        out.append(
+            _v(
+                "change",
+                "change_in_progress",
+                "another change is accepted and not yet on the order (one at a time); "
+                "send the next one once it shows",
+            )
+        )
     if pending.cancel_in_flight:
         out.append(_v("change", "cancel_in_flight", "a cancel for this order is in flight"))
     if pending.invoice_cents_in_flight > 0:
@@ -480,7 +515,24 @@ def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> l
                 f"({order.output_invoiced_cents})",
             )
         )
-    return out
+    return [replace(v, conflict=True) if v.rule in _CHANGE_CONFLICTS else v for v in out]
+
+
+#: A change's refusals that come from the order as VTEX has it (with what is accepted and not yet on
+#: it), not from the change's shape: the change would clash with the order (409), it is not malformed.
+_CHANGE_CONFLICTS = frozenset(
+    {
+        "not_changeable",
+        "change_in_progress",
+        "cancel_in_flight",
+        "invoice_in_flight",
+        "unknown_sku",
+        "quantity_exceeds",
+        "already_invoiced",
+        "negative_value",
+        "below_invoiced",
+    }
+)
 
 
 def _change_lines(where: str, lines: Iterable[ChangeLine], out: list[Violation]) -> None:
@@ -517,7 +569,8 @@ def _removable(lines: tuple[ChangeLine, ...], order: OrderSnapshot, out: list[Vi
                 _v(
                     "change.remove",
                     "quantity_exceeds",
-                    f"SKU {sku!r}: cannot remove {quantity}, the order has {ordered[sku]}",
+                    f"SKU {sku!r}: cannot remove {quantity}, the order has {ordered[sku]} "
+                    "(the quantity would go below zero)",
                 )
             )
         elif quantity > ordered[sku] - invoiced.get(sku, 0):
@@ -635,8 +688,8 @@ def _names(statuses: Iterable[str]) -> str:
     return " or ".join(sorted(statuses))
 
 
-def _v(field_name: str, rule: str, detail: str) -> Violation:
-    return Violation(field_name, rule, f"{field_name}: {detail}")
+def _v(field_name: str, rule: str, detail: str, *, conflict: bool = False) -> Violation:
+    return Violation(field_name, rule, f"{field_name}: {detail}", conflict)
 
 
 _INCOMPLETE = _v(

@@ -68,11 +68,16 @@ class CancellationDecision:
 
 @dataclass(frozen=True)
 class SubmitOutcome:
-    """What the pipeline made of a submitted command: accepted and stored, or refused with problems."""
+    """What the pipeline made of a submitted command: accepted and stored, or refused with problems.
+
+    `conflict`: refused only because the command clashes with the order as VTEX has it (with what is
+    accepted and not yet visible), e.g. a change removing more units than the order has; not malformed.
+    """
 
     accepted: bool
     command_id: str | None
     problems: tuple[str, ...] = ()
+    conflict: bool = False
 
 
 class CommandSink(Protocol):

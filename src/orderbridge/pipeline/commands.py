@@ -3,20 +3,43 @@
 `submit` judges a command against the stored snapshot plus the work already in flight, and either
 refuses it with every reason (nothing stored, nothing sent to VTEX) or stores it and enqueues its relay
 in the order's lane — one transaction, so an accepted command is always relayed exactly in order.
+
+ERP submissions do not run in the order's lane, so the decision is serialized per order instead: the
+transaction locks the order's row (PostgreSQL; SQLite's writers are serialized anyway) and reads the
+snapshot and the in-flight commands after the lock. The sync stores a fresh read and marks the commands
+it shows as confirmed in one transaction, so a submit sees either the old snapshot with the command in
+flight or the new snapshot with it confirmed — never neither, never both.
+
+That still cannot tell a resubmitted change from a new one: "remove one unit" judged against the order
+that already shows the first removal is valid. So a change's `request_id` (the ERP's `requestId`) names
+it: the same change again is answered with the first command, under any idempotency key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.core.commands import Command, InvoiceCommand, command_to_dict
+from orderbridge.core.commands import (
+    ChangeCommand,
+    Command,
+    InvoiceCommand,
+    command_from_dict,
+    command_to_dict,
+)
 from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderSnapshot
-from orderbridge.core.validation import is_repeat_of_known_invoice, validate_command
+from orderbridge.core.validation import (
+    Violation,
+    change_request_reused,
+    is_repeat_of_known_invoice,
+    is_resubmitted_change,
+    validate_command,
+)
 from orderbridge.erp.port import SubmitOutcome
 from orderbridge.jobs.port import Job, JobQueue
 from orderbridge.store import repo, tables
@@ -66,13 +89,14 @@ class PipelineSink:
         idempotency_key: str | None,
     ) -> SubmitOutcome:
         order_id = snapshot.order_id
+        if isinstance(command, ChangeCommand) and command.request_id.strip():
+            earlier = await repo.find_change_by_request_id(session, account, order_id, command.request_id)
+            if earlier is not None:
+                return await _resubmitted_change(session, command, earlier)
         pending = await repo.pending_work(session, account, order_id)
-        # "field: what is wrong [rule]": every channel (REST, staging rows, files) names both.
-        problems = tuple(f"{v.message} [{v.rule}]" for v in validate_command(command, snapshot, pending))
-        if problems:
-            refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
-            await add(session, account, order_id, refused)
-            return SubmitOutcome(False, None, problems)
+        violations = validate_command(command, snapshot, pending)
+        if violations:
+            return await _refuse(session, account, order_id, command, violations)
         if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
             # The same invoice again: already accepted, and an invoice is never posted twice.
             return SubmitOutcome(True, None)
@@ -108,6 +132,36 @@ class PipelineSink:
         async with self.deps.db.read_session() as session:
             row = await repo.get_order(session, account, order_id)
         return row.order_snapshot() if row is not None else None
+
+
+async def _refuse(
+    session: AsyncSession, account: str, order_id: str, command: Command, violations: Sequence[Violation]
+) -> SubmitOutcome:
+    # "field: what is wrong [rule]": every channel (REST, staging rows, files) names both.
+    problems = tuple(f"{v.message} [{v.rule}]" for v in violations)
+    refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
+    await add(session, account, order_id, refused)
+    return SubmitOutcome(False, None, problems, conflict=all(v.conflict for v in violations))
+
+
+async def _resubmitted_change(
+    session: AsyncSession, command: ChangeCommand, earlier: repo.CommandRow
+) -> SubmitOutcome:
+    """The ERP's `request_id` names a change already accepted for this order (in flight or applied).
+
+    The same change again is answered with the earlier command, whatever idempotency key it came
+    under: an ERP resubmits a change it has not yet seen on the order, built from the order as it was,
+    and judging it anew against the order that now shows the first one would apply it twice.
+    """
+    first = command_from_dict(earlier.payload)
+    if isinstance(first, ChangeCommand) and is_resubmitted_change(command, first):
+        detail = f"requestId {command.request_id!r}: the same change as command {earlier.id}"
+        repeat = attempt_of("submit_change", "repeat", command_id=earlier.id, detail=detail)
+        await add(session, earlier.account, earlier.order_id, repeat)
+        return SubmitOutcome(True, earlier.id)
+    return await _refuse(
+        session, earlier.account, earlier.order_id, command, [change_request_reused(command, earlier.id)]
+    )
 
 
 async def lock_order(session: AsyncSession, account: str, order_id: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from orderbridge.core.orders import InvoiceKind, InvoicePackage, OrderItem, OrderSnapshot, PackageItem
 from orderbridge.vtex import Order
-from orderbridge.vtex.models.order import CancellationRequest, Package
+from orderbridge.vtex.models.order import CancellationRequest, ChangeData, ChangeItem, Package
 from orderbridge.vtex.models.order import OrderItem as VtexItem
 
 
@@ -99,4 +99,23 @@ def _extra(order: Order) -> dict[str, Any]:
     data = order.cancellation_data
     reason = order.cancel_reason or (data.reason if data else None)
     changes = order.changes_attachment.changes_data if order.changes_attachment else []
-    return {"cancel_reason": reason, "changes": len(changes)}
+    extra: dict[str, Any] = {"cancel_reason": reason, "changes": len(changes)}
+    if changes:  # what each change did, so an ERP can find its own by content (`applied_changes`)
+        extra["change_log"] = [_change_entry(change) for change in changes]
+    return extra
+
+
+def _change_entry(change: ChangeData) -> dict[str, Any]:
+    return {
+        "reason": change.reason or "",
+        "removed": _per_sku(change.items_removed),
+        "added": _per_sku(change.items_added),
+    }
+
+
+def _per_sku(items: list[ChangeItem]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item in items:
+        if item.id:
+            totals[item.id] = totals.get(item.id, 0) + item.quantity
+    return totals

@@ -498,6 +498,30 @@ async def find_command_by_idempotency_key(
     return CommandRow(**row) if row is not None else None
 
 
+async def find_change_by_request_id(
+    session: AsyncSession, account: str, order_id: str, request_id: str
+) -> CommandRow | None:
+    """The order's change command with this ERP `request_id` that VTEX did not refuse, oldest first.
+
+    The request id lives in the payload; an order has few changes, so they are read and matched here
+    rather than indexed. A change VTEX refused ("rejected") does not count: sending it again is a new try.
+    """
+    stmt = (
+        select(*_COMMAND_COLUMNS)
+        .where(
+            commands.c.account == account,
+            commands.c.order_id == order_id,
+            commands.c.kind == "change",
+            commands.c.status != "rejected",
+        )
+        .order_by(commands.c.created_at, commands.c.id)
+    )
+    for row in (await session.execute(stmt)).mappings():
+        if row["payload"].get("request_id") == request_id:
+            return CommandRow(**row)
+    return None
+
+
 async def list_commands(
     session: AsyncSession, account: str, order_id: str, statuses: Collection[str] | None = None
 ) -> list[CommandRow]:
@@ -789,6 +813,7 @@ __all__ = [
     "add_command",
     "confirm_landed_invoices",
     "count_orders_by_state",
+    "find_change_by_request_id",
     "find_command_by_idempotency_key",
     "get_account",
     "get_command",

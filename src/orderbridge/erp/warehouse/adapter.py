@@ -190,11 +190,7 @@ class SimulatedWarehouse:
             if isinstance(command, NotReady):
                 return self._not_ready(due, command)
             outcome = await sink.submit(
-                due.account,
-                due.order_id,
-                command,
-                channel=CHANNEL,
-                idempotency_key=f"{CHANNEL}:{due.account}:{due.order_id}:{due.step_no}{due.idempotency_generation}",
+                due.account, due.order_id, command, channel=CHANNEL, idempotency_key=idempotency_key(due)
             )
         except Exception as error:  # the pipeline had trouble: the step is retried like a refusal
             log.warning(
@@ -206,15 +202,19 @@ class SimulatedWarehouse:
         return StepResult(due, "retry", "; ".join(outcome.problems) or "refused", "refused")
 
     def _not_ready(self, due: DueStep, waiting: NotReady) -> StepResult:
-        """Retry; but when an earlier step's effect never shows, send that step again (a fresh command).
+        """Retry; but when an earlier invoice never shows, send that invoice again (a fresh command).
 
         The pipeline accepted that command, yet VTEX may have refused it later (say, an invoice that met
-        a shopper's cancellation request). Resending is safe: the pipeline treats a repeated invoice
-        number with the same value as the same invoice, so nothing is posted twice.
+        a shopper's cancellation request). Resending is safe: an invoice is named by its number, and the
+        pipeline treats a repeated number with the same value as the same invoice (never posted twice).
+
+        A change is never sent again: it says "remove one unit", and VTEX's Change v2 is slow to show
+        it. The warehouse waits for it (found by content), and gives the order up if it never shows.
         """
         target = (due.predecessors or {}).get(waiting.waits_on)
         if (
-            target is not None
+            waiting.waits_on != "change"
+            and target is not None
             and due.attempts + 1 >= self.settings.resubmit_after
             and due.resubmits < self.settings.max_resubmits
         ):
@@ -300,6 +300,15 @@ class SimulatedWarehouse:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def idempotency_key(due: DueStep) -> str:
+    """One key per step; a resent invoice gets a fresh one (the pipeline knows it by its number).
+
+    A change keeps its key whatever happens: what the pipeline accepted once is never submitted as new.
+    """
+    generation = "" if due.step.kind == "change" else due.idempotency_generation
+    return f"{CHANNEL}:{due.account}:{due.order_id}:{due.step_no}{generation}"
 
 
 _LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -124,13 +124,21 @@ def build_invoice(step: Step, snapshot: OrderSnapshot, now: float) -> InvoiceCom
     )
 
 
+CHANGE_REASON = "Out of stock at the warehouse"
+
+
+def change_reason(request_id: str) -> str:
+    """The reason VTEX shows on the order: it names the request, so the warehouse can find its change."""
+    return f"{CHANGE_REASON} (request {request_id})"
+
+
 def build_change(step: Step, snapshot: OrderSnapshot) -> ChangeCommand | NotReady:
     item = snapshot.item_by_sku(step.sku_id)
     if item is None or item.quantity < 1:
         return NotReady(f"item {step.sku_id} is no longer in the order")
     return ChangeCommand(
         request_id=step.request_id,
-        reason="Out of stock at the warehouse",
+        reason=change_reason(step.request_id),
         remove=(ChangeLine(item.sku_id, 1, item.unit_price_cents),),
     )
 
@@ -169,9 +177,22 @@ def already_done(step: Step, snapshot: OrderSnapshot) -> bool:
 
 
 def _change_shows(step: Step, snapshot: OrderSnapshot) -> bool:
-    """The out-of-stock unit is gone from the order (a SKU may sit on several lines)."""
-    ordered = sum(item.quantity for item in snapshot.items if item.sku_id == step.after_change_sku)
-    return ordered == step.after_change_quantity
+    """The warehouse's own change is on the order, recognized by its content: its reason (which names
+    its request id) and one unit of the SKU removed, nothing added.
+
+    Not by "the SKU's quantity equals the target": a change applied twice leaves one unit less than the
+    target, and the warehouse would then wait for ever, or worse, send the change a third time.
+    """
+    request_id = step.after_change_request or step.request_id
+    removed = {step.after_change_sku or step.sku_id: 1}
+    for change in snapshot.applied_changes():
+        if request_id:
+            ours = change.reason == change_reason(request_id)
+        else:  # a plan stored before changes named their request: the warehouse's reason is enough
+            ours = change.reason.startswith(CHANGE_REASON)
+        if ours and dict(change.removed) == removed and not change.added:
+            return True
+    return False
 
 
 def _first_half(lines: tuple[InvoiceLine, ...]) -> tuple[InvoiceLine, ...]:

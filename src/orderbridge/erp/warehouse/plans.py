@@ -32,9 +32,12 @@ class Step:
     event_no: int = 0
     delivered: bool = False
     request_id: str = ""
-    # On a change and the invoices after it: the SKU's quantity once the change is on the order.
+    # On a change and the invoices after it: the change they wait for, found on the order by content
+    # (its request id in the reason, one unit of the SKU removed). The quantity is kept for plans
+    # stored before; it is not how the change is recognized (a doubled change would never match it).
     after_change_sku: str = ""
     after_change_quantity: int = 0
+    after_change_request: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,14 @@ def draw_plan(snapshot: OrderSnapshot, settings: WarehouseSettings, account: str
     guard: dict[str, Any] = {}
     if r_stock < settings.out_of_stock_ratio and units >= 2:
         sku = _pick_out_of_stock(snapshot, r_item)
-        guard = {"after_change_sku": sku, "after_change_quantity": _quantity_of(snapshot, sku) - 1}
-        steps.append(Step(kind="change", sku_id=sku, request_id=f"{prefix}-C", **guard))
+        # One request id per order, the same at every attempt: the pipeline knows a resent change by it.
+        request_id = f"{prefix}-C"
+        guard = {
+            "after_change_sku": sku,
+            "after_change_quantity": _quantity_of(snapshot, sku) - 1,
+            "after_change_request": request_id,
+        }
+        steps.append(Step(kind="change", sku_id=sku, request_id=request_id, **guard))
     # An order that lost a unit is invoiced once, for what remains; others may ship in two parts.
     parts = 2 if r_partial < settings.partial_invoice_ratio and units >= 2 and not guard else 1
     steps.extend(_delivery_steps(prefix, parts, settings.tracking_events, guard))

@@ -61,10 +61,12 @@ class WarehouseSettings(BaseModel):
     resubmit_after: int = Field(
         default=5,
         ge=1,
-        description="Attempts a step waits for an earlier step's effect before resubmitting that step.",
+        description="Attempts a step waits for an earlier invoice to show before resubmitting it.",
     )
     max_resubmits: int = Field(
-        default=2, ge=0, description="How often one order's invoices or change may be resubmitted."
+        default=2,
+        ge=0,
+        description="How often one order's invoices may be resubmitted (a change never is).",
     )
     tracking_events: int = Field(
         default=2, ge=0, le=20, description="Tracking updates per invoice before the one that says delivered."
