@@ -50,6 +50,13 @@ class Shoppers:
         self.plan = plan
         self.refused = 0
 
+    async def add(self, plan: ShopperPlan) -> None:
+        """More orders, more shoppers (`orderbridge chaos` creates its orders in waves)."""
+        self.plan = ShopperPlan(self.plan.in_grace + plan.in_grace, self.plan.after_grace + plan.after_grace)
+        self.waiting.update(plan.after_grace)
+        for order_id in plan.in_grace:
+            await self.cancel(order_id)
+
     async def cancel(self, order_id: str) -> None:
         response = await self.sandbox.post(
             f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "Changed my mind"}
@@ -99,7 +106,7 @@ async def _stage(
     check_pipeline: Callable[[], None],
     on_progress: ProgressCallback | None,
 ) -> DemoSummary:
-    await _wait_for_feed(sandbox, check_pipeline)
+    await wait_for_feed(sandbox, check_pipeline)
     started_at = time.perf_counter()
     response = await sandbox.post("/_sandbox/orders", json={"count": options.orders})
     response.raise_for_status()
@@ -121,7 +128,7 @@ async def _stage(
         await asyncio.sleep(TICK_S)
 
 
-async def _wait_for_feed(
+async def wait_for_feed(
     sandbox: httpx2.AsyncClient, check_pipeline: Callable[[], None], timeout_s: float = 30
 ) -> None:
     """Orders created before the pipeline configured its feed would announce themselves to nobody."""
