@@ -32,7 +32,6 @@ from orderbridge.demo.scenario import (
     config_toml,
     database_url,
     sandbox_options,
-    shopper_plan,
 )
 from orderbridge.sandbox.testing import sandbox_subprocess
 
@@ -198,7 +197,7 @@ class _Run:
             response.raise_for_status()
             wave = list(response.json()["orderIds"])
             self.order_ids.extend(wave)
-            await self.shoppers.add(shopper_plan(wave, self.options.demo_options()))
+            await self.shoppers.add(shopper_plan(wave, self.options))
             due -= count
 
     async def _maybe_kill(self) -> None:
@@ -282,6 +281,19 @@ class _Run:
                 "too_late": self.shoppers.refused,
             },
         )
+
+
+def shopper_plan(wave: list[str], options: ChaosOptions) -> ShopperPlan:
+    """Which orders of a wave their shopper cancels: drawn per order (a wave may hold a handful of
+    orders, too few for the demo's per-batch rounding to pick any)."""
+    in_grace, after_grace = [], []
+    for order_id in wave:
+        draw = random.Random(f"{options.seed}:shopper:{order_id}").random()
+        if draw < options.cancel_in_grace_ratio:
+            in_grace.append(order_id)
+        elif draw < options.cancel_in_grace_ratio + options.cancel_after_grace_ratio:
+            after_grace.append(order_id)
+    return ShopperPlan(tuple(in_grace), tuple(after_grace))
 
 
 def _effects(vtex: dict[str, VtexOrder]) -> int:
