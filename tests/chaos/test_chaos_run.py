@@ -1,7 +1,7 @@
 """The short chaos run of `make test`: orders through their whole life (refusals, out-of-stock changes
 slower than the ERP's patience, split invoices, shoppers' cancellations) under the flaky VTEX, with the
 pipeline killed by SIGKILL again and again — and not one order stranded or doubled, as the invariant
-checker reads it from ground truth. On SQLite 150 orders and 3 kills, on PostgreSQL 100 and 2. The long
+checker reads it from ground truth. On SQLite 150 orders and 3 kills, on PostgreSQL 80 and 2. The long
 runs are described in docs/chaos.md."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SHORT = ChaosOptions(
 def test_a_short_chaos_run_strands_and_doubles_nothing(database_url: str, tmp_path: Path) -> None:
     options = replace(SHORT, database_url=database_url)
     if database_url.startswith("postgres"):
-        options = replace(options, orders=100, kills=2)
+        options = replace(options, orders=80, kills=2)
 
     result = asyncio.run(run_chaos(options, workdir=tmp_path))
 
