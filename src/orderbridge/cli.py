@@ -75,6 +75,41 @@ def demo(
     )
 
 
+@app.command()
+def chaos(
+    orders: int = typer.Option(500, min=1, max=100000, help="Orders the sandbox creates, in waves."),
+    kills: int = typer.Option(5, min=0, help="SIGKILLs of the pipeline (each followed by a restart)."),
+    kill_every_s: float = typer.Option(5.0, min=0.1, help="Mean seconds between two kills."),
+    database: str | None = typer.Option(
+        None, help="Pipeline database: default a temporary SQLite file; or an EMPTY PostgreSQL URL."
+    ),
+    faults: str = typer.Option("flaky", help="VTEX fault profile: flaky or none."),
+    rate: float = typer.Option(100.0, min=0.1, help="Orders created per second."),
+    timeout_s: float = typer.Option(600.0, "--timeout", min=1, help="Give up after this many seconds."),
+    stall_s: float = typer.Option(30.0, min=1, help="End early when nothing moved for this long."),
+    seed: int = typer.Option(42, help="Seed of orders, plans, shoppers and kill times."),
+    json_output: bool = typer.Option(False, "--json", help="Print only the result, as one JSON object."),
+    workdir: Path | None = typer.Option(None, help="Keep logs and databases here (default: temporary)."),
+) -> None:
+    """Thousands of orders under a flaky VTEX and repeated SIGKILLs, then the invariant checker;
+    exit 1 if any order was stranded or doubled (or the run did not settle)."""
+    from orderbridge.chaos.command import run_command
+    from orderbridge.chaos.scenario import ChaosOptions
+
+    options = ChaosOptions(
+        orders=orders,
+        kills=kills,
+        kill_every_s=kill_every_s,
+        database_url=database,
+        faults=faults,
+        rate=rate,
+        timeout_s=timeout_s,
+        stall_s=stall_s,
+        seed=seed,
+    )
+    raise typer.Exit(run_command(options, json_output=json_output, workdir=workdir))
+
+
 ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (default: ./orderbridge.toml).")
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderbridge.demo.truth import summarize
+from orderbridge.audit import (
+    AppliedChange,
+    AskedChange,
+    ErpOrder,
+    GroundTruth,
+    VtexOrder,
+    check_invariants,
+)
+from orderbridge.demo.truth import summarize, with_invariants
 
 
 def delivered(*finished: bool) -> dict[str, Any]:
@@ -92,3 +100,29 @@ def test_the_json_object_carries_the_issue_keys_and_the_rate() -> None:
     assert body["orders_per_s"] == 0.25
     assert (body["created"], body["delivered"], body["lost"], body["duplicated"]) == (1, 1, 0, 0)
     assert body["lost_ids"] == []
+
+
+def test_an_item_change_applied_twice_fails_the_demo_through_the_invariant_checker() -> None:
+    change = AppliedChange("v2", "r1", removed={"sku-1": 1})
+    truth = GroundTruth(
+        vtex={"a": VtexOrder("invoiced", True, 1, invoices={"WH1-1": 1}, changes=(change, change))},
+        erp={
+            "a": ErpOrder(
+                1,
+                "accepted",
+                "delivered",
+                (AskedChange("WH1-C", removed={"sku-1": 1}),),
+                frozenset({"WH1-1"}),
+            )
+        },
+        pipeline={},
+    )
+    counts = stats(start_handling={"a": 1}, invoices={"a": {"posts": 1, "packages": 1, "repeats": 0}})
+    verdict = summarize(["a"], counts, {"a": 1}, {"a": delivered(True)}, elapsed_s=1.0)
+    assert verdict.ok  # handovers, starts and invoices alone do not see it
+
+    judged = with_invariants(verdict, check_invariants(["a"], truth))
+
+    assert (judged.duplicated, judged.duplicated_ids) == (1, ("a",))
+    assert not judged.ok
+    assert [v["order_id"] for v in judged.to_json()["invariants"]["doubled_changes"]] == ["a"]

@@ -43,13 +43,19 @@ class Observer:
     once an order shows delivered it stays delivered, so each tick only checks a few new candidates."""
 
     def __init__(
-        self, sandbox: httpx2.AsyncClient, vtex_headers: dict[str, str], warehouse_db: Path, account: str
+        self,
+        sandbox: httpx2.AsyncClient,
+        vtex_headers: dict[str, str],
+        warehouse_db: Path,
+        account: str,
+        database_url: str = "",
     ) -> None:
         self.sandbox = sandbox
         self.vtex_headers = vtex_headers
         self.warehouse_db = warehouse_db
         self.account = account
         self.order_ids: list[str] = []
+        self.database_url = database_url  # the pipeline's: the checker reads its pending jobs
         self.delivered: set[str] = set()
         self._rotation = 0
 

@@ -23,15 +23,28 @@ class PipelineDied(RuntimeError):
 @contextlib.contextmanager
 def pipeline_process(config: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Start the service; on exit stop it gracefully (SIGTERM: running jobs finish), then for good."""
+    process = start_pipeline(config, log_path)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def start_pipeline(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """`orderbridge run --config FILE` with the demo's credentials; its output appended to `log_path`
+    (a restarted pipeline — `orderbridge chaos` kills and restarts it — keeps writing the same log)."""
     command = [sys.executable, "-m", "orderbridge.cli", "run", "--config", str(config)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
+    with log_path.open("ab") as log:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(
             command, env={**os.environ, **pipeline_env()}, stdout=log, stderr=subprocess.STDOUT
         )
-        try:
-            yield process
-        finally:
-            stop(process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: no `finally`, no flush — a power cut or the OOM killer, as the chaos run wants it."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -46,15 +46,17 @@ def summary_table(summary: DemoSummary) -> RenderableType:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in summary.to_json().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{kind}: {len(found)}" for kind, found in value.items())
         if isinstance(value, list):
             if not value:
                 continue
             value = ", ".join(map(str, value[:10])) + (" …" if len(value) > 10 else "")
-        style = "bold red" if key in ("lost", "duplicated") and value else None
+        style = "bold red" if key in ("lost", "duplicated", "stranded", "invariants") and value else None
         table.add_row(key, Text(str(value), style=style or ""))
     verdict = (
-        Text("nothing lost, nothing doubled", style="bold green")
+        Text("nothing lost, doubled or stranded", style="bold green")
         if summary.ok
-        else Text("LOST OR DOUBLED ORDERS — see above", style="bold red")
+        else Text("LOST, DOUBLED OR STRANDED ORDERS — see above", style="bold red")
     )
     return Group(table, verdict)

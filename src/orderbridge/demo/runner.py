@@ -7,7 +7,8 @@ written into the work directory) starts and configures its feed (we wait for tha
 the first events would find no feed); the orders are created (they sit in the grace period); shoppers
 cancel some inside it and, once VTEX started them, some after it; the loop then watches until every
 order is delivered, canceled or parked and the feed is empty. The verdict is computed at the end from a
-Get order of every order, the sandbox's stats and the warehouse's handover log.
+Get order of every order, the sandbox's stats and the warehouse's handover log, and by the invariant
+checker (`orderbridge.audit`: the sandbox's ledger, the warehouse's plans, the pipeline's pending jobs).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx2
 
+from orderbridge.audit.gather import audit
 from orderbridge.demo.observe import LiveCounts, Observer
 from orderbridge.demo.processes import check_alive, pipeline_process
 from orderbridge.demo.scenario import (
@@ -29,10 +31,11 @@ from orderbridge.demo.scenario import (
     DemoOptions,
     ShopperPlan,
     config_toml,
+    database_url,
     sandbox_options,
     shopper_plan,
 )
-from orderbridge.demo.truth import DemoSummary, summarize
+from orderbridge.demo.truth import DemoSummary, summarize, with_invariants
 from orderbridge.sandbox.testing import sandbox_subprocess
 
 TICK_S = 0.25
@@ -49,6 +52,13 @@ class Shoppers:
         self.waiting = set(plan.after_grace)
         self.plan = plan
         self.refused = 0
+
+    async def add(self, plan: ShopperPlan) -> None:
+        """More orders, more shoppers (`orderbridge chaos` creates its orders in waves)."""
+        self.plan = ShopperPlan(self.plan.in_grace + plan.in_grace, self.plan.after_grace + plan.after_grace)
+        self.waiting.update(plan.after_grace)
+        for order_id in plan.in_grace:
+            await self.cancel(order_id)
 
     async def cancel(self, order_id: str) -> None:
         response = await self.sandbox.post(
@@ -86,7 +96,8 @@ async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCall
         log_path = workdir / "pipeline.log"
         with pipeline_process(config, log_path) as process:
             async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as sandbox:
-                observer = Observer(sandbox, VTEX_HEADERS, workdir / "warehouse.db", ACCOUNT)
+                warehouse_db, db_url = workdir / "warehouse.db", database_url(options, workdir)
+                observer = Observer(sandbox, VTEX_HEADERS, warehouse_db, ACCOUNT, db_url)
                 return await _stage(
                     options, sandbox, observer, lambda: check_alive(process, log_path), on_progress
                 )
@@ -99,7 +110,7 @@ async def _stage(
     check_pipeline: Callable[[], None],
     on_progress: ProgressCallback | None,
 ) -> DemoSummary:
-    await _wait_for_feed(sandbox, check_pipeline)
+    await wait_for_feed(sandbox, check_pipeline)
     started_at = time.perf_counter()
     response = await sandbox.post("/_sandbox/orders", json={"count": options.orders})
     response.raise_for_status()
@@ -121,7 +132,7 @@ async def _stage(
         await asyncio.sleep(TICK_S)
 
 
-async def _wait_for_feed(
+async def wait_for_feed(
     sandbox: httpx2.AsyncClient, check_pipeline: Callable[[], None], timeout_s: float = 30
 ) -> None:
     """Orders created before the pipeline configured its feed would announce themselves to nobody."""
@@ -140,6 +151,10 @@ async def _verdict(observer: Observer, elapsed_s: float, shoppers: Shoppers) -> 
     handovers = await observer.handovers()
     orders = await observer.get_orders(observer.order_ids)
     summary = summarize(observer.order_ids, stats, handovers, orders, elapsed_s)
+    report = await audit(
+        observer.order_ids, observer.sandbox, observer.warehouse_db, observer.database_url, observer.account
+    )
+    summary = with_invariants(summary, report)
     summary.extra.update(
         {
             "shopper_cancels_in_grace": len(shoppers.plan.in_grace),

@@ -62,16 +62,23 @@ def warehouse_settings(options: DemoOptions, workdir: Path) -> WarehouseSettings
     )
 
 
-def config_toml(options: DemoOptions, base_url: str, workdir: Path) -> str:
-    """The configuration file `orderbridge run` reads, pointed at the demo's sandbox.
+def database_url(options: DemoOptions, workdir: Path) -> str:
+    """The pipeline's database: `options.database_url`, else a SQLite file in the work directory."""
+    return options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
+
+
+def config_toml(
+    options: DemoOptions, base_url: str, workdir: Path, warehouse_override: WarehouseSettings | None = None
+) -> str:
+    """The configuration file `orderbridge run` reads, pointed at the demo's sandbox (and at the
+    warehouse `warehouse_override` describes, if given: `orderbridge chaos` stages a busier one).
 
     Credentials are not written: the pipeline reads them from VTEX_APP_KEY / VTEX_APP_TOKEN
     (`pipeline_env`), as a production configuration should.
     """
-    database_url = options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
-    warehouse = warehouse_settings(options, workdir).model_dump()
+    warehouse = (warehouse_override or warehouse_settings(options, workdir)).model_dump()
     lines = [
-        f"database_url = {_toml(database_url)}",
+        f"database_url = {_toml(database_url(options, workdir))}",
         "workers = 32",
         "reconcile_interval_s = 30",
         'log_level = "warning"',

@@ -10,8 +10,10 @@ Pure functions over three inputs, so they are tested without any server:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from orderbridge.audit import InvariantReport
 
 # A status an order holds while VTEX's grace period still lets the shopper cancel it outright:
 # the pipeline does not take it yet, so not having it is not a loss.
@@ -36,23 +38,25 @@ class DemoSummary:
     elapsed_s: float
     orders_per_s: float
     unfinished: int = 0
+    stranded: int = 0
     invoice_posts: int = 0
     invoice_packages: int = 0
     invoice_repeats: int = 0
     lost_ids: tuple[str, ...] = ()
     duplicated_ids: tuple[str, ...] = ()
     unfinished_ids: tuple[str, ...] = ()
+    stranded_ids: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """The demo's exit status: nothing lost, nothing doubled."""
-        return self.lost == 0 and self.duplicated == 0
+        """The demo's exit status: nothing lost, doubled or stranded."""
+        return self.lost == 0 and self.duplicated == 0 and self.stranded == 0
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         extra = body.pop("extra")
-        for key in ("lost_ids", "duplicated_ids", "unfinished_ids"):
+        for key in ("lost_ids", "duplicated_ids", "unfinished_ids", "stranded_ids"):
             body[key] = list(body[key])
         return {**body, **extra}
 
@@ -98,6 +102,23 @@ def is_lost(order: Mapping[str, Any], handed_over: bool) -> bool:
 def is_parked(order: Mapping[str, Any], handed_over: bool, started: bool) -> bool:
     """The ERP has it but VTEX never started it and it is not canceled: waiting for a person."""
     return handed_over and not started and order.get("status") != "canceled"
+
+
+def with_invariants(summary: DemoSummary, report: InvariantReport) -> DemoSummary:
+    """The verdict with the invariant checker's (`orderbridge.audit`): doubled item changes, cancels and
+    invoices beyond the ERP's plan count as duplicated too; orders stranded are counted apart."""
+    doubled = sorted({*summary.duplicated_ids, *report.doubled_ids})
+    judged = replace(
+        summary,
+        duplicated=len(doubled),
+        duplicated_ids=tuple(doubled),
+        stranded=len(report.stranded_ids),
+        stranded_ids=tuple(report.stranded_ids),
+    )
+    judged.extra["invariants"] = {
+        kind: [v.to_json() for v in found] for kind, found in report.violations.items()
+    }
+    return judged
 
 
 def summarize(

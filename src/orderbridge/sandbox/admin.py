@@ -1,5 +1,6 @@
 """The admin API under `/_sandbox/` for tests and tools: orders, clock, reset, faults, the
-shopper's cancellation, stats. No auth, but loopback callers only; faults never apply here."""
+shopper's cancellation, stats, the ledger of applied effects. No auth, but loopback callers only;
+faults never apply here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from orderbridge.sandbox import workflow
 from orderbridge.sandbox.clock import iso_z
 from orderbridge.sandbox.faults import parse_faults
+from orderbridge.sandbox.ledger import ledger as ledger_view
 from orderbridge.sandbox.responses import OmsError, ProblemError, json_response
 from orderbridge.sandbox.state import OmsState
 
@@ -161,6 +163,10 @@ async def stats(request: Request, oms: OmsState) -> Response:
     return json_response(oms.snapshot())
 
 
+async def ledger(request: Request, oms: OmsState) -> Response:
+    return json_response(ledger_view(oms))
+
+
 async def deliver_hooks(request: Request, oms: OmsState) -> Response:
     delivered = await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
     return json_response({"delivered": delivered, "pending": len(oms.hooks.pending)})
@@ -181,5 +187,6 @@ ROUTES = [
     Route("/_sandbox/faults", admin_endpoint(get_faults), methods=["GET"]),
     Route("/_sandbox/faults", admin_endpoint(put_faults), methods=["PUT"]),
     Route("/_sandbox/stats", admin_endpoint(stats), methods=["GET"]),
+    Route("/_sandbox/ledger", admin_endpoint(ledger), methods=["GET"]),
     Route("/_sandbox/hooks/deliver", admin_endpoint(deliver_hooks), methods=["POST"]),
 ]

@@ -144,6 +144,7 @@ def change_v1(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     )
     order["changesAttachment"] = {"id": "changeAttachment", "changesData": changes}
     meta.v1_requests[body["requestId"]], meta.change_api = receipt, "v1"
+    oms.stats.change_applied(oid, "v1", body["requestId"], added, removed)
     _after_change(oms, oid)
     return receipt
 
@@ -260,6 +261,7 @@ def _settle_v2(oms: OmsState, oid: str, request: dict[str, Any]) -> None:
         }
     )
     order["changesAttachment"] = {"id": "changeAttachment", "changesData": changes}
+    oms.stats.change_applied(oid, "v2", request["requestId"], ops["added"], ops["removed"])
     _after_change(oms, oid)
 
 

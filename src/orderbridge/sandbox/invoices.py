@@ -91,6 +91,7 @@ def post_invoice(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     oms.stats.invoices[oid]["posts"] += 1
     if existing is not None:  # same number again: same package, only a new receipt
         oms.stats.invoices[oid]["repeats"] += 1
+        oms.stats.invoice_numbers[oid][body["invoiceNumber"]] += 1
         oms.meta[oid].invoice_receipts[body["invoiceNumber"]] = receipt["receipt"]
         return receipt
     if body["type"] == "Output":
@@ -100,6 +101,7 @@ def post_invoice(oms: OmsState, order_id: str, body: Any) -> dict[str, Any]:
     packages.append(_package(order, body, value))
     oms.meta[oid].invoice_receipts[body["invoiceNumber"]] = receipt["receipt"]
     oms.stats.invoices[oid]["packages"] += 1
+    oms.stats.invoice_numbers[oid][body["invoiceNumber"]] += 1
     if body["type"] == "Output":
         oms.stats.invoices[oid]["output_cents"] += value
     order["allowCancellation"] = False

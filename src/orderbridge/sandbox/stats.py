@@ -12,6 +12,14 @@ def _invoice_row() -> dict[str, int]:
     return {"posts": 0, "packages": 0, "output_cents": 0, "repeats": 0}
 
 
+def _units(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Item lines as SKU -> units (a SKU may appear on several lines)."""
+    units: dict[str, int] = {}
+    for line in lines:
+        units[str(line["id"])] = units.get(str(line["id"]), 0) + int(line["quantity"])
+    return units
+
+
 @dataclass
 class Stats:
     calls: defaultdict[str, defaultdict[str, int]] = field(
@@ -20,6 +28,29 @@ class Stats:
     start_handling: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     invoices: defaultdict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(_invoice_row))
     cancels: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Per order: invoice number -> POSTs VTEX accepted for it (the first made the package; more are repeats).
+    invoice_numbers: defaultdict[str, defaultdict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    # Per order: every item change VTEX applied, in order (what `/_sandbox/ledger` shows).
+    changes: defaultdict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def change_applied(
+        self,
+        order_id: str,
+        api: str,
+        request_id: str,
+        added: list[dict[str, Any]],
+        removed: list[dict[str, Any]],
+    ) -> None:
+        self.changes[order_id].append(
+            {
+                "api": api,
+                "request_id": request_id,
+                "added": _units(added),
+                "removed": _units(removed),
+            }
+        )
 
     def call(self, endpoint: str, status: int) -> None:
         self.calls[endpoint][str(status)] += 1

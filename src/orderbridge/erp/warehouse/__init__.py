@@ -4,17 +4,20 @@ from orderbridge.erp.warehouse.adapter import (
     SimulatedWarehouse,
     database_path,
     read_handover_counts,
+    read_plans,
     read_summary,
 )
-from orderbridge.erp.warehouse.ledger import GiveUp, WarehouseSummary
+from orderbridge.erp.warehouse.ledger import GiveUp, PlanRow, WarehouseSummary
 from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 __all__ = [
     "GiveUp",
+    "PlanRow",
     "SimulatedWarehouse",
     "WarehouseSettings",
     "WarehouseSummary",
     "database_path",
     "read_handover_counts",
+    "read_plans",
     "read_summary",
 ]

@@ -335,6 +335,12 @@ def read_handover_counts(path_or_url: str | Path) -> dict[tuple[str, str], int]:
         return ledger.handover_counts(conn)
 
 
+def read_plans(path_or_url: str | Path, account: str | None = None) -> list[ledger.PlanRow]:
+    """Each order's decision and plan from a warehouse file (the ERP side of `orderbridge.audit`)."""
+    with contextlib.closing(_reader(path_or_url)) as conn:
+        return ledger.order_plans(conn, account)
+
+
 def read_summary(path_or_url: str | Path) -> WarehouseSummary:
     with contextlib.closing(_reader(path_or_url)) as conn:
         return ledger.summary(conn)

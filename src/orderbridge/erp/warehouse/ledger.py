@@ -392,6 +392,32 @@ def _stop_plan(conn: sqlite3.Connection, account: str, order_id: str, now: float
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """One order as the warehouse decided it: its answer, where its plan stands, and the plan itself
+    (the changes and invoices the ERP will ask VTEX for — what the invariant checker holds VTEX to)."""
+
+    account: str
+    order_id: str
+    accepted: bool
+    state: str
+    steps: tuple[Step, ...]
+    next_step: int
+
+
+def order_plans(conn: sqlite3.Connection, account: str | None = None) -> list[PlanRow]:
+    query = "SELECT account, order_id, accepted, state, steps, next_step FROM orders"
+    rows = (
+        conn.execute(query + " WHERE account = ? ORDER BY seq", (account,))
+        if account is not None
+        else conn.execute(query + " ORDER BY seq")
+    )
+    return [
+        PlanRow(acc, order_id, bool(accepted), state, steps_from_json(steps), next_step)
+        for acc, order_id, accepted, state, steps, next_step in rows
+    ]
+
+
 def handover_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
     rows = conn.execute("SELECT account, order_id, COUNT(*) FROM handovers GROUP BY account, order_id")
     return {(account, order_id): count for account, order_id, count in rows}

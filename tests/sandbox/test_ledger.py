@@ -1,0 +1,35 @@
+"""`GET /_sandbox/ledger`: every effect VTEX applied, per order — the VTEX side of the invariant checker."""
+
+from __future__ import annotations
+
+from .conftest import AUTH, Sandbox
+from .test_invoices import invoice, invoice_body
+
+
+async def test_an_item_change_applied_twice_shows_twice_in_the_ledger(sandbox: Sandbox) -> None:
+    order_id = await sandbox.handling()
+    sku = (await sandbox.order(order_id))["items"][0]["id"]
+    body = {"reason": "out of stock", "remove": {"items": [{"id": sku, "quantity": 1}]}}
+    path = f"/api/order-system/orders/{order_id}/changes?an=testaccount"
+    for _ in range(2):
+        assert (await sandbox.http.patch(path, json=body, headers=AUTH)).status_code == 202
+        await sandbox.advance(1)
+
+    row = (await sandbox.http.get("/_sandbox/ledger")).json()["orders"][order_id]
+
+    assert [(c["api"], c["removed"], c["added"]) for c in row["changes"]] == [("v2", {sku: 1}, {})] * 2
+    assert row["start_handling"] == 1 and row["status"] == "handling" and row["delivered"] is False
+
+
+async def test_invoice_posts_are_counted_per_invoice_number(sandbox: Sandbox) -> None:
+    order_id = await sandbox.handling()
+    order = await sandbox.order(order_id)
+    half = order["value"] // 2
+    first = invoice_body(order, "NF-1", half)
+    for body in (first, first, invoice_body(order, "NF-2", half)):
+        assert (await invoice(sandbox, order_id, body)).status_code == 200
+
+    ledger = (await sandbox.http.get("/_sandbox/ledger")).json()
+
+    assert ledger["orders"][order_id]["invoices"] == {"NF-1": 2, "NF-2": 1}
+    assert ledger["feed_depth"] == 0
