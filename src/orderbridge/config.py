@@ -227,6 +227,16 @@ class ErpSettings(_Strict):
         return self
 
 
+class StuckSettings(_Strict):
+    """Minutes after which the dashboard, `/metrics` and the alert rules call an order stuck."""
+
+    ready_not_handed_over_min: float = Field(default=15, gt=0)
+    awaiting_erp_min: float = Field(default=60, gt=0)
+    start_handling_min: float = Field(default=30, gt=0)
+    cancellation_min: float = Field(default=60, gt=0)
+    incomplete_min: float = Field(default=120, gt=0)
+
+
 class ApiSettings(_Strict):
     """The HTTP server: hook receiver, REST API for ERPs, dashboard, metrics."""
 
@@ -235,6 +245,9 @@ class ApiSettings(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     tokens: tuple[SecretStr, ...] = ()
     tokens_env: str = "ORDERBRIDGE_API_TOKENS"
+    metrics_require_token: bool = False
+    """`/metrics` answers only a scrape that sends one of `tokens` as a bearer token."""
+    stuck: StuckSettings = Field(default_factory=StuckSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ import uvloop
 
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
 from orderbridge.erp.port import CommandSink, ErpAdapter
+from orderbridge.metrics import observe_vtex_call
 from orderbridge.store.db import Database
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.errors import VtexError
@@ -60,6 +61,7 @@ def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | N
         requests_per_second=account.requests_per_second,
         get_order_per_minute=account.get_order_per_minute,
         transport=transport,
+        observer=observe_vtex_call,
     )
 
 

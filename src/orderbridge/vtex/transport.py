@@ -59,6 +59,10 @@ _USER_AGENT = "orderbridge-vtex/0.1"
 
 T = TypeVar("T")
 
+CallObserver = Callable[[str, str, str, int | None, float, float | None], None]
+"""Told of every attempt: (account, method, endpoint template, status or None, seconds, Retry-After
+seconds or None) — how metrics see VTEX calls without this package importing them."""
+
 
 def build_path(template: str, path_params: Mapping[str, str]) -> str:
     """Fill ``template`` with percent-quoted ids, so an id can never change the route."""
@@ -79,8 +83,10 @@ class VtexTransport:
         http2: bool = False,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.observer = observer
         self.account_name = account_name
         self._credentials = credentials
         self.limiter = limiter or Unlimited()
@@ -133,7 +139,7 @@ class VtexTransport:
             try:
                 response = await self._sender.send(method, target, content, timeout)
             except SendFailed as failure:
-                self._log(method, path, attempt, started, status=None, error=failure.kind)
+                self._log(method, path, attempt, started, status=None, error=failure.kind, endpoint=template)
                 failures += 1
                 reached_vtex = reached_vtex or failure.sent
                 if (safe_to_repeat or not failure.sent) and failures < self.policy.attempts:
@@ -148,7 +154,7 @@ class VtexTransport:
                     may_have_landed=reached_vtex and writes,
                 ) from None
             status = response.status
-            self._log(method, path, attempt, started, status=status)
+            self._log(method, path, attempt, started, status=status, endpoint=template, reply=response)
             if status < 300:
                 return _decode(response.content) if decode else response.content
             if status == 429:
@@ -227,9 +233,24 @@ class VtexTransport:
         return error_type(method, path, status, code, message)
 
     def _log(
-        self, method: str, path: str, attempt: int, started: float, *, status: int | None, error: str = ""
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        *,
+        status: int | None,
+        error: str = "",
+        endpoint: str = "",
+        reply: Reply | None = None,
     ) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        elapsed = time.perf_counter() - started
+        duration_ms = round(elapsed * 1000, 1)
+        if self.observer is not None:
+            retry_after = None
+            if status == 429 and reply is not None:
+                retry_after = parse_retry_after(reply.headers.get("retry-after"))
+            self.observer(self.account_name, method, endpoint or path, status, elapsed, retry_after)
         fields: dict[str, Any] = {
             "account": self.account_name,
             "method": method,
