@@ -11,13 +11,26 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 @app.callback()
 def main(
-    log_level: str = typer.Option("INFO", envvar="ORDERBRIDGE_LOG_LEVEL", help="DEBUG, INFO, WARNING..."),
-    log_json: bool = typer.Option(False, envvar="ORDERBRIDGE_LOG_JSON", help="One JSON object per log line."),
+    log_level: str | None = typer.Option(
+        None,
+        envvar="ORDERBRIDGE_LOG_LEVEL",
+        help="debug, info, warning, error (any case). Default: the file's log_level, else info.",
+    ),
+    log_format: str | None = typer.Option(
+        None,
+        envvar="ORDERBRIDGE_LOG_FORMAT",
+        help="json or console. Default: the file's log_format, else JSON unless stdout is a terminal.",
+    ),
+    log_json: bool = typer.Option(False, envvar="ORDERBRIDGE_LOG_JSON", help="Same as --log-format json."),
 ) -> None:
     """orderbridge: VTEX orders to an ERP and back, each exactly once. Logs go to stderr."""
-    from orderbridge.logsetup import configure_logging
+    from orderbridge.logsetup import configure_from_command_line
 
-    configure_logging(log_level, json=log_json)
+    try:
+        configure_from_command_line(log_level, "json" if log_json else log_format)
+    except ValueError as error:
+        typer.echo(f"orderbridge: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

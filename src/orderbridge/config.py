@@ -277,6 +277,14 @@ class Settings(BaseSettings):
     workers: int = Field(default=192, ge=1, le=256)
     write_gather_ms: float = Field(default=150.0, ge=0, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] | None = None
+    """None: JSON when stdout is not a terminal, else console (`orderbridge.logsetup.wants_json`)."""
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        """`ORDERBRIDGE_LOG_LEVEL=DEBUG` means debug: the environment's case does not matter."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
