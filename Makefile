@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PG_ENV := .pg/env
 
-.PHONY: install run test lint services clean demo
+.PHONY: install run test lint services clean demo screenshots
 
 install: $(STAMP)
 
@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Services the suite needs: a throwaway PostgreSQL cluster on a loopback port.
+# Services the suite needs: a throwaway PostgreSQL cluster on a loopback port, and Debian's chromium
+# for the browser tests of the dashboard.
 services:
 	bash scripts/postgres-up.sh
+	bash scripts/chromium-up.sh
 
 run: install
 	$(VENV)/bin/orderbridge demo
@@ -31,3 +33,8 @@ lint: install
 clean:
 	bash scripts/postgres-down.sh || true
 	rm -rf $(VENV) .pg .pytest_cache .mypy_cache
+
+# The dashboard's screenshots in docs/operators.md (docs/img/*.png), regenerated with a served sandbox.
+screenshots: install
+	bash scripts/chromium-up.sh
+	$(PY) scripts/screenshots.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -11,13 +12,26 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 @app.callback()
 def main(
-    log_level: str = typer.Option("INFO", envvar="ORDERBRIDGE_LOG_LEVEL", help="DEBUG, INFO, WARNING..."),
-    log_json: bool = typer.Option(False, envvar="ORDERBRIDGE_LOG_JSON", help="One JSON object per log line."),
+    log_level: str | None = typer.Option(
+        None,
+        envvar="ORDERBRIDGE_LOG_LEVEL",
+        help="debug, info, warning, error (any case). Default: the file's log_level, else info.",
+    ),
+    log_format: str | None = typer.Option(
+        None,
+        envvar="ORDERBRIDGE_LOG_FORMAT",
+        help="json or console. Default: the file's log_format, else JSON unless stdout is a terminal.",
+    ),
+    log_json: bool = typer.Option(False, envvar="ORDERBRIDGE_LOG_JSON", help="Same as --log-format json."),
 ) -> None:
     """orderbridge: VTEX orders to an ERP and back, each exactly once. Logs go to stderr."""
-    from orderbridge.logsetup import configure_logging
+    from orderbridge.logsetup import configure_from_command_line
 
-    configure_logging(log_level, json=log_json)
+    try:
+        configure_from_command_line(log_level, "json" if log_json else log_format)
+    except ValueError as error:
+        typer.echo(f"orderbridge: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -129,7 +143,7 @@ def status(
     """Orders by pipeline state, jobs pending and parked, and pauses — per account."""
     from orderbridge.pipeline.console import print_status
 
-    raise typer.Exit(print_status(config, json_output))
+    raise typer.Exit(_operator(lambda: print_status(config, json_output)))
 
 
 orders_app = typer.Typer(no_args_is_help=True, help="Inspect and retry orders (operators).")
@@ -147,7 +161,7 @@ def orders_list(
     """Orders with their VTEX status, pipeline state and park reason."""
     from orderbridge.pipeline.console import print_orders
 
-    raise typer.Exit(print_orders(config, account, state, limit, json_output))
+    raise typer.Exit(_operator(lambda: print_orders(config, account, state, limit, json_output)))
 
 
 @orders_app.command("show")
@@ -160,19 +174,38 @@ def orders_show(
     """Everything known about one order: snapshot, commands, every attempt, jobs."""
     from orderbridge.pipeline.console import print_order
 
-    raise typer.Exit(print_order(config, order_id, account, json_output))
+    raise typer.Exit(_operator(lambda: print_order(config, order_id, account, json_output)))
 
 
 @orders_app.command("retry")
 def orders_retry(
-    order_id: str = typer.Argument(..., help="The VTEX order id."),
+    order_id: str | None = typer.Argument(None, help="The VTEX order id (or --parked for all)."),
     config: Path | None = ConfigOption,
     account: str | None = typer.Option(None, help="The account, when the id exists in several."),
+    parked: bool = typer.Option(False, "--parked", help="Retry every parked order (of --account)."),
+    reason: str | None = typer.Option(None, help="Why: recorded with each retry."),
 ) -> None:
     """Requeue the order's parked jobs, clear its park reason and sync it again."""
-    from orderbridge.pipeline.console import retry
+    from orderbridge.pipeline.console import retry, retry_parked
 
-    raise typer.Exit(retry(config, order_id, account))
+    if parked == (order_id is not None):
+        typer.echo("orderbridge: give an order id or --parked (not both)", err=True)
+        raise typer.Exit(2)
+    if parked:
+        raise typer.Exit(_operator(lambda: retry_parked(config, account, reason)))
+    assert order_id is not None
+    raise typer.Exit(_operator(lambda: retry(config, order_id, account)))
+
+
+def _operator(command: Callable[[], int]) -> int:
+    """An operator's command over the database: a missing database is exit 2 with one line."""
+    from orderbridge.pipeline.console import NoDatabase, no_database_message
+
+    try:
+        return command()
+    except NoDatabase as error:
+        typer.echo(f"orderbridge: {no_database_message(error)}", err=True)
+        return 2
 
 
 @app.command()

@@ -227,6 +227,16 @@ class ErpSettings(_Strict):
         return self
 
 
+class StuckSettings(_Strict):
+    """Minutes after which the dashboard, `/metrics` and the alert rules call an order stuck."""
+
+    ready_not_handed_over_min: float = Field(default=15, gt=0)
+    awaiting_erp_min: float = Field(default=60, gt=0)
+    start_handling_min: float = Field(default=30, gt=0)
+    cancellation_min: float = Field(default=60, gt=0)
+    incomplete_min: float = Field(default=120, gt=0)
+
+
 class ApiSettings(_Strict):
     """The HTTP server: hook receiver, REST API for ERPs, dashboard, metrics."""
 
@@ -235,6 +245,9 @@ class ApiSettings(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     tokens: tuple[SecretStr, ...] = ()
     tokens_env: str = "ORDERBRIDGE_API_TOKENS"
+    metrics_require_token: bool = False
+    """`/metrics` answers only a scrape that sends one of `tokens` as a bearer token."""
+    stuck: StuckSettings = Field(default_factory=StuckSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +279,14 @@ class Settings(BaseSettings):
     incomplete_recheck_s: float = Field(default=60.0, gt=0)
     incomplete_recheck_max_s: float = Field(default=900.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] | None = None
+    """None: JSON when stdout is not a terminal, else console (`orderbridge.logsetup.wants_json`)."""
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        """`ORDERBRIDGE_LOG_LEVEL=DEBUG` means debug: the environment's case does not matter."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -35,11 +35,48 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+_explicit: dict[str, bool] = {"level": False, "format": False}
+
+
+def wants_json(log_format: str | None) -> bool:
+    """`json` or `console`; unset: JSON when stdout is not a terminal (a service, a pipe, a file)."""
+    if log_format is None or not log_format.strip():
+        return not sys.stdout.isatty()
+    fmt = log_format.strip().lower()
+    if fmt not in ("json", "console"):
+        raise ValueError(f"log format must be json or console, not {log_format!r}")
+    return fmt == "json"
+
+
+def configure_from_command_line(level: str | None, log_format: str | None) -> None:
+    """The CLI's options (or ORDERBRIDGE_LOG_LEVEL / ORDERBRIDGE_LOG_FORMAT); what they leave unset
+    the configuration file may set later (`configure_from_settings`)."""
+    _explicit["level"] = bool(level)
+    _explicit["format"] = bool(log_format)
+    configure_logging(level or "INFO", json=wants_json(log_format))
+
+
+def configure_from_settings(level: str, log_format: str | None) -> None:
+    """`log_level` / `log_format` of the TOML file, unless the command line or environment chose."""
+    if _explicit["level"] and _explicit["format"]:
+        return
+    current = logging.getLevelName(logging.getLogger().level)
+    chosen_level = current if _explicit["level"] else level
+    chosen_json = _current_json if _explicit["format"] else wants_json(log_format)
+    configure_logging(chosen_level, json=chosen_json)
+
+
+_current_json = False
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog (and the stdlib root logger) for a command's whole process."""
-    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    global _current_json
+    _current_json = json
+    numeric = logging.getLevelNamesMapping().get(level.strip().upper(), logging.INFO)
     logging.basicConfig(stream=_CurrentStderr(), level=numeric, format="%(message)s", force=True)
-    for chatty in ("httpx2", "httpcore2", "httpx", "httpcore", "uvicorn.access"):
+    # alembic: `database_migrated` says in one line what its INFO lines say in ten.
+    for chatty in ("httpx2", "httpcore2", "httpx", "httpcore", "uvicorn.access", "alembic"):
         # One line per HTTP request would drown the structured `vtex.call` events that say more.
         logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
     renderer: Any = (

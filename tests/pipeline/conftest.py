@@ -20,6 +20,7 @@ import pytest
 
 from orderbridge.api.app import create_api
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
+from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline.deps import AccountPolicy, Timing
 from orderbridge.pipeline.runtime import Pipeline
 from orderbridge.sandbox.app import create_app
@@ -206,6 +207,7 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
             base_url=SANDBOX_URL,
             transport=httpx2.ASGITransport(app=wrap_vtex(app) if wrap_vtex else app),
             retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.05),
+            observer=observe_vtex_call,
         )
         if database == "postgres":
             db = await stack.enter_async_context(fresh_postgres(postgres_url_or_skip()))

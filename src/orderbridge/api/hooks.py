@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from orderbridge.metrics import HOOK_DELIVERIES
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, PipelineDeps
 from orderbridge.pipeline.intake_hook import receive_hook
 
@@ -21,6 +22,8 @@ def hook_router(deps: PipelineDeps) -> APIRouter:
         except (ValueError, RecursionError):  # RecursionError: JSON nested too deep, not our failure
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
         reply = await receive_hook(deps, account, body, request.headers.get(HOOK_SECRET_HEADER))
+        if account in deps.accounts:  # an unknown account name must not grow a series per guess
+            HOOK_DELIVERIES.labels(account, str(reply.status)).inc()
         return JSONResponse(reply.body, status_code=reply.status)
 
     return router

@@ -24,7 +24,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
-from swagger_ui_bundle import swagger_ui_path
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.api.idempotency import IdempotencyCache, StoredAnswer
@@ -388,13 +387,15 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
     async def docs_asset(name: str) -> Response:
         if name not in _DOCS_FILES:
             return Response(status_code=404)
-        return FileResponse(pathlib.Path(swagger_ui_path) / name, media_type=_DOCS_FILES[name])
+        return FileResponse(SWAGGER_UI_DIR / name, media_type=_DOCS_FILES[name])
 
     router.include_router(v1)
     return router
 
 
 DOCS_ASSETS = "/docs/assets"
+#: Swagger UI 5 (reads OpenAPI 3.1), vendored from npm's swagger-ui-dist: see static/README.md.
+SWAGGER_UI_DIR = pathlib.Path(__file__).parent / "static" / "swagger"
 _DOCS_FILES = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import inspect, make_url
 
 from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.store.db import DEFAULT_URL, Database
@@ -42,18 +43,45 @@ def database_url(config: Path | None) -> str:
         return str(tomllib.load(file).get("database_url", DEFAULT_URL))
 
 
+class NoDatabase(Exception):
+    """The configured URL holds no orderbridge database: an operator's command must not create one."""
+
+
 def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # an operator's query, not a migration report
 
     async def main() -> T:
-        db = Database(database_url(config))
+        url = database_url(config)
+        if not _sqlite_file_exists(url):
+            raise NoDatabase(_shown(url))
+        db = Database(url)
         try:
+            async with db.engine.connect() as conn:
+                found = await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+            if not found:
+                raise NoDatabase(_shown(url))
             await db.migrate()
             return await work(db)
         finally:
             await db.dispose()
 
     return asyncio.run(main())
+
+
+def _sqlite_file_exists(url: str) -> bool:
+    """False for a SQLite URL whose file is missing (connecting would create it); True otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def no_database_message(error: NoDatabase) -> str:
+    return f"no orderbridge database at {error}; pass --config"
 
 
 def print_json(value: Any) -> None:
@@ -151,3 +179,27 @@ def _rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> N
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
     console.print(table)
+
+
+def retry_parked(config: Path | None, account: str | None, reason: str | None) -> int:
+    """`orders retry --parked`: every parked order (of one account), with a progress bar."""
+    from rich.progress import Progress
+
+    from . import oversight
+
+    with Progress(console=console, transient=False) as bar:
+        task = bar.add_task("retrying parked orders", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        async def work(db: Database) -> list[dict[str, Any]]:
+            queue = EmbeddedQueue(db, {})
+            return await oversight.retry_parked(
+                db, queue, account, who="cli", reason=reason, progress=progress
+            )
+
+        results = with_db(config, work)
+    cleared = sum(1 for r in results if r["park_cleared"])
+    console.print(f"retried {len(results)} parked orders; parks cleared: {cleared}")
+    return 0

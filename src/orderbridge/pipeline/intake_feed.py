@@ -13,6 +13,7 @@ import contextlib
 
 import structlog
 
+from orderbridge.metrics import FEED_EVENTS, FEED_LAST_READ
 from orderbridge.vtex import FeedConfig, FeedFilter, FeedItem
 from orderbridge.vtex.errors import AuthError, NotFound, RateLimited, VtexError
 from orderbridge.vtex.models.base import known_stamp, known_state
@@ -102,10 +103,12 @@ class FeedPoller:
         except VtexError as error:
             log.warning("feed_read_failed", account=self.account, error=str(error))
             return timing.feed_error_s
+        FEED_LAST_READ.labels(self.account).set_to_current_time()
         if not items:
             pause, self._idle_s = self._idle_s, min(self._idle_s * 2, timing.feed_idle_max_s)
             return pause
         self._idle_s = timing.feed_idle_min_s
+        FEED_EVENTS.labels(self.account, "read").inc(len(items))
         try:
             await store_events(self.deps, self.account, "feed", [to_event(i) for i in items])
         except Exception as error:  # not stored → not committed: VTEX delivers them again later
@@ -118,6 +121,7 @@ class FeedPoller:
     async def _commit(self, handles: list[str]) -> None:
         try:
             await self.deps.client(self.account).commit_feed(handles)
+            FEED_EVENTS.labels(self.account, "committed").inc(len(handles))
         except VtexError as error:
             # The events are stored: redelivery after the visibility timeout is merely a duplicate.
             log.warning("feed_commit_failed", account=self.account, error=str(error))

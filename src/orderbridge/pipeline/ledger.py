@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 
 from orderbridge.store import repo, tables
 from orderbridge.vtex.errors import VtexError
 
 from .deps import PipelineDeps
+
+log = structlog.get_logger("orderbridge.orders")
 
 OPERATOR_RETRY = "operator_retry"
 REOFFER = "reoffer_after_rejection"
@@ -40,7 +43,18 @@ def attempt_of(
     return Attempt(action, outcome, text, status, command_id, job_id)
 
 
+def _log_step(account: str, order_id: str, item: Attempt) -> None:
+    """Every attempt is an order's step: one info line an operator can grep by order id."""
+    fields: dict[str, Any] = {"account": account, "order_id": order_id, "step": item.action}
+    if item.http_status is not None:
+        fields["http_status"] = item.http_status
+    if item.detail and item.outcome not in ("ok", "accepted", "done", "sent"):
+        fields["detail"] = item.detail[:300]
+    log.info("order_step", outcome=item.outcome, **fields)
+
+
 async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
+    _log_step(account, order_id, item)
     await repo.add_attempt(
         session,
         account,
@@ -56,6 +70,7 @@ async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
 
 def add_at_commit(session: Any, account: str, order_id: str, item: Attempt) -> None:
     """`add`, written when the transaction commits, batched with other jobs' attempts."""
+    _log_step(account, order_id, item)
     repo.add_attempt_at_commit(
         session,
         account,

@@ -111,10 +111,19 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
     return shown
 
 
-async def retry_order(db: Database, queue: JobQueue, account: str, order_id: str) -> dict[str, Any]:
+async def retry_order(
+    db: Database,
+    queue: JobQueue,
+    account: str,
+    order_id: str,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """Requeue the order's parked jobs and, if the order itself is parked, clear the park and re-sync.
 
     A cleared ERP rejection means the next sync hands the order over again — the operator's decision.
+    `who` and `reason` (the console's user, `--reason`) are recorded with the cleared park.
     """
     parked = await queue.list_parked(lane=f"{account}:{order_id}")
     requeued = [job_id for job in parked if (job_id := await queue.requeue(job.id)) is not None]
@@ -130,7 +139,9 @@ async def retry_order(db: Database, queue: JobQueue, account: str, order_id: str
                 expect_state=PipelineState.PARKED.value,
                 park_reason=None,
             )
-            cleared_note = attempt_of(OPERATOR_RETRY, "cleared", detail=row.park_reason)
+            said = f"{who or 'operator'}" + (f" ({reason})" if reason else "")
+            detail = f"by {said}; was: {row.park_reason}" if who or reason else row.park_reason
+            cleared_note = attempt_of(OPERATOR_RETRY, "cleared", detail=detail)
             await add(session, account, order_id, cleared_note)
         sync_job = await enqueue_sync(queue, session, account, order_id) if row is not None else None
     return {"requeued_jobs": requeued, "park_cleared": cleared, "sync_job": sync_job}

@@ -22,6 +22,8 @@ import uvloop
 
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
 from orderbridge.erp.port import CommandSink, ErpAdapter
+from orderbridge.logsetup import configure_from_settings
+from orderbridge.metrics import observe_vtex_call
 from orderbridge.store.db import Database
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.errors import VtexError
@@ -60,6 +62,7 @@ def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | N
         requests_per_second=account.requests_per_second,
         get_order_per_minute=account.get_order_per_minute,
         transport=transport,
+        observer=observe_vtex_call,
     )
 
 
@@ -182,6 +185,7 @@ def _bound_port(server: uvicorn.Server) -> int | None:
 def run_service(config: Path | None) -> None:
     """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM."""
     settings = load_settings(config)
+    configure_from_settings(settings.log_level, settings.log_format)
     # uvloop: the same asyncio semantics with a cheaper loop (the service is I/O-bound, many small tasks).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_run_until_signalled(settings))

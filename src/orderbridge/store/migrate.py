@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
+
+log = structlog.get_logger("orderbridge.store")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -20,4 +25,17 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade_head(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+    """Upgrade, logging one line (Alembic's own per-step INFO lines are silenced meanwhile)."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(logging.WARNING, level))
+    try:
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(alembic_config(connection), "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        alembic_log.setLevel(level)
+    if after != before:
+        log.info("database_migrated", from_revision=before, to_revision=after)
+    else:
+        log.debug("database_up_to_date", revision=after)

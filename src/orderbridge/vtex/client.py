@@ -39,7 +39,7 @@ from .models import (
 )
 from .ratelimit import RateLimiter, make_limiter
 from .retry import RetryPolicy
-from .transport import VtexTransport
+from .transport import CallObserver, VtexTransport
 
 FEED = "/api/orders/feed"
 FEED_CONFIG = "/api/orders/feed/config"
@@ -109,6 +109,7 @@ class VtexClient:
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         get_order_per_minute: int | None = GET_ORDER_PER_MINUTE,
+        observer: CallObserver | None = None,
     ) -> None:
         self.account_name = account_name
         self.base_url = base_url or f"https://{account_name}.{environment}.com.br"
@@ -127,6 +128,7 @@ class VtexClient:
             http2=http2,
             max_connections=max_connections,
             sleep=sleep,
+            observer=observer,
         )
 
         self._get_order_pace = make_limiter(*_pace_under(get_order_per_minute))

@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx2
 import orjson
@@ -59,6 +59,10 @@ _USER_AGENT = "orderbridge-vtex/0.1"
 
 T = TypeVar("T")
 
+CallObserver = Callable[[str, str, str, int | None, float, float | None], None]
+"""Told of every attempt: (account, method, endpoint template, status or None, seconds, Retry-After
+seconds or None) — how metrics see VTEX calls without this package importing them."""
+
 
 def build_path(template: str, path_params: Mapping[str, str]) -> str:
     """Fill ``template`` with percent-quoted ids, so an id can never change the route."""
@@ -79,8 +83,11 @@ class VtexTransport:
         http2: bool = False,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).netloc
+        self.observer = observer
         self.account_name = account_name
         self._credentials = credentials
         self.limiter = limiter or Unlimited()
@@ -133,11 +140,22 @@ class VtexTransport:
             try:
                 response = await self._sender.send(method, target, content, timeout)
             except SendFailed as failure:
-                self._log(method, path, attempt, started, status=None, error=failure.kind)
                 failures += 1
                 reached_vtex = reached_vtex or failure.sent
-                if (safe_to_repeat or not failure.sent) and failures < self.policy.attempts:
-                    await self._sleep(self.policy.backoff_s(failures))
+                retrying = (safe_to_repeat or not failure.sent) and failures < self.policy.attempts
+                wait = self.policy.backoff_s(failures) if retrying else None
+                self._log(
+                    method,
+                    path,
+                    attempt,
+                    started,
+                    status=None,
+                    error=failure.kind,
+                    endpoint=template,
+                    wait=wait,
+                )
+                if wait is not None:
+                    await self._sleep(wait)
                     continue
                 raise Unavailable(
                     method,
@@ -148,7 +166,11 @@ class VtexTransport:
                     may_have_landed=reached_vtex and writes,
                 ) from None
             status = response.status
-            self._log(method, path, attempt, started, status=status)
+            retry_5xx = status >= 500 and safe_to_repeat and failures + 1 < self.policy.attempts
+            backoff = self.policy.backoff_s(failures + 1) if retry_5xx else None
+            self._log(
+                method, path, attempt, started, status=status, endpoint=template, reply=response, wait=backoff
+            )
             if status < 300:
                 return _decode(response.content) if decode else response.content
             if status == 429:
@@ -158,8 +180,8 @@ class VtexTransport:
                 continue
             if status >= 500:
                 failures += 1
-                if safe_to_repeat and failures < self.policy.attempts:
-                    await self._sleep(self.policy.backoff_s(failures))
+                if backoff is not None:
+                    await self._sleep(backoff)
                     continue
             raise self._error(method, path, response, may_have_landed=writes)
 
@@ -227,9 +249,25 @@ class VtexTransport:
         return error_type(method, path, status, code, message)
 
     def _log(
-        self, method: str, path: str, attempt: int, started: float, *, status: int | None, error: str = ""
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        *,
+        status: int | None,
+        error: str = "",
+        endpoint: str = "",
+        reply: Reply | None = None,
+        wait: float | None = None,
     ) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        elapsed = time.perf_counter() - started
+        duration_ms = round(elapsed * 1000, 1)
+        if self.observer is not None:
+            retry_after = None
+            if status == 429 and reply is not None:
+                retry_after = parse_retry_after(reply.headers.get("retry-after"))
+            self.observer(self.account_name, method, endpoint or path, status, elapsed, retry_after)
         fields: dict[str, Any] = {
             "account": self.account_name,
             "method": method,
@@ -241,9 +279,14 @@ class VtexTransport:
         if error:
             fields["error"] = error
         if status is not None and status < 400:
-            log.info("vtex.call", **fields)
-        else:
-            log.warning("vtex.call", **fields)
+            # Debug: a call that worked (an idle feed poll above all) is the metrics' business, and the
+            # order's steps are logged by the pipeline (`order_step`).
+            log.debug("vtex.call", **fields)
+            return
+        fields["host"] = self._host
+        if wait is not None:
+            fields["retry_in_s"] = round(wait, 2)
+        log.warning("vtex.call", **fields)
 
 
 def _sender(

@@ -1,0 +1,300 @@
+"""What the operators' console (`/ui`, `/metrics`, `orderbridge orders retry --parked`) reads and does,
+beside the single-order tools of `operators`.
+
+Stuck orders are found by rules with configurable thresholds; each rule is one SQL condition, so the
+overview, the orders list (`?stuck=RULE`) and the `orderbridge_stuck_orders` gauge count the same
+orders. Every operator action is recorded as an attempt (who, when, note), so it shows in the timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from orderbridge.core.decisions import FINAL_STATES, PipelineState
+from orderbridge.jobs.port import JobQueue
+from orderbridge.store import repo, tables
+from orderbridge.store.db import Database
+
+from .deps import utcnow
+from .ledger import add, attempt_of
+from .operators import _json, retry_order
+
+OPERATOR_RESOLVED = "operator_resolved"
+orders = tables.orders
+
+
+@dataclass(frozen=True)
+class StuckThresholds:
+    """Minutes after which an order in each situation counts as stuck (the `[console]` settings)."""
+
+    ready_not_handed_over_min: float = 15
+    awaiting_erp_min: float = 60
+    start_handling_min: float = 30
+    cancellation_min: float = 60
+    incomplete_min: float = 120
+
+
+#: Rule name -> what an operator reads next to its count.
+STUCK_RULES: dict[str, str] = {
+    "ready_not_handed_over": "ready-for-handling, not handed over",
+    "awaiting_erp": "handed over, awaiting the ERP",
+    "start_handling": "accepted, start-handling not confirmed at VTEX",
+    "cancellation": "cancellation requested, not decided",
+    "incomplete": "incomplete at VTEX (isCompleted false)",
+    "parked": "parked (needs a person)",
+}
+
+
+def stuck_condition(rule: str, thresholds: StuckThresholds, now: datetime) -> ColumnElement[bool]:
+    """The SQL condition of one stuck rule (KeyError for an unknown rule)."""
+    t = thresholds
+    open_ = orders.c.pipeline_state.not_in([*FINAL_STATES, PipelineState.PARKED.value])
+
+    def before(minutes: float) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    conditions: dict[str, Callable[[], ColumnElement[bool]]] = {
+        "ready_not_handed_over": lambda: and_(
+            open_,
+            orders.c.vtex_status == "ready-for-handling",
+            orders.c.handed_over_at.is_(None),
+            orders.c.created_at < before(t.ready_not_handed_over_min),
+        ),
+        "awaiting_erp": lambda: and_(
+            orders.c.pipeline_state == PipelineState.AWAITING_ERP.value,
+            orders.c.updated_at < before(t.awaiting_erp_min),
+        ),
+        "start_handling": lambda: and_(
+            open_,
+            or_(
+                orders.c.pipeline_state == PipelineState.ACCEPTED.value,
+                orders.c.vtex_status == "start-handling",
+            ),
+            orders.c.updated_at < before(t.start_handling_min),
+        ),
+        "cancellation": lambda: and_(
+            open_,
+            or_(
+                orders.c.pipeline_state == PipelineState.CANCELLATION_ASKED.value,
+                orders.c.vtex_status.in_(("cancellation-requested", "request-cancel", "cancel")),
+            ),
+            orders.c.updated_at < before(t.cancellation_min),
+        ),
+        # VTEX shows an order whose creation has not finished (isCompleted: false) in these statuses.
+        "incomplete": lambda: and_(
+            open_,
+            orders.c.vtex_status.in_(("incomplete", "order-created", "order-completed")),
+            orders.c.created_at < before(t.incomplete_min),
+        ),
+        "parked": lambda: orders.c.pipeline_state == PipelineState.PARKED.value,
+    }
+    return conditions[rule]()
+
+
+async def stuck_counts(
+    db: Database, thresholds: StuckThresholds, now: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """{account: {rule: number of stuck orders}} — every rule present, zeros included."""
+    moment = now or utcnow()
+    counts: dict[str, dict[str, int]] = {}
+    async with db.read_session() as session:
+        names = [str(n) for n in (await session.execute(select(orders.c.account).distinct())).scalars()]
+        names += [str(n) for n in (await session.execute(select(tables.accounts.c.name))).scalars()]
+        for name in sorted(set(names)):
+            counts[name] = dict.fromkeys(STUCK_RULES, 0)
+        for rule in STUCK_RULES:
+            query = (
+                select(orders.c.account, func.count())
+                .where(stuck_condition(rule, thresholds, moment))
+                .group_by(orders.c.account)
+            )
+            for account, n in (await session.execute(query)).all():
+                counts.setdefault(str(account), dict.fromkeys(STUCK_RULES, 0))[rule] = int(n)
+    return counts
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    account: str | None = None
+    state: str | None = None
+    vtex_status: str | None = None
+    older_than_min: float | None = None
+    search: str | None = None
+    stuck: str | None = None
+
+
+def _where(flt: OrderFilter, thresholds: StuckThresholds, now: datetime) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if flt.account:
+        where.append(orders.c.account == flt.account)
+    if flt.state:
+        where.append(orders.c.pipeline_state == flt.state)
+    if flt.vtex_status:
+        where.append(orders.c.vtex_status == flt.vtex_status)
+    if flt.older_than_min:
+        where.append(orders.c.created_at < now - timedelta(minutes=flt.older_than_min))
+    if flt.stuck in STUCK_RULES:
+        where.append(stuck_condition(flt.stuck, thresholds, now))
+    if flt.search:
+        text = flt.search.strip()
+        where.append(
+            or_(
+                orders.c.order_id == text,
+                orders.c.order_id.startswith(text, autoescape=True),
+                orders.c.raw["sellerOrderId"].as_string() == text,
+            )
+        )
+    return where
+
+
+async def search_orders(
+    db: Database,
+    flt: OrderFilter,
+    thresholds: StuckThresholds | None = None,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of orders matching the filter (most recently updated first) and how many match."""
+    now = utcnow()
+    where = _where(flt, thresholds or StuckThresholds(), now)
+    columns = [orders.c[name] for name in repo.OrderSummary.__dataclass_fields__]
+    query = select(*columns, orders.c.created_at).where(*where)
+    query = query.order_by(orders.c.updated_at.desc(), orders.c.order_id).limit(limit).offset(offset)
+    async with db.read_session() as session:
+        rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        total = int(
+            (await session.execute(select(func.count()).select_from(orders).where(*where))).scalar_one()
+        )
+    return _json(rows), total
+
+
+async def timeline(db: Database, account: str, order_id: str) -> list[dict[str, Any]]:
+    """Everything that happened to an order, oldest first: events received, attempts (VTEX and ERP calls
+    with their HTTP status, operators' actions) and commands with their outcome."""
+    events = tables.intake_events
+    entries: list[dict[str, Any]] = []
+    async with db.read_session() as session:
+        query = (
+            select(events.c.source, events.c.state, events.c.last_state, events.c.raw, events.c.received_at)
+            .where(events.c.account == account, events.c.order_id == order_id)
+            .order_by(events.c.id)
+        )
+        for row in (await session.execute(query)).mappings():
+            entries.append(
+                {
+                    "at": row["received_at"],
+                    "kind": "event",
+                    "what": f"{row['source']} event: {row['last_state'] or '?'} → {row['state']}",
+                    "outcome": "received",
+                    "raw": row["raw"],
+                }
+            )
+        for item in await repo.list_attempts(session, account, order_id):
+            entries.append(
+                {
+                    "at": item.at,
+                    "kind": "attempt",
+                    "what": item.action,
+                    "outcome": item.outcome,
+                    "http_status": item.http_status,
+                    "detail": item.detail,
+                    "command_id": item.command_id,
+                }
+            )
+        for command in await repo.list_commands(session, account, order_id):
+            entries.append(
+                {
+                    "at": command.created_at,
+                    "kind": "command",
+                    "what": f"{command.kind} (via {command.channel})",
+                    "outcome": command.status,
+                    "detail": command.error,
+                    "invoice_number": command.invoice_number,
+                    "command_id": command.id,
+                    "raw": command.payload,
+                }
+            )
+    entries.sort(key=lambda e: e["at"])
+    return [_json(e) for e in entries]
+
+
+async def parked_orders(db: Database, account: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Parked orders with their reason, since when, their last error and whether an operator marked
+    them resolved (with the note) after they were parked."""
+    where = [orders.c.pipeline_state == PipelineState.PARKED.value]
+    if account:
+        where.append(orders.c.account == account)
+    query = (
+        select(
+            orders.c.account,
+            orders.c.order_id,
+            orders.c.vtex_status,
+            orders.c.park_reason,
+            orders.c.updated_at,
+        )
+        .where(*where)
+        .order_by(orders.c.updated_at.desc())
+        .limit(limit)
+    )
+    attempts = tables.attempts
+    found: list[dict[str, Any]] = []
+    async with db.read_session() as session:
+        for row in (await session.execute(query)).mappings():
+            last = (
+                (
+                    await session.execute(
+                        select(attempts.c.action, attempts.c.outcome, attempts.c.detail, attempts.c.at)
+                        .where(attempts.c.account == row["account"], attempts.c.order_id == row["order_id"])
+                        .order_by(attempts.c.id.desc())
+                        .limit(1)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            resolved = last is not None and last["action"] == OPERATOR_RESOLVED
+            found.append(
+                {
+                    **dict(row),
+                    "last_attempt": dict(last) if last else None,
+                    "resolved_note": last["detail"] if resolved and last else None,
+                }
+            )
+    return [_json(f) for f in found]
+
+
+async def retry_parked(
+    db: Database,
+    queue: JobQueue,
+    account: str | None = None,
+    *,
+    who: str = "cli",
+    reason: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Retry every parked order (optionally of one account), reporting `progress(done, total)`."""
+    targets = [(r["account"], r["order_id"]) for r in await parked_orders(db, account, limit=100_000)]
+    results: list[dict[str, Any]] = []
+    for done, (acc, order_id) in enumerate(targets, start=1):
+        result = await retry_order(db, queue, acc, order_id, who=who, reason=reason)
+        results.append({"account": acc, "order_id": order_id, **result})
+        if progress is not None:
+            progress(done, len(targets))
+    return results
+
+
+async def mark_resolved(db: Database, account: str, order_id: str, *, who: str, note: str) -> bool:
+    """Record that a person resolved the order outside orderbridge (the pipeline state is unchanged)."""
+    async with db.transaction() as session:
+        if await repo.get_order(session, account, order_id) is None:
+            return False
+        await add(
+            session, account, order_id, attempt_of(OPERATOR_RESOLVED, "resolved", detail=f"{who}: {note}")
+        )
+    return True
