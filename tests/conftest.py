@@ -58,3 +58,12 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API leaves its event loop running in the main thread
+    until the session ends, and every later `asyncio.run()` (the sync fixtures of other rooms) would
+    then refuse to start."""
+    browser = [item for item in items if "browser" in item.path.parts]
+    if browser:
+        items[:] = [item for item in items if "browser" not in item.path.parts] + browser
