@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 from collections.abc import Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ import uvloop
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.store.db import Database
+from orderbridge.store.instance_lock import AlreadyRunning, single_instance
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.errors import VtexError
 
@@ -31,6 +33,8 @@ from .erp_wiring import build_erp
 from .runtime import Pipeline
 
 log = structlog.get_logger("orderbridge.service")
+
+ALREADY_RUNNING_EXIT = 3
 
 
 def policy_of(account: AccountSettings) -> AccountPolicy:
@@ -97,6 +101,14 @@ class Service:
         return self.pipeline.sink
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop`; `AlreadyRunning` at once if another service holds the database."""
+        try:
+            async with single_instance(self.db.url):
+                await self._run(stop)
+        finally:
+            await self.db.dispose()  # also when refused: the engine may hold connections
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.db.migrate()
         server = self._api_server()
         api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
@@ -172,12 +184,18 @@ def _bound_port(server: uvicorn.Server) -> int | None:
     return None
 
 
-def run_service(config: Path | None) -> None:
-    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM."""
+def run_service(config: Path | None) -> int:
+    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM. The exit status:
+    0, or 3 when another service already runs on the same database (the message says which)."""
     settings = load_settings(config)
     # uvloop: the same asyncio semantics with a cheaper loop (the service is I/O-bound, many small tasks).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_run_until_signalled(settings))
+        try:
+            runner.run(_run_until_signalled(settings))
+        except AlreadyRunning as refused:
+            print(f"orderbridge: {refused}", file=sys.stderr)
+            return ALREADY_RUNNING_EXIT
+    return 0
 
 
 async def _run_until_signalled(settings: Settings) -> None:
