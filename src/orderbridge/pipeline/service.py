@@ -51,6 +51,7 @@ def policy_of(account: AccountSettings) -> AccountPolicy:
         hook_secret=account.hook_secret.get_secret_value() if account.hook_secret else None,
         hook_url=account.hook_url,
         change_api=account.change_api,
+        cancellation_before_acceptance=account.cancellation_before_acceptance,
     )
 
 
@@ -89,6 +90,7 @@ class Service:
             workers=settings.workers,
             reconcile_interval_s=settings.reconcile_interval_s,
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
+            erp_unhealthy_after=settings.erp.unhealthy_after,
         )
         self.api_port: int | None = None
 
