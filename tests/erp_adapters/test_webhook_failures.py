@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
+from orderbridge.pipeline import operators
 from orderbridge.pipeline.deps import AccountPolicy
 from orderbridge.store import tables
 
@@ -94,6 +95,9 @@ async def test_an_erp_answering_401_to_every_order_is_one_unhealthy_channel_not_
             for order_id in order_ids:
                 assert await state_of(h, order_id) != PipelineState.PARKED.value
             assert await parked_jobs(h) == 0
+            shown = (await operators.status(h.db))["erp_channels"]["webhook"]
+            assert shown["healthy"] is False
+            assert "HTTP 401" in shown["last_error"]
 
             erp.decide = answering()  # the operator fixed the secret
             for order_id in order_ids:
