@@ -68,8 +68,8 @@ class ErpChannel:
         self.last_error: str | None = None
 
     async def start(self, sink: CommandSink) -> None:
-        await self._report()  # a new process starts healthy: no stale alarm from the previous run
         await self.inner.start(sink)
+        await self._report()  # a new process starts healthy: no stale alarm from the previous run
 
     async def stop(self) -> None:
         await self.inner.stop()
