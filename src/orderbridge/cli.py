@@ -132,7 +132,7 @@ def run(config: Path | None = ConfigOption) -> None:
     """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C."""
     from orderbridge.pipeline.service import run_service
 
-    run_service(config)
+    raise typer.Exit(run_service(config))
 
 
 @app.command()

@@ -121,6 +121,9 @@ class AccountSettings(_Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     get_order_per_minute: int | None = Field(default=6000, gt=0)
     erp_adapter: ErpAdapterName | None = None
+    cancellation_before_acceptance: Literal["accept", "ask_erp"] = "accept"
+    """A shopper's cancellation request for an order the ERP has not accepted (it is not in fulfilment):
+    `accept` cancels it at VTEX without asking the ERP; `ask_erp` asks the ERP as for any other order."""
 
     @model_validator(mode="before")
     @classmethod
@@ -215,6 +218,8 @@ class ErpSettings(_Strict):
     """Which ERP adapter serves the accounts (an account may pick another with `erp_adapter`)."""
 
     adapter: ErpAdapterName = "warehouse"
+    unhealthy_after: int = Field(default=5, ge=1, le=10_000)
+    """Failures in a row (timeouts, 5xx, 401…) after which the ERP channel is reported unhealthy."""
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     webhook: WebhookErpSettings | None = None
     staging: StagingErpSettings | None = None

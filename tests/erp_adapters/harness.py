@@ -117,7 +117,11 @@ def _feed_configured(harness: Harness) -> Callable[[], Awaitable[bool]]:
 
 @asynccontextmanager
 async def running_pipeline(
-    tmp_path: Path, erp: ErpAdapter, *, sandbox: SandboxConfig | None = None
+    tmp_path: Path,
+    erp: ErpAdapter,
+    *,
+    sandbox: SandboxConfig | None = None,
+    policy: AccountPolicy | None = None,
 ) -> AsyncIterator[Harness]:
     config = sandbox or SandboxConfig(
         account_name=ACCOUNT, app_key=APP_KEY, app_token=APP_TOKEN, invoice_settle_s=0.1, cancel_settle_s=0.1
@@ -131,7 +135,7 @@ async def running_pipeline(
             db,
             {ACCOUNT: client},
             erp,
-            {ACCOUNT: AccountPolicy(ACCOUNT, pollers=1)},
+            {ACCOUNT: policy or AccountPolicy(ACCOUNT, pollers=1)},
             timing=timing,
             workers=8,
             queue_options={"retry_base_s": 0.05},  # retries after an ERP outage come quickly in tests

@@ -72,9 +72,78 @@ async def test_a_202_means_the_acceptance_comes_later_through_the_api(
     assert await adapter.hand_over(ORDER) == AcceptanceLater()
 
 
-async def test_a_4xx_is_a_rejection_with_the_erps_reason(adapter: WebhookErp, erp: FakeErp) -> None:
-    erp.script.append(Reply(422, {"reason": "customer credit blocked"}))
+@pytest.mark.parametrize("status", [409, 422])
+async def test_a_409_or_422_with_a_reason_is_a_rejection_with_the_erps_reason(
+    adapter: WebhookErp, erp: FakeErp, status: int
+) -> None:
+    erp.script.append(Reply(status, {"reason": "customer credit blocked"}))
     assert await adapter.hand_over(ORDER) == Rejected(reason="customer credit blocked")
+
+
+async def test_a_2xx_saying_not_accepted_is_a_rejection(adapter: WebhookErp, erp: FakeErp) -> None:
+    erp.script.append(Reply(200, {"accepted": False, "reason": "unknown customer"}))
+    assert await adapter.hand_over(ORDER) == Rejected(reason="unknown customer")
+
+
+# Answers that say nothing about the order: a wrong URL or secret, a proxy, an overloaded ERP.
+NO_DECISION = [
+    Reply(400, {"reason": "bad request"}),
+    Reply(401, {"reason": "unauthorized"}),
+    Reply(403, {"reason": "forbidden"}),
+    Reply(404, {"reason": "no such order"}),
+    Reply(405),
+    Reply(407),
+    Reply(408),
+    Reply(410),
+    Reply(429, {"reason": "slow down"}),
+    Reply(500),
+    Reply(503, {"reason": "down"}),
+    Reply(409),  # a refusal status without the reason that makes it explicit
+    Reply(422, {"error": "no reason field"}),
+]
+
+
+@pytest.mark.parametrize("reply", NO_DECISION, ids=lambda reply: f"{reply.status}-{bool(reply.body)}")
+async def test_an_answer_that_decides_nothing_is_retried_never_a_rejection(
+    adapter: WebhookErp, erp: FakeErp, reply: Reply
+) -> None:
+    erp.script.append(reply)
+    with pytest.raises(ErpUnavailable, match=f"HTTP {reply.status}"):
+        await adapter.hand_over(ORDER)
+
+
+@pytest.mark.parametrize("reply", NO_DECISION, ids=lambda reply: f"{reply.status}-{bool(reply.body)}")
+async def test_a_cancellation_request_answered_without_a_decision_is_retried_never_denied(
+    adapter: WebhookErp, erp: FakeErp, reply: Reply
+) -> None:
+    erp.script.append(reply)
+    with pytest.raises(ErpUnavailable, match=f"HTTP {reply.status}"):
+        await adapter.request_cancellation("acme", "1001-01", "req-1", "changed mind")
+
+
+async def test_a_cancellation_request_refused_with_a_reason_is_denied(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    erp.script.append(Reply(409, {"reason": "already shipped"}))
+    decision = await adapter.request_cancellation("acme", "1001-01", "req-1", None)
+    assert decision == CancellationDecision(accept=False, reason="already shipped")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_on_a_throttle_or_an_outage_is_passed_on(status: int) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers={"Retry-After": "42"})
+
+    webhook = WebhookErp(
+        WebhookConfig(url="http://127.0.0.1:9/erp", secret=SECRET), transport=httpx2.MockTransport(answer)
+    )
+    await webhook.start(NoSink())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(ErpUnavailable) as raised:
+            await webhook.hand_over(ORDER)
+    finally:
+        await webhook.stop()
+    assert raised.value.retry_after_s == 42.0
 
 
 @pytest.mark.parametrize("status", [500, 503, 429, 408])
@@ -104,14 +173,14 @@ async def test_an_unreachable_erp_is_retryable() -> None:
         await webhook.stop()
 
 
-async def test_a_wrong_secret_is_refused_by_the_erp(erp: FakeErp) -> None:
+async def test_a_wrong_secret_is_a_failure_to_retry_not_a_rejection_of_the_order(erp: FakeErp) -> None:
     webhook = WebhookErp(WebhookConfig(url=erp.url, secret="not-the-secret", timeout_s=0.5))
     await webhook.start(NoSink())  # type: ignore[arg-type]
     try:
-        result = await webhook.hand_over(ORDER)
+        with pytest.raises(ErpUnavailable, match=r"HTTP 401: check \[erp\.webhook\] secret"):
+            await webhook.hand_over(ORDER)
     finally:
         await webhook.stop()
-    assert result == Rejected(reason="bad signature")
     assert not erp.deliveries[0].signature_ok
 
 
@@ -142,17 +211,21 @@ def test_the_secret_never_shows_in_the_config_repr_and_signatures_verify() -> No
     ("status", "body", "expected"),
     [
         (200, b"[" * 100_000, Accepted(erp_reference=None)),
-        (422, b"<html>credit blocked</html>", Rejected(reason="<html>credit blocked</html>")),
+        (422, b"<html>credit blocked</html>", ErpUnavailable),
     ],
     ids=["nested_too_deep", "not_json"],
 )
-async def test_an_answer_body_that_is_not_readable_json_is_read_as_text_or_ignored(
+async def test_an_answer_body_that_is_not_readable_json_decides_nothing_it_cannot_read(
     status: int, body: bytes, expected: object
 ) -> None:
     transport = httpx2.MockTransport(lambda request: httpx2.Response(status, content=body))
     webhook = WebhookErp(WebhookConfig(url="http://127.0.0.1:9/erp", secret=SECRET), transport=transport)
     await webhook.start(NoSink())  # type: ignore[arg-type]
     try:
-        assert await webhook.hand_over(ORDER) == expected
+        if expected is ErpUnavailable:  # an error page is no refusal: retried, never parked
+            with pytest.raises(ErpUnavailable):
+                await webhook.hand_over(ORDER)
+        else:
+            assert await webhook.hand_over(ORDER) == expected
     finally:
         await webhook.stop()

@@ -54,11 +54,12 @@ class PipelineRecord:
     completed: bool = False
     canceled: bool = False
     cancellation_asked_for: str | None = None
+    erp_may_have: bool = False  # a handover's outcome is unknown (a timeout, a 5xx): it may have landed
 
     @property
     def erp_knows(self) -> bool:
         """The ERP has (or may have) the order, so it must hear of a cancellation."""
-        return self.erp_accepted or self.awaiting_acceptance or self.erp_rejected
+        return self.erp_accepted or self.awaiting_acceptance or self.erp_rejected or self.erp_may_have
 
 
 class Step(StrEnum):

@@ -4,11 +4,15 @@ Every body is signed: `X-Orderbridge-Signature: sha256=<hex HMAC-SHA256 of the e
 the shared secret, so the ERP can refuse anything that did not come from orderbridge
 (`verify_signature` is the reference check, also used by the tests playing the ERP).
 
-What the ERP's answer means (for an order handover):
+Only an explicit answer is a business decision (docs/erp-api.md). For an order handover:
 - 2xx → accepted; a JSON body may carry `{"erpReference": "..."}`. 202 → the ERP will decide later and
-  report through `POST /api/v1/orders/{orderId}/acceptance` (`AcceptanceLater`).
-- 4xx (except 408/429) → rejected, with the ERP's `reason` (JSON) or its text: parked for an operator.
-- 5xx, 408, 429, timeout, connection failure → `ErpUnavailable`: the pipeline's job retries with backoff.
+  report through `POST /api/v1/orders/{orderId}/acceptance` (`AcceptanceLater`). A 2xx body
+  `{"accepted": false, "reason": "..."}` is a refusal.
+- 409 or 422 with a JSON `{"reason": "..."}` → rejected with that reason: parked for an operator.
+- anything else — 401/403 (a wrong secret or URL), 404, 405, 407, 408, 429, 5xx, a 409/422 without a
+  reason, a timeout, a connection failure — decides nothing: `ErpUnavailable`, the pipeline retries with
+  backoff (honouring `Retry-After`) and reports the ERP channel unhealthy if it keeps failing. A
+  receiver answering 401 to every delivery must not park every order as "rejected".
 A handover may be delivered twice (retries): `X-Orderbridge-Delivery` is stable per order and event,
 so the ERP can recognise a repeat and answer it like the first one.
 """
@@ -33,11 +37,12 @@ from orderbridge.erp.port import (
     HandoverResult,
     Rejected,
 )
+from orderbridge.vtex.retry import parse_retry_after
 
 SIGNATURE_HEADER = "X-Orderbridge-Signature"
 EVENT_HEADER = "X-Orderbridge-Event"
 DELIVERY_HEADER = "X-Orderbridge-Delivery"
-_RETRYABLE_4XX = frozenset({408, 425, 429})
+_REFUSAL_STATUSES = frozenset({409, 422})  # with a JSON reason, the ERP's explicit "no"
 _MAX_REASON = 500
 
 
@@ -94,9 +99,11 @@ class WebhookErp:
         if response.status_code == 202:
             return AcceptanceLater()
         if response.is_success:
+            if _json_field(response, "accepted") is False:
+                return Rejected(reason=_explicit_reason(response) or "refused by the ERP without a reason")
             reference = _json_field(response, "erpReference")
             return Accepted(erp_reference=str(reference) if reference is not None else None)
-        return Rejected(reason=_reason(response))
+        return Rejected(reason=_refusal(response))
 
     async def notify_canceled(self, account: str, order_id: str, reason: str | None) -> None:
         body = {"event": "order-canceled", "account": account, "orderId": order_id, "reason": reason}
@@ -108,7 +115,8 @@ class WebhookErp:
     async def request_cancellation(
         self, account: str, order_id: str, request_id: str | None, reason: str | None
     ) -> CancellationDecision | None:
-        """200 `{"accept": bool, "reason": str}` decides now; 202 → the ERP answers later via the API."""
+        """2xx `{"accept": bool, "reason": str}` decides now, as does a 409/422 `{"reason": str}` (a denial);
+        202 → the ERP answers later via the API. Anything else decides nothing (`ErpUnavailable`)."""
         body = {
             "event": "cancellation-requested",
             "account": account,
@@ -126,7 +134,7 @@ class WebhookErp:
             if not isinstance(accept, bool):
                 raise ErpUnavailable('the ERP answered a cancellation request without a boolean "accept"')
             return CancellationDecision(accept=accept, reason=str(_json_field(response, "reason") or ""))
-        return CancellationDecision(accept=False, reason=_reason(response))
+        return CancellationDecision(accept=False, reason=_refusal(response))
 
     async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> httpx2.Response:
         if self._client is None:
@@ -144,10 +152,13 @@ class WebhookErp:
             raise ErpUnavailable(f"the ERP did not answer within {self._config.timeout_s} s") from None
         except httpx2.HTTPError as exc:
             raise ErpUnavailable(f"the ERP could not be reached ({type(exc).__name__})") from None
-        if response.status_code >= 500 or response.status_code in _RETRYABLE_4XX:
-            raise ErpUnavailable(f"the ERP answered HTTP {response.status_code}")
         if 300 <= response.status_code < 400:
             raise ErpUnavailable(f"the ERP answered a redirect (HTTP {response.status_code}); check the URL")
+        if response.status_code >= 400 and response.status_code not in _REFUSAL_STATUSES:
+            raise ErpUnavailable(
+                f"the ERP answered HTTP {response.status_code}{_hint(response.status_code)}",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
         return response
 
 
@@ -159,7 +170,25 @@ def _json_field(response: httpx2.Response, name: str) -> object:
     return data.get(name) if isinstance(data, dict) else None
 
 
-def _reason(response: httpx2.Response) -> str:
+def _explicit_reason(response: httpx2.Response) -> str | None:
     reason = _json_field(response, "reason")
-    text = str(reason) if reason else response.text.strip()
-    return (text or f"HTTP {response.status_code} without a reason")[:_MAX_REASON]
+    if not isinstance(reason, str) or not reason.strip():
+        return None
+    return reason.strip()[:_MAX_REASON]
+
+
+def _refusal(response: httpx2.Response) -> str:
+    """The reason of a 409/422 refusal; without one the answer is no decision (a proxy's or a framework's
+    error page carries no `reason`), so it is retried like any other failure."""
+    reason = _explicit_reason(response)
+    if reason is None:
+        raise ErpUnavailable(f'the ERP answered HTTP {response.status_code} without a JSON "reason"')
+    return reason
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return ": check [erp.webhook] secret and the ERP's signature check"
+    if status in (404, 405):
+        return ": check [erp.webhook] url"
+    return ""

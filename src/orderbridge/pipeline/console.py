@@ -99,6 +99,15 @@ def print_status(config: Path | None, as_json: bool) -> int:
         paused = item["paused_reason"] or "yes" if item["paused"] else "no"
         table.add_row(name, states, str(item["jobs_pending"]), str(item["jobs_parked"]), paused)
     console.print(table)
+    for name, channel in report["erp_channels"].items():
+        if channel["healthy"]:
+            console.print(f"ERP channel {name}: healthy")
+        else:
+            console.print(
+                f"[bold red]ERP channel {name}: UNHEALTHY[/] since {channel['since']} "
+                f"({channel['consecutive_failures']} failures in a row, last: {channel['last_error']}); "
+                "orders wait and are retried, none is parked for it"
+            )
     return 0
 
 

@@ -42,6 +42,7 @@ class AccountPolicy:
     hook_secret: str | None = None
     hook_url: str | None = None
     change_api: Literal["v1", "v2"] = "v2"
+    cancellation_before_acceptance: Literal["accept", "ask_erp"] = "accept"
 
     @property
     def uses_feed(self) -> bool:

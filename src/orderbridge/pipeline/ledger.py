@@ -130,3 +130,15 @@ async def operator_retried_since_last_offer(deps: PipelineDeps, account: str, or
     async with deps.db.read_session() as session:
         found = (await session.execute(query)).scalar_one_or_none()
     return found == OPERATOR_RETRY
+
+
+async def handover_outcomes(deps: PipelineDeps, account: str, order_id: str) -> set[str]:
+    """The outcomes of the order's handovers so far (`later`, `unknown` when the ERP failed, …)."""
+    table = tables.attempts
+    query = (
+        select(table.c.outcome)
+        .where(table.c.account == account, table.c.order_id == order_id, table.c.action == "hand_over")
+        .distinct()
+    )
+    async with deps.db.read_session() as session:
+        return {str(outcome) for outcome in (await session.execute(query)).scalars()}

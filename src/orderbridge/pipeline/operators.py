@@ -35,7 +35,8 @@ def _json(value: Any) -> Any:
 
 
 async def status(db: Database) -> dict[str, Any]:
-    """Orders by pipeline state, jobs pending and parked, and pauses — per account."""
+    """Orders by pipeline state, jobs pending and parked, and pauses — per account; the ERP channels'
+    health as the service last reported it."""
     async with db.read_session() as session:
         by_state = await repo.count_orders_by_state(session)
         names = {a for a, _ in by_state}
@@ -54,7 +55,17 @@ async def status(db: Database) -> dict[str, Any]:
                 "paused": bool(row and row["paused"]),
                 "paused_reason": row["paused_reason"] if row else None,
             }
-    return {"accounts": report}
+        channels = (await session.execute(select(tables.erp_channels))).mappings().all()
+    erp = {
+        row["name"]: {
+            "healthy": bool(row["healthy"]),
+            "consecutive_failures": int(row["consecutive_failures"]),
+            "last_error": row["last_error"],
+            "since": row["changed_at"].isoformat(),
+        }
+        for row in channels
+    }
+    return {"accounts": report, "erp_channels": erp}
 
 
 async def _job_counts(session: Any, account: str) -> tuple[int, int]:

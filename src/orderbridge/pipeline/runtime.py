@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.erp.port import ErpAdapter
 from orderbridge.jobs.embedded import EmbeddedQueue
@@ -24,11 +25,14 @@ from orderbridge.vtex.errors import AuthError, VtexError
 from . import accounts
 from .commands import PipelineSink
 from .deps import AccountPolicy, PipelineDeps, Timing
+from .erp_health import ChannelState, channel_of
 from .handlers import make_handlers
 from .intake_feed import FeedPoller, ensure_feed_config
 from .reconcile import Reconciler
 
 log = structlog.get_logger("orderbridge.pipeline")
+
+ERP_BACKOFF_DOUBLINGS = 6
 
 
 class Pipeline:
@@ -44,11 +48,15 @@ class Pipeline:
         reconcile_interval_s: float = 300.0,
         reconcile_window: timedelta = timedelta(hours=72),
         queue_options: Mapping[str, Any] | None = None,
+        erp_unhealthy_after: int = 5,
     ) -> None:
-        self.deps = PipelineDeps(db, clients, erp, policies, timing or Timing())
+        # Every ERP call goes through the channel: failures are retried and reported, never decisions.
+        channel = channel_of(erp, unhealthy_after=erp_unhealthy_after, backoff=self._erp_backoff_s)
+        self.deps = PipelineDeps(db, clients, channel, policies, timing or Timing())
         handlers = make_handlers(self.deps)
         options = {"writes": self.deps.writes, **(queue_options or {})}
         self.queue = EmbeddedQueue(db, handlers, concurrency=workers, **options)
+        channel.report = self._record_erp_channel
         self.deps.queue = self.queue
         self.sink = PipelineSink(self.deps)
         self.deps.sink = self.sink
@@ -59,6 +67,24 @@ class Pipeline:
             if policy.uses_feed
             for number in range(policy.pollers)
         ]
+
+    def _erp_backoff_s(self, failures: int) -> float:
+        """The queue's backoff, by the channel's failures in a row, topped at ~1 min (2^6 × base): an
+        outage may be long, and the ERP's return should be noticed soon after."""
+        return self.queue.backoff_s(min(failures, ERP_BACKOFF_DOUBLINGS + 1))
+
+    async def _record_erp_channel(self, state: ChannelState) -> None:
+        async def write(session: AsyncSession) -> None:
+            await repo.set_erp_channel(
+                session,
+                state.name,
+                healthy=state.healthy,
+                consecutive_failures=state.consecutive_failures,
+                last_error=state.last_error,
+                changed_at=state.changed_at,
+            )
+
+        await self.deps.writes.run(write)
 
     async def prepare(self) -> None:
         """Register the accounts, restore pauses, and make sure each feed has the pipeline's filter."""
@@ -112,4 +138,5 @@ def _public_settings(policy: AccountPolicy) -> dict[str, Any]:
         "feed_statuses": list(policy.feed_statuses),
         "feed_expression": policy.feed_expression,
         "change_api": policy.change_api,
+        "cancellation_before_acceptance": policy.cancellation_before_acceptance,
     }

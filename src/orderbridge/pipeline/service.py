@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 from collections.abc import Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.logsetup import configure_from_settings
 from orderbridge.metrics import observe_vtex_call
 from orderbridge.store.db import Database
+from orderbridge.store.instance_lock import AlreadyRunning, single_instance
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.errors import VtexError
 
@@ -33,6 +35,8 @@ from .erp_wiring import build_erp
 from .runtime import Pipeline
 
 log = structlog.get_logger("orderbridge.service")
+
+ALREADY_RUNNING_EXIT = 3
 
 
 def policy_of(account: AccountSettings) -> AccountPolicy:
@@ -49,6 +53,7 @@ def policy_of(account: AccountSettings) -> AccountPolicy:
         hook_secret=account.hook_secret.get_secret_value() if account.hook_secret else None,
         hook_url=account.hook_url,
         change_api=account.change_api,
+        cancellation_before_acceptance=account.cancellation_before_acceptance,
     )
 
 
@@ -95,6 +100,7 @@ class Service:
             workers=settings.workers,
             reconcile_interval_s=settings.reconcile_interval_s,
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
+            erp_unhealthy_after=settings.erp.unhealthy_after,
         )
         self.api_port: int | None = None
 
@@ -107,6 +113,14 @@ class Service:
         return self.pipeline.sink
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop`; `AlreadyRunning` at once if another service holds the database."""
+        try:
+            async with single_instance(self.db.url):
+                await self._run(stop)
+        finally:
+            await self.db.dispose()  # also when refused: the engine may hold connections
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.db.migrate()
         server = self._api_server()
         api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
@@ -182,13 +196,19 @@ def _bound_port(server: uvicorn.Server) -> int | None:
     return None
 
 
-def run_service(config: Path | None) -> None:
-    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM."""
+def run_service(config: Path | None) -> int:
+    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM. The exit status:
+    0, or 3 when another service already runs on the same database (the message says which)."""
     settings = load_settings(config)
     configure_from_settings(settings.log_level, settings.log_format)
     # uvloop: the same asyncio semantics with a cheaper loop (the service is I/O-bound, many small tasks).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_run_until_signalled(settings))
+        try:
+            runner.run(_run_until_signalled(settings))
+        except AlreadyRunning as refused:
+            print(f"orderbridge: {refused}", file=sys.stderr)
+            return ALREADY_RUNNING_EXIT
+    return 0
 
 
 async def _run_until_signalled(settings: Settings) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
 from orderbridge.core.decisions import (
     Decision,
+    PipelineRecord,
     PipelineState,
     Step,
     decide,
@@ -25,7 +26,13 @@ from orderbridge.core.decisions import (
     unless_incomplete,
 )
 from orderbridge.core.orders import OrderSnapshot
-from orderbridge.erp.port import AcceptanceLater, Accepted, HandoverOrder, SupportsLookup
+from orderbridge.erp.port import (
+    AcceptanceLater,
+    Accepted,
+    CancellationDecision,
+    HandoverOrder,
+    SupportsLookup,
+)
 from orderbridge.jobs.errors import RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store import repo
@@ -132,9 +139,27 @@ async def _decide(deps: PipelineDeps, view: OrderView) -> Decision:
     asked: str | None = None
     if view.snapshot.status == "cancellation-requested":
         asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
-    record = record_of(view.row, asked)
+    record = await _with_handovers(deps, view, record_of(view.row, asked))
     decision = decide(view.snapshot.status, record, view.snapshot.open_cancellation_request_id)
     return unless_incomplete(decision, view.snapshot.is_completed)
+
+
+async def _with_handovers(deps: PipelineDeps, view: OrderView, record: PipelineRecord) -> PipelineRecord:
+    """For an order the ERP never accepted, what its handovers said (read only when it matters).
+
+    After a cancellation request the state no longer says whether the ERP answered "later": only such
+    an answer makes the order wait for an acceptance — one never acknowledged (the ERP failed) is
+    offered again, not left waiting for an acceptance nobody will send. A handover whose outcome is
+    unknown means the ERP may have the order, so it hears of a cancellation.
+    """
+    if view.row is None or record.erp_accepted or record.erp_rejected:
+        return record
+    after_request = view.row.pipeline_state == PipelineState.CANCELLATION_ASKED
+    if not after_request and view.snapshot.status != "canceled":
+        return record
+    outcomes = await ledger.handover_outcomes(deps, view.account, view.order_id)
+    awaiting = "later" in outcomes if after_request else record.awaiting_acceptance
+    return replace(record, awaiting_acceptance=awaiting, erp_may_have="unknown" in outcomes)
 
 
 async def perform(deps: PipelineDeps, view: OrderView, decision: Decision, job_id: int) -> OrderView:
@@ -165,7 +190,13 @@ async def _hand_over(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderV
     a failing next step still records it before the job retries.
     """
     handover = HandoverOrder(view.account, view.order_id, view.snapshot, view.order.raw_json)
-    result = await hand_over_once(deps, handover)
+    try:
+        result = await hand_over_once(deps, handover)
+    except RetryLater as failed:  # the ERP failed (see `erp_health`): it may have the order anyway
+        await ledger.attempt(
+            deps, view.account, view.order_id, "hand_over", "unknown", job_id=job_id, detail=failed.reason
+        )
+        raise
     crashpoint(ERP_ACCEPTED)
     if isinstance(result, Accepted):
         accepted = attempt_of("hand_over", "accepted", job_id=job_id)
@@ -248,7 +279,7 @@ async def _ask_cancellation(
 ) -> OrderView:
     """Ask the ERP; its answer travels the same command path as any ERP command (validated, relayed)."""
     reason = view.snapshot.extra.get("cancel_reason")
-    decision = await deps.erp.request_cancellation(view.account, view.order_id, request_id, reason)
+    decision = await _cancellation_decision(deps, view, request_id, reason)
     if decision is None:
         asked = attempt_of("ask_cancellation", "later", job_id=job_id, detail=request_id or "")
         return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
@@ -267,6 +298,19 @@ async def _ask_cancellation(
         reason_text = "the ERP's cancellation decision was refused: " + "; ".join(outcome.problems)
         return await _record(deps, view, PipelineState.PARKED, asked, park_reason=reason_text)
     return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+
+
+async def _cancellation_decision(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, reason: str | None
+) -> CancellationDecision | None:
+    """An order the ERP never accepted is not in fulfilment: unless the account says `ask_erp`
+    (`cancellation_before_acceptance`), its cancellation request is accepted without asking. The ERP
+    still hears of the cancellation itself (`NOTIFY_CANCELED`) in case it has the order."""
+    accepted = view.row is not None and view.row.handed_over_at is not None
+    if not accepted and deps.policy(view.account).cancellation_before_acceptance == "accept":
+        log.info("cancellation_accepted_before_acceptance", account=view.account, order_id=view.order_id)
+        return CancellationDecision(accept=True)
+    return await deps.erp.request_cancellation(view.account, view.order_id, request_id, reason)
 
 
 async def _record(
@@ -304,7 +348,7 @@ async def _settle_state(deps: PipelineDeps, view: OrderView) -> None:
     asked = None
     if view.snapshot.status == "cancellation-requested":
         asked = await ledger.cancellation_asked_for(deps, view.account, view.order_id)
-    record = record_of(view.row, asked)
+    record = await _with_handovers(deps, view, record_of(view.row, asked))
     wanted = summary_state(
         view.snapshot.status, record, is_parked(view.row), is_completed=view.snapshot.is_completed
     )

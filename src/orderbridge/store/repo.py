@@ -21,7 +21,7 @@ from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import PendingWork
 from orderbridge.store.deferred import defer
 from orderbridge.store.prepared import Prepared
-from orderbridge.store.tables import accounts, attempts, commands, intake_events, orders
+from orderbridge.store.tables import accounts, attempts, commands, erp_channels, intake_events, orders
 from orderbridge.store.types import utcnow
 
 IntakeSource = Literal["feed", "hook", "reconcile"]
@@ -782,6 +782,27 @@ async def get_account(session: AsyncSession, name: str) -> AccountRow | None:
     return AccountRow(**row) if row is not None else None
 
 
+async def set_erp_channel(
+    session: AsyncSession,
+    name: str,
+    *,
+    healthy: bool,
+    consecutive_failures: int,
+    last_error: str | None,
+    changed_at: datetime,
+) -> None:
+    """Record the ERP channel's health (`pipeline.erp_health`), replacing what the last report said."""
+    values = {
+        "healthy": healthy,
+        "consecutive_failures": consecutive_failures,
+        "last_error": last_error,
+        "changed_at": changed_at,
+    }
+    stmt = _insert(session, erp_channels).values(name=name, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=[erp_channels.c.name], set_=values)  # type: ignore[attr-defined]
+    await session.execute(stmt)
+
+
 async def set_account_paused(
     session: AsyncSession, name: str, paused: bool, reason: str | None = None
 ) -> bool:
@@ -828,6 +849,7 @@ __all__ = [
     "record_intake_events",
     "set_account_paused",
     "set_command_status",
+    "set_erp_channel",
     "set_pipeline_state",
     "set_pipeline_state_at_commit",
     "upsert_account",

@@ -186,3 +186,15 @@ jobs = Table(
         postgresql_where=text("status = 'done'"),
     ),
 )
+
+# The ERP channel's health as the running service last reported it (`pipeline.erp_health`), one row per
+# channel (adapter); written on each transition only, read by `orderbridge status`.
+erp_channels = Table(
+    "erp_channels",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("healthy", Boolean, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
