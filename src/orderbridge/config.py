@@ -120,6 +120,8 @@ class AccountSettings(_Strict):
     change_api: Literal["v2", "v1"] = "v2"
     requests_per_second: float | None = Field(default=None, gt=0)
     get_order_per_minute: int | None = Field(default=6000, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
     erp_adapter: ErpAdapterName | None = None
 
     @model_validator(mode="before")
@@ -264,6 +266,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=192, ge=1, le=256)
     write_gather_ms: float = Field(default=150.0, ge=0, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ca_bundle: Path | None = None
 
     @classmethod
     def settings_customise_sources(
