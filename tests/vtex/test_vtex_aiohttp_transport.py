@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -360,40 +358,6 @@ async def test_a_closed_pool_closes_its_idle_connections_and_refuses_new_request
             await get(client)
 
     assert server.connections == server.closed == 1
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *[
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            *["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    if shutil.which("openssl") is None:
-        pytest.fail("the TLS tests need the openssl command to make a throwaway certificate")
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context, cert
 
 
 async def test_https_works_with_a_ca_bundle_that_trusts_the_server(
