@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import aiohttp
 import orjson
 
 from orderbridge.demo.truth import is_delivered
@@ -43,7 +43,7 @@ class Observer:
     once an order shows delivered it stays delivered, so each tick only checks a few new candidates."""
 
     def __init__(
-        self, sandbox: httpx2.AsyncClient, vtex_headers: dict[str, str], warehouse_db: Path, account: str
+        self, sandbox: aiohttp.ClientSession, vtex_headers: dict[str, str], warehouse_db: Path, account: str
     ) -> None:
         self.sandbox = sandbox
         self.vtex_headers = vtex_headers
@@ -54,9 +54,9 @@ class Observer:
         self._rotation = 0
 
     async def stats(self) -> dict[str, Any]:
-        response = await self.sandbox.get("/_sandbox/stats")
-        response.raise_for_status()
-        body: dict[str, Any] = orjson.loads(response.content)
+        async with self.sandbox.get("/_sandbox/stats") as response:
+            response.raise_for_status()
+            body: dict[str, Any] = orjson.loads(await response.read())
         return body
 
     async def handovers(self) -> dict[str, int]:
@@ -72,9 +72,9 @@ class Observer:
         return (await asyncio.to_thread(read_summary, self.warehouse_db)).rejected
 
     async def get_order(self, order_id: str) -> dict[str, Any]:
-        response = await self.sandbox.get(f"/api/oms/pvt/orders/{order_id}", headers=self.vtex_headers)
-        response.raise_for_status()
-        order: dict[str, Any] = orjson.loads(response.content)
+        async with self.sandbox.get(f"/api/oms/pvt/orders/{order_id}", headers=self.vtex_headers) as response:
+            response.raise_for_status()
+            order: dict[str, Any] = orjson.loads(await response.read())
         return order
 
     async def get_orders(self, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx2
+import aiohttp
 
 from orderbridge.demo.observe import LiveCounts, Observer
 from orderbridge.demo.processes import check_alive, pipeline_process
@@ -44,20 +44,20 @@ ProgressCallback = Callable[[LiveCounts, float], None]
 class Shoppers:
     """Cancels the planned orders: inside the grace period at once, after it once VTEX started them."""
 
-    def __init__(self, sandbox: httpx2.AsyncClient, plan: ShopperPlan) -> None:
+    def __init__(self, sandbox: aiohttp.ClientSession, plan: ShopperPlan) -> None:
         self.sandbox = sandbox
         self.waiting = set(plan.after_grace)
         self.plan = plan
         self.refused = 0
 
     async def cancel(self, order_id: str) -> None:
-        response = await self.sandbox.post(
+        async with self.sandbox.post(
             f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "Changed my mind"}
-        )
-        if response.status_code == 409:  # too late: already invoiced (a real shopper sees the same)
-            self.refused += 1
-        else:
-            response.raise_for_status()
+        ) as response:
+            if response.status == 409:  # too late: already invoiced (a real shopper sees the same)
+                self.refused += 1
+            else:
+                response.raise_for_status()
 
     async def in_grace(self) -> None:
         for order_id in self.plan.in_grace:
@@ -85,7 +85,8 @@ async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCall
         config.write_text(config_toml(options, base_url, workdir))
         log_path = workdir / "pipeline.log"
         with pipeline_process(config, log_path) as process:
-            async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as sandbox:
+            timeout = aiohttp.ClientTimeout(total=10.0)
+            async with aiohttp.ClientSession(base_url=base_url, timeout=timeout) as sandbox:
                 observer = Observer(sandbox, VTEX_HEADERS, workdir / "warehouse.db", ACCOUNT)
                 return await _stage(
                     options, sandbox, observer, lambda: check_alive(process, log_path), on_progress
@@ -94,16 +95,16 @@ async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCall
 
 async def _stage(
     options: DemoOptions,
-    sandbox: httpx2.AsyncClient,
+    sandbox: aiohttp.ClientSession,
     observer: Observer,
     check_pipeline: Callable[[], None],
     on_progress: ProgressCallback | None,
 ) -> DemoSummary:
     await _wait_for_feed(sandbox, check_pipeline)
     started_at = time.perf_counter()
-    response = await sandbox.post("/_sandbox/orders", json={"count": options.orders})
-    response.raise_for_status()
-    observer.order_ids = list(response.json()["orderIds"])
+    async with sandbox.post("/_sandbox/orders", json={"count": options.orders}) as response:
+        response.raise_for_status()
+        observer.order_ids = list((await response.json())["orderIds"])
     shoppers = Shoppers(sandbox, shopper_plan(observer.order_ids, options))
     await shoppers.in_grace()
     deadline = started_at + options.timeout_s
@@ -122,15 +123,15 @@ async def _stage(
 
 
 async def _wait_for_feed(
-    sandbox: httpx2.AsyncClient, check_pipeline: Callable[[], None], timeout_s: float = 30
+    sandbox: aiohttp.ClientSession, check_pipeline: Callable[[], None], timeout_s: float = 30
 ) -> None:
     """Orders created before the pipeline configured its feed would announce themselves to nobody."""
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         check_pipeline()
-        response = await sandbox.get("/api/orders/feed/config", headers=VTEX_HEADERS)
-        if response.status_code == 200:
-            return
+        async with sandbox.get("/api/orders/feed/config", headers=VTEX_HEADERS) as response:
+            if response.status == 200:
+                return
         await asyncio.sleep(0.1)
     raise TimeoutError("the pipeline did not configure the feed in time")
 
