@@ -120,6 +120,8 @@ class AccountSettings(_Strict):
     change_api: Literal["v2", "v1"] = "v2"
     requests_per_second: float | None = Field(default=None, gt=0)
     get_order_per_minute: int | None = Field(default=6000, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
     erp_adapter: ErpAdapterName | None = None
     cancellation_before_acceptance: Literal["accept", "ask_erp"] = "accept"
     """A shopper's cancellation request for an order the ERP has not accepted (it is not in fulfilment):
@@ -292,6 +294,8 @@ class Settings(BaseSettings):
     def _lower_case(cls, value: Any) -> Any:
         """`ORDERBRIDGE_LOG_LEVEL=DEBUG` means debug: the environment's case does not matter."""
         return value.strip().lower() if isinstance(value, str) else value
+
+    ca_bundle: Path | None = None
 
     @classmethod
     def settings_customise_sources(

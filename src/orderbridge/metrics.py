@@ -64,7 +64,7 @@ HOOK_DELIVERIES = Counter(
 def observe_vtex_call(
     account: str, method: str, endpoint: str, status: int | None, seconds: float, retry_after: float | None
 ) -> None:
-    """The VTEX transport's observer: one call per attempt (see `VtexTransport(observer=...)`)."""
+    """The VTEX transport's observer: one call per attempt (see `VtexHttpClient(observer=...)`)."""
     name = f"{method} {endpoint}"
     VTEX_REQUESTS.labels(account, name, str(status) if status is not None else "error").inc()
     VTEX_LATENCY.labels(account, name).observe(seconds)

@@ -129,7 +129,7 @@ async def running_pipeline(
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orderbridge.db'}")
     await db.migrate()
     async with SandboxServer(config) as server:
-        client = VtexClient(ACCOUNT, APP_KEY, APP_TOKEN, base_url=server.base_url, http2=False)
+        client = VtexClient(ACCOUNT, APP_KEY, APP_TOKEN, base_url=server.base_url)
         timing = Timing(feed_idle_min_s=0.02, feed_idle_max_s=0.1, feed_error_s=0.1, change_poll_s=0.05)
         pipeline = Pipeline(
             db,

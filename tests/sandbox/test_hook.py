@@ -6,6 +6,14 @@ import json
 from typing import Any
 
 import httpx2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from orderbridge.sandbox.filters import parse_filter
+from orderbridge.sandbox.hook import HookConfig, HookDispatcher
+from orderbridge.sandbox.testing import BackgroundServer
 
 from .conftest import AUTH, Sandbox, make_config, open_sandbox
 
@@ -135,3 +143,27 @@ async def test_hook_config_is_removed_after_three_days_without_notifications() -
         assert (await client.get("/api/orders/hook/config", headers=AUTH)).status_code == 200
         await sandbox.advance(60000)
         assert (await client.get("/api/orders/hook/config", headers=AUTH)).status_code == 404
+
+
+async def test_the_hook_goes_over_real_http_and_a_dead_receiver_is_a_failed_attempt() -> None:
+    """The production path: aiohttp to a receiver served by uvicorn on loopback."""
+    seen: list[tuple[dict[str, Any], str]] = []
+
+    async def receive(request: Request) -> Response:
+        seen.append((await request.json(), request.headers["x-erp-secret"]))
+        return Response(status_code=200)
+
+    dispatcher = HookDispatcher(base_s=1, factor=2, max_attempts=3, timeout_s=2)
+    receiver = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
+    try:
+        async with BackgroundServer(receiver) as server:
+            url = f"{server.base_url}/hook"
+            assert await dispatcher.ping(url, {"X-Erp-Secret": "s3"})
+            hooks = {"key": HookConfig(parse_filter(None), url, {"X-Erp-Secret": "s3"}, 0.0)}
+            dispatcher.enqueue("key", {"OrderId": "1-01"}, now=0.0)
+            assert await dispatcher.deliver_due(0.0, hooks) == 1
+        assert not await dispatcher.ping(url, {}), "the receiver is gone"
+    finally:
+        await dispatcher.close()
+
+    assert seen == [({"hookConfig": "ping"}, "s3"), ({"OrderId": "1-01"}, "s3")]

@@ -1,16 +1,25 @@
-"""Fixtures of the vtex room: a scripted stub VTEX and clients wired to it in-process."""
+"""Fixtures of the vtex room: a scripted stub VTEX and clients wired to it.
+
+Every test that uses ``make_client``/``client`` runs twice: in-process (``httpx2.ASGITransport``) and
+over the production transport (aiohttp to the stub served by uvicorn on loopback), so the client's rules
+are proven over the sockets production uses, not only over ASGI."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 from vtex_stub import APP_KEY, APP_TOKEN, ClientFactory, Sleeps, StubVtex
 
+from orderbridge.sandbox.testing import BackgroundServer
 from orderbridge.vtex import RetryPolicy, VtexClient
 
 VTEX_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vtex"
@@ -50,8 +59,45 @@ def policy() -> RetryPolicy:
     return RetryPolicy(attempts=4, base_delay_s=0.1, max_delay_s=2.0, rng=_max_jitter)
 
 
+class CurrentApp:
+    """One uvicorn server for the whole session, serving whichever test's stub is current."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        assert self.app is not None, "no test stub is being served"
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def served_stub() -> Iterator[tuple[CurrentApp, str]]:
+    current = CurrentApp()
+    with BackgroundServer(current) as server:
+        yield current, server.base_url
+
+
+@pytest.fixture(params=["asgi", "aiohttp"])
+def stub_url(request: pytest.FixtureRequest, stub: StubVtex) -> Iterator[str | None]:
+    """None: reach the stub in-process; else the loopback URL that serves it to aiohttp."""
+    if request.param == "asgi":
+        yield None
+        return
+    current, base_url = request.getfixturevalue("served_stub")
+    current.app = stub.app
+    yield base_url
+    current.app = None
+
+
 @pytest.fixture
-async def make_client(stub: StubVtex, sleeps: Sleeps, policy: RetryPolicy) -> AsyncIterator[ClientFactory]:
+async def make_client(
+    stub: StubVtex, sleeps: Sleeps, policy: RetryPolicy, stub_url: str | None
+) -> AsyncIterator[ClientFactory]:
     made: list[VtexClient] = []
 
     def make(transport: httpx2.AsyncBaseTransport | None = None, **overrides: Any) -> VtexClient:
@@ -59,10 +105,10 @@ async def make_client(stub: StubVtex, sleeps: Sleeps, policy: RetryPolicy) -> As
             "account_name": "stubstore",
             "app_key": APP_KEY,
             "app_token": APP_TOKEN,
-            "base_url": "http://vtex.test",
+            "base_url": stub_url or "http://vtex.test",
             "retry": policy,
             "sleep": sleeps,
-            "transport": transport or httpx2.ASGITransport(stub.app),
+            "transport": transport or (None if stub_url else httpx2.ASGITransport(stub.app)),
         }
         options.update(overrides)
         client = VtexClient(**options)
@@ -77,3 +123,37 @@ async def make_client(stub: StubVtex, sleeps: Sleeps, policy: RetryPolicy) -> As
 @pytest.fixture
 def client(make_client: ClientFactory) -> VtexClient:
     return make_client()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            *["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS tests need the openssl command to make a throwaway certificate")
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert

@@ -57,7 +57,11 @@ def policy_of(account: AccountSettings) -> AccountPolicy:
     )
 
 
-def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | None = None) -> VtexClient:
+def client_of(
+    account: AccountSettings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    ca_bundle: Path | None = None,
+) -> VtexClient:
     return VtexClient(
         account.name,
         account.app_key.get_secret_value(),
@@ -66,6 +70,9 @@ def client_of(account: AccountSettings, transport: httpx2.AsyncBaseTransport | N
         base_url=account.base_url,
         requests_per_second=account.requests_per_second,
         get_order_per_minute=account.get_order_per_minute,
+        timeout_s=account.timeout_s,
+        connect_timeout_s=account.connect_timeout_s,
+        ca_bundle=ca_bundle,
         transport=transport,
         observer=observe_vtex_call,
     )
@@ -82,7 +89,10 @@ class Service:
     ) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.clients = {a.name: client_of(a, (transports or {}).get(a.name)) for a in settings.accounts}
+        transports = transports or {}
+        self.clients = {
+            a.name: client_of(a, transports.get(a.name), settings.ca_bundle) for a in settings.accounts
+        }
         self.erp = erp or build_erp(settings)
         self.pipeline = Pipeline(
             self.db,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx2
 
 from orderbridge.sandbox.filters import OrderFilter, parse_filter
@@ -59,7 +60,10 @@ def parse_hook_config(body: Any) -> tuple[OrderFilter, str, dict[str, str]]:
 
 
 class HookDispatcher:
-    """Sends due deliveries; a failed one waits base * factor**(attempts-1) seconds of sandbox time."""
+    """Sends due deliveries; a failed one waits base * factor**(attempts-1) seconds of sandbox time.
+
+    Deliveries go over aiohttp, the HTTP stack of every outgoing call; a ``transport`` (httpx2: a mock
+    or an in-process ASGI receiver) replaces it in tests."""
 
     def __init__(
         self,
@@ -74,17 +78,36 @@ class HookDispatcher:
         self.pending: list[Delivery] = []
         self.counters = HookCounters()
         self._client: httpx2.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._lock: asyncio.Lock | None = None
 
-    def _http(self) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = httpx2.AsyncClient(transport=self.transport, timeout=self.timeout_s)
-        return self._client
+    async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> bool:
+        """POST ``body`` as JSON; True when the receiver answered 200 (any failure is a False)."""
+        if self.transport is not None:
+            if self._client is None:
+                self._client = httpx2.AsyncClient(transport=self.transport, timeout=self.timeout_s)
+            try:
+                response = await self._client.post(url, json=body, headers=headers)
+            except httpx2.HTTPError:
+                return False
+            return response.status_code == 200
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+            self._session = aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
+        try:
+            async with self._session.post(url, json=body, headers=headers, allow_redirects=False) as answer:
+                await answer.read()
+                return answer.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def clear(self) -> None:
         self.pending.clear()
@@ -95,11 +118,7 @@ class HookDispatcher:
 
     async def ping(self, url: str, headers: dict[str, str]) -> bool:
         """VTEX validates a hook on save: the receiver must answer 200 to `{"hookConfig": "ping"}`."""
-        try:
-            response = await self._http().post(url, json={"hookConfig": "ping"}, headers=headers)
-        except httpx2.HTTPError:
-            return False
-        return response.status_code == 200
+        return await self._post(url, {"hookConfig": "ping"}, headers)
 
     async def deliver_due(self, now: float, hooks: dict[str, HookConfig]) -> int:
         """Send every delivery that is due; returns how many succeeded. One pass at a time."""
@@ -119,11 +138,7 @@ class HookDispatcher:
         config = hooks.get(delivery.app_key)
         if config is None:
             return True  # hook removed: nothing left to deliver to
-        try:
-            response = await self._http().post(config.url, json=delivery.body, headers=config.headers)
-        except httpx2.HTTPError:
-            return False
-        return response.status_code == 200
+        return await self._post(config.url, delivery.body, config.headers)
 
     def _settle(self, delivery: Delivery, ok: bool, now: float) -> None:
         delivery.attempts += 1

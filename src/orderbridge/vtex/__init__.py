@@ -17,18 +17,20 @@ from .errors import (
     Unavailable,
     VtexError,
 )
+from .http_client import VtexHttpClient
 from .invoice_number import check_invoice_number, invoice_number_problem, is_routable_invoice_number
 from .listing import ListingReport
 from .models import *  # noqa: F403 - the models are part of this package's public surface
 from .models import __all__ as _models_all
 from .ratelimit import RateLimiter, TokenBucket, Unlimited
 from .retry import RetryPolicy, parse_retry_after
-from .transport import VtexTransport
+from .transports import HttpOptions
 
 __all__ = [
     "VtexClient",
+    "HttpOptions",
     "ListingReport",
-    "VtexTransport",
+    "VtexHttpClient",
     "Credentials",
     "RetryPolicy",
     "RateLimiter",

@@ -1,7 +1,8 @@
 """``VtexClient``: one verb-first async method per OMS endpoint the pipeline uses.
 
 Methods only name the endpoint, shape the body and type the answer; everything about HTTP —
-URLs, auth, rate limiting, retries, logging, errors — lives in ``VtexTransport``.
+URLs, auth, rate limiting, retries, logging, errors — lives in ``VtexHttpClient`` (the policy),
+over a transport that moves the bytes (aiohttp).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -17,6 +19,7 @@ from pydantic import BaseModel
 
 from .credentials import Credentials
 from .errors import NotFound
+from .http_client import CallObserver, VtexHttpClient
 from .invoice_number import check_invoice_number
 from .listing import ListingReport, Slice, slice_plan
 from .models import (
@@ -39,7 +42,7 @@ from .models import (
 )
 from .ratelimit import RateLimiter, make_limiter
 from .retry import RetryPolicy
-from .transport import CallObserver, VtexTransport
+from .transports import HttpOptions
 
 FEED = "/api/orders/feed"
 FEED_CONFIG = "/api/orders/feed/config"
@@ -82,7 +85,9 @@ class VtexClient:
 
     ``base_url`` replaces ``https://{account_name}.{environment}.com.br`` (sandbox, proxies);
     ``transport`` plugs an in-process transport (``httpx2.ASGITransport(app)``) for tests. Without
-    one, calls go over the lean HTTP/1.1 pool (``http11``); ``http2=True`` uses httpx2 over HTTP/2.
+    one, calls go over aiohttp, which honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` and
+    ``SSL_CERT_FILE``; ``ca_bundle`` adds CA certificates to trust (a TLS-inspecting proxy's root).
+    ``timeout_s`` bounds the wait for an answer; ``connect_timeout_s`` the wait for a connection.
     ``requests_per_second``/``burst`` configure the client-side token bucket (None: no limit); pass
     ``limiter`` instead to share one bucket between several clients of the same account.
     ``get_order_per_minute`` paces Get order below VTEX's published quota for it (6000/min per
@@ -105,7 +110,8 @@ class VtexClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
-        http2: bool = False,
+        connect_timeout_s: float = 5.0,
+        ca_bundle: Path | None = None,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         get_order_per_minute: int | None = GET_ORDER_PER_MINUTE,
@@ -117,7 +123,7 @@ class VtexClient:
         policy = retry if retry is not None else RetryPolicy(max_short_wait_s=max_short_wait_s)
         # Change v1 is synchronous at VTEX and documented to need at least 20 s.
         self.change_v1_timeout_s = max(change_v1_timeout_s, 20.0)
-        self._transport = VtexTransport(
+        self._http = VtexHttpClient(
             self.base_url,
             Credentials(app_key, app_token),
             account_name=account_name,
@@ -125,8 +131,9 @@ class VtexClient:
             policy=policy,
             timeout_s=timeout_s,
             transport=transport,
-            http2=http2,
-            max_connections=max_connections,
+            options=HttpOptions(
+                connect_timeout_s=connect_timeout_s, max_connections=max_connections, ca_bundle=ca_bundle
+            ),
             sleep=sleep,
             observer=observer,
         )
@@ -136,7 +143,7 @@ class VtexClient:
     @property
     def limiter(self) -> RateLimiter:
         """This client's rate limiter; pass it as ``limiter=`` to share it with another client."""
-        return self._transport.limiter
+        return self._http.limiter
 
     def __repr__(self) -> str:
         return f"VtexClient(account_name={self.account_name!r}, base_url={self.base_url!r})"
@@ -153,7 +160,7 @@ class VtexClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self._http.aclose()
 
     # -- feed -----------------------------------------------------------------------------------
 
@@ -162,29 +169,29 @@ class VtexClient:
         timeout passes. Fewer than ``maxlot`` does not mean the queue is empty."""
         if not 1 <= maxlot <= MAX_FEED_LOT:
             raise ValueError(f"maxlot must be between 1 and {MAX_FEED_LOT}, got {maxlot}")
-        return await self._transport.request_as(_feed_items, "GET", FEED, params={"maxlot": maxlot})
+        return await self._http.request_as(_feed_items, "GET", FEED, params={"maxlot": maxlot})
 
     async def commit_feed(self, handles: Sequence[str]) -> None:
         """Delete events by handle. Safe to repeat, so it is retried like a GET."""
         if not handles:
             return
-        await self._transport.request("POST", FEED, body={"handles": list(handles)}, idempotent=True)
+        await self._http.request("POST", FEED, body={"handles": list(handles)}, idempotent=True)
 
     async def get_feed_config(self) -> FeedConfig | None:
         """The feed configuration of this appKey, or None when there is none."""
         try:
-            return await self._transport.request_as(_optional(FeedConfig), "GET", FEED_CONFIG)
+            return await self._http.request_as(_optional(FeedConfig), "GET", FEED_CONFIG)
         except NotFound:
             return None
 
     async def put_feed_config(self, config: FeedConfig) -> None:
         """Create or replace the feed configuration (VTEX's POST; replacing is idempotent)."""
-        await self._transport.request("POST", FEED_CONFIG, body=config.to_vtex(), idempotent=True)
+        await self._http.request("POST", FEED_CONFIG, body=config.to_vtex(), idempotent=True)
 
     async def delete_feed_config(self) -> None:
         """Remove the feed configuration; already absent counts as done."""
         try:
-            await self._transport.request("DELETE", FEED_CONFIG)
+            await self._http.request("DELETE", FEED_CONFIG)
         except NotFound:
             return
 
@@ -192,18 +199,18 @@ class VtexClient:
 
     async def get_hook_config(self) -> HookConfig | None:
         try:
-            return await self._transport.request_as(_optional(HookConfig), "GET", HOOK_CONFIG)
+            return await self._http.request_as(_optional(HookConfig), "GET", HOOK_CONFIG)
         except NotFound:
             return None
 
     async def put_hook_config(self, config: HookConfig) -> None:
         """Create or replace the hook; VTEX pings the URL first and answers 400 (``Rejected``) if the
         receiver does not answer 200."""
-        await self._transport.request("POST", HOOK_CONFIG, body=config.to_vtex(), idempotent=True)
+        await self._http.request("POST", HOOK_CONFIG, body=config.to_vtex(), idempotent=True)
 
     async def delete_hook_config(self) -> None:
         try:
-            await self._transport.request("DELETE", HOOK_CONFIG)
+            await self._http.request("DELETE", HOOK_CONFIG)
         except NotFound:
             return
 
@@ -212,7 +219,7 @@ class VtexClient:
     async def get_order(self, order_id: str) -> Order:
         """Get order (``order_id`` may also be ``seq<sequence>``); ``order.raw`` is the document."""
         await self._get_order_pace.acquire()
-        return await self._transport.request_as(
+        return await self._http.request_as(
             Order.from_json, "GET", ORDER, path_params={"order_id": order_id}, decode=False
         )
 
@@ -234,7 +241,7 @@ class VtexClient:
         if created_from or created_to:
             span = f"{_solr_time(created_from)} TO {_solr_time(created_to)}"
             params["f_creationDate"] = f"creationDate:[{span}]"
-        return await self._transport.request_as(OrderPage.model_validate, "GET", ORDERS, params=params)
+        return await self._http.request_as(OrderPage.model_validate, "GET", ORDERS, params=params)
 
     async def list_orders(
         self,
@@ -325,12 +332,12 @@ class VtexClient:
     async def start_handling(self, order_id: str) -> None:
         """``ready-for-handling`` → ``handling``. A 409 (``Conflict``, code ``OMS003``) means the
         order is in another status — re-read it, it may already be handling. Never retried blindly."""
-        await self._transport.request("POST", START_HANDLING, path_params={"order_id": order_id})
+        await self._http.request("POST", START_HANDLING, path_params={"order_id": order_id})
 
     async def cancel_order(self, order_id: str, reason: str, requested_by_user: bool = False) -> Receipt:
         """Ask VTEX to cancel; the order passes through ``cancel`` and becomes ``canceled`` later."""
         body = CancelRequest(reason=reason, requested_by_user=requested_by_user).to_vtex()
-        return await self._transport.request_as(
+        return await self._http.request_as(
             _receipt, "POST", CANCEL, path_params={"order_id": order_id}, body=body
         )
 
@@ -341,15 +348,13 @@ class VtexClient:
         body = DenyCancellationRequest(
             cancellation_request_id=cancellation_request_id, deny_reason=reason
         ).to_vtex()
-        await self._transport.request(
-            "POST", DENY_CANCELLATION, path_params={"order_id": order_id}, body=body
-        )
+        await self._http.request("POST", DENY_CANCELLATION, path_params={"order_id": order_id}, body=body)
 
     # -- changes --------------------------------------------------------------------------------
 
     async def send_change_v1(self, order_id: str, change: ChangeV1Request) -> Receipt:
         """Change v1 (synchronous, hence the long timeout). VTEX applies one change per request_id."""
-        return await self._transport.request_as(
+        return await self._http.request_as(
             _receipt,
             "POST",
             CHANGES_V1,
@@ -363,7 +368,7 @@ class VtexClient:
 
         A PATCH, but it creates a change request, so it is treated like a non-idempotent POST.
         """
-        return await self._transport.request_as(
+        return await self._http.request_as(
             ChangeV2Receipt.model_validate,
             "PATCH",
             CHANGES_V2,
@@ -374,7 +379,7 @@ class VtexClient:
         )
 
     async def get_change_v2(self, order_id: str, change_request_id: str) -> ChangeV2Status:
-        return await self._transport.request_as(
+        return await self._http.request_as(
             ChangeV2Status.model_validate,
             "GET",
             CHANGE_V2,
@@ -388,7 +393,7 @@ class VtexClient:
         """Notify an invoice. Never resent on 5xx/timeout: an ``Unavailable(may_have_landed=True)``
         tells the caller to read the order's packages before sending it again."""
         check_invoice_number(invoice.invoice_number)
-        return await self._transport.request_as(
+        return await self._http.request_as(
             _receipt, "POST", INVOICE, path_params={"order_id": order_id}, body=invoice.to_vtex()
         )
 
@@ -396,7 +401,7 @@ class VtexClient:
         self, order_id: str, invoice_number: str, patch: TrackingNumberPatch
     ) -> Receipt:
         check_invoice_number(invoice_number)
-        return await self._transport.request_as(
+        return await self._http.request_as(
             _receipt,
             "PATCH",
             INVOICE_TRACKING_NUMBER,
@@ -408,7 +413,7 @@ class VtexClient:
         self, order_id: str, invoice_number: str, events: TrackingEvents
     ) -> Receipt:
         check_invoice_number(invoice_number)
-        return await self._transport.request_as(
+        return await self._http.request_as(
             _receipt,
             "PUT",
             INVOICE_TRACKING_EVENTS,

@@ -1,4 +1,4 @@
-"""The one place that talks HTTP to VTEX.
+"""The one place that talks HTTP to VTEX: the client layer (policy), over a ``Transport`` (bytes).
 
 It builds URLs (quoting every id), adds the auth and JSON headers, waits for the rate limiter,
 sends, logs one structured event per attempt (secrets never included), retries what is safe to
@@ -12,13 +12,13 @@ Retry rules (see ``RetryPolicy`` for the numbers):
 * 5xx, timeouts, dropped connections — retried with full-jitter exponential backoff only when the
   call is idempotent. A non-idempotent POST is never resent once it may have reached VTEX: it
   raises ``Unavailable(may_have_landed=True)`` so the caller reads the order first.
-* Connection refused / connect timeout / no pooled connection — the request never left, so it is
-  retried like an idempotent call whatever the method, and ``may_have_landed`` stays False.
+* Connection refused / connect timeout / no pooled connection / proxy or TLS refusal — the request
+  never left, so it is retried like an idempotent call whatever the method, and ``may_have_landed``
+  stays False.
 
-Bytes move through a ``Sender`` (see ``sending``): by default the lean HTTP/1.1 pool of ``http11``,
-which costs a fraction of httpx's CPU per call; ``http2=True`` keeps httpx2 over HTTP/2 (``pool``), and
-a caller's own ``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) is used through httpx2
-as well. Both report failures the same way (``SendFailed``: a kind and whether it may have been sent).
+Bytes move through a ``Transport`` (see ``transports``): aiohttp in production; a caller's own
+``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) through ``HttpxTransport``. Both report
+failures the same way (``SendFailed``: a kind and whether it may have been sent).
 """
 
 from __future__ import annotations
@@ -46,11 +46,18 @@ from .errors import (
     Unavailable,
     VtexError,
 )
-from .http11 import Http11Pool
-from .pool import PooledTransport
 from .ratelimit import RateLimiter, Unlimited
 from .retry import RetryPolicy, parse_retry_after
-from .sending import HttpxSender, QueryParams, Reply, Sender, SendFailed, request_target
+from .transports import (
+    AiohttpTransport,
+    HttpOptions,
+    HttpxTransport,
+    QueryParams,
+    Reply,
+    SendFailed,
+    Transport,
+    request_target,
+)
 
 log = structlog.get_logger("orderbridge.vtex")
 
@@ -69,7 +76,11 @@ def build_path(template: str, path_params: Mapping[str, str]) -> str:
     return template.format(**{name: quote(str(value), safe="") for name, value in path_params.items()})
 
 
-class VtexTransport:
+class VtexHttpClient:
+    """VTEX's rules for one account over a ``Transport``: auth headers, rate limit, retries, errors,
+    one log event per attempt. ``timeout_s`` bounds the wait for an answer (the read timeout);
+    connecting has its own bound in ``options``."""
+
     def __init__(
         self,
         base_url: str,
@@ -80,8 +91,7 @@ class VtexTransport:
         policy: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         transport: httpx2.AsyncBaseTransport | None = None,
-        http2: bool = False,
-        max_connections: int = 100,
+        options: HttpOptions | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: CallObserver | None = None,
     ) -> None:
@@ -101,10 +111,10 @@ class VtexTransport:
             "Content-Type": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        self._sender = _sender(self.base_url, headers, transport, http2, max_connections)
+        self._transport = _transport(self.base_url, headers, transport, options)
 
     async def aclose(self) -> None:
-        await self._sender.aclose()
+        await self._transport.aclose()
 
     async def request(
         self,
@@ -138,7 +148,7 @@ class VtexTransport:
             await self.limiter.acquire()
             started = time.perf_counter()
             try:
-                response = await self._sender.send(method, target, content, timeout)
+                response = await self._transport.send(method, target, content, timeout)
             except SendFailed as failure:
                 failures += 1
                 reached_vtex = reached_vtex or failure.sent
@@ -289,20 +299,16 @@ class VtexTransport:
         log.warning("vtex.call", **fields)
 
 
-def _sender(
+def _transport(
     base_url: str,
     headers: dict[str, str],
     transport: httpx2.AsyncBaseTransport | None,
-    http2: bool,
-    max_connections: int,
-) -> Sender:
-    """A caller's httpx2 transport if given; httpx2 for HTTP/2; else the lean HTTP/1.1 pool."""
-    if transport is None and not http2:
-        return Http11Pool(base_url, headers, max_connections=max_connections)
-    # httpx2's transport is called directly, not through `httpx2.AsyncClient`: the client's layers
-    # (auth, redirects, cookies, event hooks, URL merging) cost a third of a call's CPU and are unused.
-    http = transport or PooledTransport(max_connections=max_connections, http2=True)
-    return HttpxSender(http, base_url, headers)
+    options: HttpOptions | None,
+) -> Transport:
+    """A caller's httpx2 transport (in-process apps) if given, else aiohttp."""
+    if transport is not None:
+        return HttpxTransport(transport, base_url, headers)
+    return AiohttpTransport(base_url, headers, options)
 
 
 def _decode(content: bytes) -> Any:

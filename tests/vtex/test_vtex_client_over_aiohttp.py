@@ -1,6 +1,5 @@
-"""`VtexClient` on its default sender, the lean HTTP/1.1 pool: the transport's retry semantics hold
-over real sockets — never-sent failures are retried whatever the method, possibly-sent ones are not
-for a POST."""
+"""`VtexClient` on its production transport, aiohttp: the client's retry rules hold over real sockets —
+never-sent failures are retried whatever the method, possibly-sent ones are not for a POST."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from vtex_stub import APP_KEY, APP_TOKEN
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.testing import SandboxServer
 from orderbridge.vtex import RetryPolicy, Unavailable, VtexClient
-from orderbridge.vtex.http11 import Http11Pool
-from orderbridge.vtex.sending import HttpxSender
+from orderbridge.vtex.transports import AiohttpTransport
 
 START = "/api/oms/pvt/orders/1001-01/start-handling"
 ORDER = "/api/oms/pvt/orders/1001-01"
@@ -115,7 +113,7 @@ async def test_an_invoice_reset_mid_answer_is_not_resent() -> None:
     assert len(server.seen) == 1
 
 
-async def test_a_429_retry_after_is_read_from_the_lean_reply() -> None:
+async def test_a_429_retry_after_is_read_from_aiohttps_reply() -> None:
     answers = keep_answering(response(429, b"", "Retry-After: 1"), response(200, ORDER_JSON))
     waits: list[float] = []
 
@@ -129,18 +127,15 @@ async def test_a_429_retry_after_is_read_from_the_lean_reply() -> None:
     assert waits == [1.0]
 
 
-def test_the_default_sender_is_the_lean_pool_and_http2_keeps_httpx() -> None:
-    lean = client("http://127.0.0.1:1")
-    http2 = client("http://127.0.0.1:1", http2=True)
+def test_the_default_transport_is_aiohttp() -> None:
+    vtex = client("http://127.0.0.1:1")
 
-    assert isinstance(lean._transport._sender, Http11Pool)
-    assert isinstance(http2._transport._sender, HttpxSender)
+    assert isinstance(vtex._http._transport, AiohttpTransport)
 
 
-@pytest.mark.parametrize("http2", [False, True], ids=["lean", "httpx2-http2"])
-async def test_both_senders_read_feed_and_orders_from_the_sandbox(http2: bool) -> None:
+async def test_reads_feed_and_orders_from_the_sandbox_over_real_http() -> None:
     config = SandboxConfig(account_name="stubstore", app_key=APP_KEY, app_token=APP_TOKEN, seed_orders=3)
-    async with SandboxServer(config) as server, client(server.base_url, http2=http2) as vtex:
+    async with SandboxServer(config) as server, client(server.base_url) as vtex:
         events = await vtex.read_feed(maxlot=3)
         orders = await asyncio.gather(*(vtex.get_order(e.order_id) for e in events))
         await vtex.commit_feed([e.handle for e in events])

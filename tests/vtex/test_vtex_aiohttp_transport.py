@@ -1,4 +1,5 @@
-"""The lean HTTP/1.1 pool over real sockets: keep-alive, framing, failures and whether they were sent.
+"""The production transport (aiohttp) over real sockets: keep-alive, framing, TLS trust, and every
+failure named with whether the request may have been sent — the fact the client's retry rules rest on.
 
 Every server here is a few lines of raw asyncio (``raw_http``) that misbehaves in one precise way.
 """
@@ -7,29 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import shutil
 import socket
 import ssl
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from raw_http import Conn, RawServer, keep_answering, response
 
-from orderbridge.sandbox.config import SandboxConfig
-from orderbridge.sandbox.testing import SandboxServer
-from orderbridge.vtex.http11 import Http11Pool
-from orderbridge.vtex.sending import SendFailed
+from orderbridge.vtex.transports import AiohttpTransport, HttpOptions, SendFailed
 
 HEADERS = {"X-VTEX-API-AppKey": "key", "Accept": "application/json"}
 ORDER = b'{"orderId": "1001-01"}'
 
 
-def pool(server: RawServer, **options: float) -> Http11Pool:
-    return Http11Pool(server.url, HEADERS, **options)  # type: ignore[arg-type]
+def pool(server: RawServer, **options: float) -> AiohttpTransport:
+    return AiohttpTransport(server.url, HEADERS, HttpOptions(**options))  # type: ignore[arg-type]
 
 
-async def get(client: Http11Pool, target: str = "/o", timeout_s: float = 5.0) -> bytes:
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2.0):
+        while not condition():  # noqa: ASYNC110 - the raw server's counters have no event
+            await asyncio.sleep(0.005)
+
+
+async def get(client: AiohttpTransport, target: str = "/o", timeout_s: float = 5.0) -> bytes:
     reply = await client.send("GET", target, None, timeout_s)
     assert reply.status == 200
     return reply.content
@@ -66,16 +69,21 @@ async def test_the_request_carries_host_the_constant_headers_and_a_length_only_w
 
 async def test_a_base_url_path_prefixes_every_target() -> None:
     async with RawServer(keep_answering(response())) as server:
-        client = Http11Pool(server.url + "/proxy/", HEADERS)
+        client = AiohttpTransport(server.url + "/proxy/", HEADERS)
         await client.send("GET", "/api/x", None, 5.0)
         await client.aclose()
 
     assert server.seen[0].target == "/proxy/api/x"
 
 
-def test_a_header_that_could_split_the_request_is_refused() -> None:
-    with pytest.raises(ValueError, match="cannot be sent"):
-        Http11Pool("http://127.0.0.1:1", {"X-Key": "value\r\nX-Injected: 1"})
+async def test_a_header_that_could_split_the_request_is_refused_before_anything_is_sent() -> None:
+    async with RawServer(keep_answering(response())) as server:
+        client = AiohttpTransport(server.url, {"X-Key": "value\r\nX-Injected: 1"})
+        with pytest.raises(ValueError):
+            await client.send("GET", "/o", None, 5.0)
+        await client.aclose()
+
+    assert server.seen == []
 
 
 async def test_a_target_with_spaces_or_line_breaks_is_refused_before_anything_is_sent() -> None:
@@ -172,9 +180,9 @@ async def test_an_idle_connection_the_server_closed_is_replaced_not_reused() -> 
     assert server.connections == 2
 
 
-async def test_a_connection_idle_past_the_keepalive_expiry_is_not_reused() -> None:
+async def test_a_connection_idle_past_the_keepalive_time_is_not_reused() -> None:
     async with RawServer(keep_answering(response())) as server:
-        client = pool(server, keepalive_expiry_s=0.0)
+        client = pool(server, keepalive_s=0.0)
         await get(client)
         await get(client)
         await client.aclose()
@@ -232,7 +240,7 @@ async def test_a_refused_port_is_a_connect_error_never_sent() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = Http11Pool(f"http://127.0.0.1:{port}", HEADERS)
+    client = AiohttpTransport(f"http://127.0.0.1:{port}", HEADERS)
 
     with pytest.raises(SendFailed) as caught:
         await client.send("POST", "/invoice", b"{}", 2.0)
@@ -296,22 +304,22 @@ async def test_concurrent_requests_beyond_max_connections_wait_for_a_free_one() 
     assert server.connections == 2
 
 
-async def test_no_connection_free_within_the_timeout_is_a_pool_timeout_never_sent() -> None:
+async def test_no_connection_free_within_the_connect_timeout_is_a_connect_timeout_never_sent() -> None:
     async def hang(conn: Conn) -> None:
         await conn.request()
         await asyncio.Event().wait()
 
     async with RawServer(hang) as server:
-        client = pool(server, max_connections=1)
+        client = pool(server, max_connections=1, connect_timeout_s=0.1)
         busy = asyncio.create_task(client.send("GET", "/slow", None, 5.0))
-        await asyncio.sleep(0.05)
+        await until(lambda: len(server.seen) == 1)
         with pytest.raises(SendFailed) as caught:
             await client.send("POST", "/invoice", b"{}", 0.1)
         busy.cancel()
         await asyncio.gather(busy, return_exceptions=True)
         await client.aclose()
 
-    assert (caught.value.kind, caught.value.sent) == ("PoolTimeout", False)
+    assert (caught.value.kind, caught.value.sent) == ("ConnectTimeout", False)
     assert [s.target for s in server.seen] == ["/slow"]
 
 
@@ -328,6 +336,7 @@ async def test_a_cancelled_request_frees_its_connection_slot() -> None:
     async with RawServer(first_hangs_then_answer) as server:
         client = pool(server, max_connections=1)
         hung = asyncio.create_task(client.send("GET", "/hang", None, 5.0))
+        await until(lambda: len(server.seen) == 1)  # the hung request holds the only connection
         waiting = asyncio.create_task(get(client))
         await asyncio.sleep(0.05)
         hung.cancel()
@@ -351,46 +360,12 @@ async def test_a_closed_pool_closes_its_idle_connections_and_refuses_new_request
     assert server.connections == server.closed == 1
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *[
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            *["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    if shutil.which("openssl") is None:
-        pytest.fail("the TLS tests need the openssl command to make a throwaway certificate")
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context, cert
-
-
-async def test_https_works_with_a_context_that_trusts_the_server(
+async def test_https_works_with_a_ca_bundle_that_trusts_the_server(
     tls_server_context: tuple[ssl.SSLContext, Path],
 ) -> None:
     server_context, cert = tls_server_context
     async with RawServer(keep_answering(response(body=ORDER)), ssl_context=server_context) as server:
-        client = Http11Pool(server.url, HEADERS, ssl_context=ssl.create_default_context(cafile=str(cert)))
+        client = AiohttpTransport(server.url, HEADERS, HttpOptions(ca_bundle=cert))
         bodies = [await get(client) for _ in range(2)]
         await client.aclose()
 
@@ -398,12 +373,25 @@ async def test_https_works_with_a_context_that_trusts_the_server(
     assert server.connections == 1
 
 
+async def test_https_trusts_the_bundle_named_by_ssl_cert_file(
+    tls_server_context: tuple[ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_context, cert = tls_server_context
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    async with RawServer(keep_answering(response(body=ORDER)), ssl_context=server_context) as server:
+        client = AiohttpTransport(server.url, HEADERS)
+        body = await get(client)
+        await client.aclose()
+
+    assert body == ORDER
+
+
 async def test_https_to_an_untrusted_certificate_fails_before_sending(
     tls_server_context: tuple[ssl.SSLContext, Path],
 ) -> None:
     server_context, _ = tls_server_context
     async with RawServer(keep_answering(response()), ssl_context=server_context) as server:
-        client = Http11Pool(server.url, HEADERS)  # certifi's bundle: the throwaway CA is not in it
+        client = AiohttpTransport(server.url, HEADERS)  # the system's store: the throwaway CA is not in it
         with pytest.raises(SendFailed) as caught:
             await get(client)
         await client.aclose()
@@ -412,13 +400,21 @@ async def test_https_to_an_untrusted_certificate_fails_before_sending(
     assert server.seen == []
 
 
-def test_a_pool_used_from_a_second_event_loop_opens_fresh_connections() -> None:
-    """A connection kept alive by the first loop belongs to it; reused from the second loop its
-    answer would never be read (the first loop no longer runs), so the call would time out."""
-    with SandboxServer(SandboxConfig()) as server:
-        client = Http11Pool(server.base_url, HEADERS)
-        first = asyncio.run(client.send("GET", "/_sandbox/health", None, 1.0))
-        second = asyncio.run(client.send("GET", "/_sandbox/health", None, 1.0))
-        asyncio.run(client.aclose())
+async def test_a_redirect_is_not_followed_so_the_auth_headers_stay_with_vtex() -> None:
+    redirect = response(302, b"", "Location: http://elsewhere.invalid/steal")
+    async with RawServer(keep_answering(redirect)) as server:
+        client = pool(server)
+        reply = await client.send("GET", "/o", None, 2.0)
+        await client.aclose()
 
-    assert first.status == second.status == 200
+    assert reply.status == 302
+    assert len(server.seen) == 1
+
+
+async def test_an_already_encoded_target_goes_on_the_wire_unchanged() -> None:
+    async with RawServer(keep_answering(response())) as server:
+        client = pool(server)
+        await client.send("GET", "/api/orders/a%2Fb%20c?f=x%26y", None, 2.0)
+        await client.aclose()
+
+    assert server.seen[0].target == "/api/orders/a%2Fb%20c?f=x%26y"
