@@ -118,7 +118,10 @@ async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOr
             ).all()
     finally:
         await db.dispose()
-    pending_of = {lane.removeprefix(prefix): int(n) for lane, n in pending}
+    pending_of: dict[str, int] = {}
+    for lane, n in pending:  # `account:order`, and side lanes such as `account:order:recheck`
+        order_id = lane.removeprefix(prefix).split(":", 1)[0]
+        pending_of[order_id] = pending_of.get(order_id, 0) + int(n)
     retries_of = {oid: int(n) for oid, n in retries}
     state_of = {oid: state for oid, state in states}
     return {
