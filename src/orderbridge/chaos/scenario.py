@@ -15,6 +15,9 @@ from orderbridge.erp.warehouse import WarehouseSettings
 # The ERP's patience for a change to show: `resubmit_after` attempts `retry_delay_s` apart (doubling)
 # is ~3 s below; Change v2 answering after 3 s makes the warehouse wait, then resubmit.
 SLOW_CHANGES_MS = 3000
+# A waiting step is checked at most this often per order: thousands of orders checking every 2 s would
+# spend the pipeline's CPU on "not yet" answers rather than on the work that makes them "yes".
+PATIENT_RETRY_DELAY_S = 10.0
 
 FAULT_PROFILES: dict[str, dict[str, Any]] = {
     "none": {},
@@ -90,10 +93,17 @@ def warehouse_settings(options: ChaosOptions, workdir: Path) -> WarehouseSetting
         first_step_delay_s=0.3,
         step_delay_s=0.1,
         retry_delay_s=0.2,
-        max_retry_delay_s=2.0,
+        max_retry_delay_s=PATIENT_RETRY_DELAY_S,
+        max_step_attempts=patient_attempts(options.timeout_s),
         idle_poll_s=0.2,
         batch_size=128,
     )
+
+
+def patient_attempts(timeout_s: float) -> int:
+    """Enough attempts of one step to outlast the run: an ERP that gives an order up because the
+    pipeline was busy would count a slow order as a stranded one. A real ERP keeps asking."""
+    return max(60, int(timeout_s / PATIENT_RETRY_DELAY_S) + 10)
 
 
 def fault_profile(name: str) -> dict[str, Any]:
