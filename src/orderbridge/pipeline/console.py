@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect, make_url
 
+from orderbridge.config import read_toml
 from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.store.db import DEFAULT_URL, Database
 
@@ -39,8 +39,7 @@ def database_url(config: Path | None) -> str:
         path = Path("orderbridge.toml")
     if path is None:
         return DEFAULT_URL
-    with path.open("rb") as file:
-        return str(tomllib.load(file).get("database_url", DEFAULT_URL))
+    return str(read_toml(path).get("database_url", DEFAULT_URL))
 
 
 class NoDatabase(Exception):
