@@ -1,9 +1,13 @@
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from cli_seed import LONG_REASON, ORDERS, seed_database
 from orderbridge import __version__
 from orderbridge.cli import app
 
@@ -111,3 +115,43 @@ def test_an_unreadable_configuration_file_is_one_line_and_exit_2_for_operator_co
             assert result.exit_code == 2, (args, result.exception, result.output)
             assert len(result.output.splitlines()) == 1, result.output
             assert result.output.startswith(f"orderbridge: {config}: ")
+
+
+def _orderbridge_at_80_columns(*args: str) -> str:
+    """The real command, on a non-terminal stdout of 80 columns (as piped or in a narrow terminal)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBRIDGE_", "VTEX_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "orderbridge.cli", *args],
+        env={**environment, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_orders_list_fits_80_columns_without_cutting_ids(tmp_path: Path) -> None:
+    config = seed_database(tmp_path)
+
+    shown = _orderbridge_at_80_columns("orders", "list", "--config", config)
+
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80, shown
+    assert "…" not in shown, shown
+    for order in ORDERS:
+        assert any(order["order_id"] in line for line in lines), (order["order_id"], shown)
+    assert "1234567.89" in shown and "19.99" in shown
+    assert " ".join(LONG_REASON.split()) in " ".join(shown.split())  # wrapped, never cut
+
+
+def test_orders_show_gives_invoice_numbers_and_http_statuses_in_80_columns(tmp_path: Path) -> None:
+    config = seed_database(tmp_path)
+
+    shown = _orderbridge_at_80_columns("orders", "show", "1428120565211-01", "--config", config)
+
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
+    assert "…" not in shown, shown
+    assert "NF-000123456" in shown
+    assert re.search(r"\bvtex\.invoice\b.*\b503\b", shown), shown
