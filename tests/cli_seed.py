@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orderbridge.pipeline.vtex_health import DEGRADED_AFTER, VtexHealth
 from orderbridge.store import tables
 from orderbridge.store.db import Database
 
@@ -40,16 +41,17 @@ ORDERS: list[dict[str, Any]] = [
 ]
 
 
-def seed_database(directory: Path) -> str:
-    """A config file pointing at a fresh database holding `ORDERS`; its path."""
+def seed_database(directory: Path, vtex_unreachable: str | None = None) -> str:
+    """A config file pointing at a fresh database holding `ORDERS` (and, for `vtex_unreachable`, that
+    account's VTEX as the service records an outage); its path."""
     url = f"sqlite+aiosqlite:///{directory / 'ob.db'}"
-    asyncio.run(_seed(url))
+    asyncio.run(_seed(url, vtex_unreachable))
     config = directory / "orderbridge.toml"
     config.write_text(f'database_url = "{url}"\n')
     return str(config)
 
 
-async def _seed(url: str) -> None:
+async def _seed(url: str, vtex_unreachable: str | None) -> None:
     db = Database(url)
     await db.migrate()
     try:
@@ -75,5 +77,9 @@ async def _seed(url: str) -> None:
                     http_status=503, detail="Service Unavailable", at=NOW,
                 )
             )  # fmt: skip
+        if vtex_unreachable is not None:
+            health = VtexHealth(db)
+            for _ in range(DEGRADED_AFTER):
+                await health.read_failed(vtex_unreachable, "GET /api/orders/feed: ConnectError", NOW)
     finally:
         await db.dispose()

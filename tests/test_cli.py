@@ -155,3 +155,13 @@ def test_orders_show_gives_invoice_numbers_and_http_statuses_in_80_columns(tmp_p
     assert "…" not in shown, shown
     assert "NF-000123456" in shown
     assert re.search(r"\bvtex\.invoice\b.*\b503\b", shown), shown
+
+
+def test_status_shows_an_account_whose_vtex_is_unreachable_as_degraded(tmp_path: Path) -> None:
+    config = seed_database(tmp_path, vtex_unreachable="sandboxaccount")
+
+    shown = _orderbridge_at_80_columns("status", "--config", config)
+
+    assert "degraded" in shown
+    assert "VTEX of sandboxaccount: DEGRADED" in " ".join(shown.split())
+    assert "ERP channel vtex:" not in shown

@@ -93,12 +93,23 @@ def print_status(config: Path | None, as_json: bool) -> int:
     if as_json:
         print_json(report)
         return 0
-    table = Table("account", "orders by pipeline state", "jobs pending", "jobs parked", "paused")
+    table = _narrow_table("account", "orders by pipeline state", "pending", "parked", "paused", "VTEX")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(name) for name in report["accounts"]), default=7)
     for name, item in report["accounts"].items():
         states = ", ".join(f"{state} {n}" for state, n in sorted(item["orders"].items())) or "-"
         paused = item["paused_reason"] or "yes" if item["paused"] else "no"
-        table.add_row(name, states, str(item["jobs_pending"]), str(item["jobs_parked"]), paused)
+        vtex = {True: "ok", False: "[bold red]degraded[/]", None: "-"}[item["vtex"]["healthy"]]
+        table.add_row(name, states, str(item["jobs_pending"]), str(item["jobs_parked"]), paused, vtex)
     console.print(table)
+    for name, item in report["accounts"].items():
+        if item["vtex"]["healthy"] is False:
+            vtex = item["vtex"]
+            console.print(
+                f"[bold red]VTEX of {name}: DEGRADED[/] since {vtex['since']} "
+                f"({vtex['consecutive_failures']} feed reads failed in a row, last: {vtex['last_error']}); "
+                "reads are retried with backoff"
+            )
     for name, channel in report["erp_channels"].items():
         if channel["healthy"]:
             console.print(f"ERP channel {name}: healthy")
