@@ -43,3 +43,14 @@ def test_no_readme_link_points_outside_the_repository() -> None:
         assert (REPO / target.split("#")[0]).exists(), target
     for url in re.findall(r"https?://[^\s'\")`]+", README):
         assert re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), url
+
+
+def test_every_metric_of_the_sample_scrape_is_documented_for_operators() -> None:
+    sample = (REPO / "docs" / "metrics-sample.txt").read_text(encoding="utf-8")
+    operators = (REPO / "docs" / "operators.md").read_text(encoding="utf-8")
+    families = re.findall(r"^# TYPE (orderbridge_\w+) \w+", sample, flags=re.MULTILINE)
+    assert len(families) >= 10
+    for name in families:
+        if name.endswith("_created"):
+            continue  # prometheus-client's creation time of a counter or histogram, not a metric of ours
+        assert f"`{name}`" in operators, name
