@@ -123,7 +123,7 @@ def test_a_missing_credential_names_the_account_key_and_environment_variable(
         load_settings(path)
     assert str(error.value).startswith(f"{path}: 1 problem(s)")
     assert problem_lines(error) == [
-        "accounts[0]: app_token: not in the file and environment variable VTEX_APP_TOKEN is not set"
+        "accounts[0].app_token: not in the file and environment variable VTEX_APP_TOKEN is not set"
     ]
 
 

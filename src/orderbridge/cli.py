@@ -130,9 +130,15 @@ ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (de
 @app.command()
 def run(config: Path | None = ConfigOption) -> None:
     """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C."""
+    from orderbridge.config import ConfigError
     from orderbridge.pipeline.service import run_service
 
-    raise typer.Exit(run_service(config))
+    try:
+        status = run_service(config)
+    except ConfigError as error:
+        typer.echo(f"orderbridge: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(status)
 
 
 @app.command()
@@ -198,13 +204,18 @@ def orders_retry(
 
 
 def _operator(command: Callable[[], int]) -> int:
-    """An operator's command over the database: a missing database is exit 2 with one line."""
+    """An operator's command over the database: a missing database or an unreadable configuration file
+    is exit 2 with one line."""
+    from orderbridge.config import ConfigError
     from orderbridge.pipeline.console import NoDatabase, no_database_message
 
     try:
         return command()
     except NoDatabase as error:
         typer.echo(f"orderbridge: {no_database_message(error)}", err=True)
+        return 2
+    except ConfigError as error:
+        typer.echo(f"orderbridge: {error}", err=True)
         return 2
 
 

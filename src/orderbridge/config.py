@@ -23,7 +23,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.warehouse.settings import WarehouseSettings
@@ -133,16 +138,10 @@ class AccountSettings(_Strict):
         data = _from_env(data, "app_key", "app_key_env", "VTEX_APP_KEY")
         data = _from_env(data, "app_token", "app_token_env", "VTEX_APP_TOKEN")
         data = _from_env(data, "hook_secret", "hook_secret_env", "VTEX_HOOK_SECRET")
-        if isinstance(data, dict):
-            if "feed_filter" in data:
-                data = {**data, "feed_filter": _filter_shorthand(data["feed_filter"])}
-            for key, env_key, default in (
-                ("app_key", "app_key_env", "VTEX_APP_KEY"),
-                ("app_token", "app_token_env", "VTEX_APP_TOKEN"),
-            ):
-                if data.get(key) in (None, ""):
-                    env_name = data.get(env_key, default)
-                    raise ValueError(f"{key}: not in the file and environment variable {env_name} is not set")
+        if isinstance(data, dict) and "feed_filter" in data:
+            data = {**data, "feed_filter": _filter_shorthand(data["feed_filter"])}
+        # A credential still missing is left to the field check, so it is reported next to every other
+        # problem of the file (`_describe` names the environment variable it was looked for in).
         return data
 
     @field_validator("name")
@@ -340,11 +339,13 @@ class Settings(BaseSettings):
 def load_settings(path: Path | None = None) -> Settings:
     """Read `path` (else `$ORDERBRIDGE_CONFIG`, else `./orderbridge.toml` if present), then the env."""
     source = _resolve(path)
-    data = _read_toml(source) if source is not None else {}
+    data = read_toml(source) if source is not None else {}
     try:
         return Settings(**data)
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
+    except SettingsError as error:
+        raise ConfigError(_describe_environment_error(error, source)) from None
 
 
 def _resolve(path: Path | None) -> Path | None:
@@ -355,7 +356,8 @@ def _resolve(path: Path | None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file as a dict; a missing, unreadable or invalid file is a one-line `ConfigError`."""
     try:
         with path.open("rb") as file:
             return tomllib.load(file)
@@ -378,7 +380,39 @@ def _describe(error: ValidationError, source: Path | None) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (see docs/configuration.md)"
+        elif problem["type"] == "missing" and problem["loc"][-1] in _CREDENTIAL_ENV:
+            message = _missing_credential(problem)
         lines.append(f"  {key or '(top level)'}: {message}{_shown_input(problem)}{_env_hint(problem['loc'])}")
+    return "\n".join([f"{where}: {len(lines)} problem(s)", *lines])
+
+
+_CREDENTIAL_ENV = {
+    "app_key": ("app_key_env", "VTEX_APP_KEY"),
+    "app_token": ("app_token_env", "VTEX_APP_TOKEN"),
+}
+
+
+def _missing_credential(problem: Any) -> str:
+    """A missing appKey/appToken: say which environment variable it was looked for in."""
+    env_key, default = _CREDENTIAL_ENV[str(problem["loc"][-1])]
+    account = problem.get("input")
+    env_name = account.get(env_key, default) if isinstance(account, dict) else default
+    return f"not in the file and environment variable {env_name} is not set"
+
+
+def _describe_environment_error(error: SettingsError, source: Path | None) -> str:
+    """pydantic-settings reads a list or table from the environment as JSON and, when that fails, stops
+    with one message for the whole top-level field; name the variables behind it instead."""
+    where = str(source) if source is not None else f"configuration (no file; {ENV_PREFIX}* environment)"
+    field = re.search(r'field "([^"]+)"', str(error))
+    prefix = ENV_PREFIX + (field.group(1).upper() if field else "")
+    names = sorted(name for name in os.environ if name == prefix or name.startswith(prefix + "__"))
+    lines = [
+        f"  environment variable {name}: not valid JSON (a list or table from the environment is"
+        ' written in JSON, e.g. \'["token1", "token2"]\''
+        + (f"; or set {ENV_PREFIX}API_TOKENS=token1,token2)" if name.endswith("__TOKENS") else ")")
+        for name in names
+    ] or [f"  an {ENV_PREFIX}* environment variable: {error}"]
     return "\n".join([f"{where}: {len(lines)} problem(s)", *lines])
 
 

@@ -20,6 +20,7 @@ from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 from orderbridge.pipeline import operators
 from orderbridge.pipeline.deps import AccountPolicy
+from orderbridge.pipeline.vtex_health import VTEX_CHANNEL_PREFIX
 from orderbridge.store import tables
 
 from .fake_erp_server import Delivery, FakeErp, Reply, fake_erp_server
@@ -76,7 +77,8 @@ async def parked_jobs(h: Harness) -> int:
 
 async def channel(h: Harness) -> dict[str, Any] | None:
     async with h.db.read_session() as session:
-        row = (await session.execute(select(tables.erp_channels))).mappings().one_or_none()
+        erp_only = ~tables.erp_channels.c.name.startswith(VTEX_CHANNEL_PREFIX)  # not VTEX's own health
+        row = (await session.execute(select(tables.erp_channels).where(erp_only))).mappings().one_or_none()
     return dict(row) if row is not None else None
 
 

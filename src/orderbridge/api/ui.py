@@ -178,9 +178,15 @@ def ui_router(
     @router.get("")
     async def overview(request: Request) -> HTMLResponse:
         session = session_of(request)
-        rows = await _overview(deps, thresholds)
+        rows, channels = await _overview(deps, thresholds)
         return page(
-            "overview.html", request, session, rows=rows, rules=oversight.STUCK_RULES, thresholds=thresholds
+            "overview.html",
+            request,
+            session,
+            rows=rows,
+            channels=channels,
+            rules=oversight.STUCK_RULES,
+            thresholds=thresholds,
         )
 
     @router.get("/orders")
@@ -289,8 +295,12 @@ def sign_in_redirect(request: Request, exc: Exception) -> Response:
 SignInRequired = _SignIn
 
 
-async def _overview(deps: PipelineDeps, thresholds: oversight.StuckThresholds) -> list[dict[str, Any]]:
-    status = (await operators.status(deps.db))["accounts"]
+async def _overview(
+    deps: PipelineDeps, thresholds: oversight.StuckThresholds
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The accounts' rows, and the ERP channels' health (as the service last recorded it)."""
+    report = await operators.status(deps.db)
+    status = report["accounts"]
     stuck = await oversight.stuck_counts(deps.db, thresholds)
     hooks = await _hook_deliveries_last_hour(deps)
     vtex = vtex_totals()
@@ -314,9 +324,10 @@ async def _overview(deps: PipelineDeps, thresholds: oversight.StuckThresholds) -
                 "jobs_parked": item["jobs_parked"],
                 "stuck": stuck.get(name, dict.fromkeys(oversight.STUCK_RULES, 0)),
                 "vtex": vtex.get(name, {"requests": 0, "rate_limited": 0}),
+                "vtex_health": item.get("vtex", {"healthy": None}),
             }
         )
-    return rows
+    return rows, report["erp_channels"]
 
 
 async def _hook_deliveries_last_hour(deps: PipelineDeps) -> dict[str, int]:

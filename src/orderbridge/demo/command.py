@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 
 from orderbridge.demo.observe import LiveCounts
-from orderbridge.demo.progress import live_table, summary_table
+from orderbridge.demo.progress import PlainProgress, live_table, summary_table
 from orderbridge.demo.runner import run_demo
 from orderbridge.demo.scenario import DemoOptions
 from orderbridge.logsetup import configure_logging
@@ -24,8 +24,12 @@ def run_command(*, orders: int, json_output: bool, database_url: str | None, tim
     if json_output:
         summary = asyncio.run(run_demo(options))
         sys.stdout.write(json.dumps(summary.to_json()) + "\n")
+    elif not (console := Console()).is_terminal:
+        plain = PlainProgress()
+        summary = asyncio.run(run_demo(options, on_progress=plain))
+        plain.finish()
+        console.print(summary_table(summary))
     else:
-        console = Console()
         with Live(console=console, refresh_per_second=8, transient=False) as live:
 
             def show(counts: LiveCounts, elapsed_s: float) -> None:

@@ -1,6 +1,10 @@
-"""The live progress table and the closing summary, drawn with rich."""
+"""The live progress table (or, off a terminal, a progress line every few seconds) and the closing
+summary, drawn with rich."""
 
 from __future__ import annotations
+
+import sys
+from typing import TextIO
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -39,6 +43,44 @@ def live_table(counts: LiveCounts, elapsed_s: float) -> RenderableType:
         style="dim",
     )
     return Group(table, footer)
+
+
+PLAIN_EVERY_S = 5.0
+
+
+def progress_line(counts: LiveCounts, elapsed_s: float) -> str:
+    """The live table as one line, for a file or a CI log (no cursor movement, no colour)."""
+    return (
+        f"demo {elapsed_s:.0f}s: final {counts.final}/{counts.created} · handed over {counts.handed_over}"
+        f" · started {counts.started} · invoiced {counts.invoiced} · delivered {counts.delivered}"
+        f" · canceled {counts.canceled} · parked {counts.parked} · feed depth {counts.feed_depth}"
+    )
+
+
+class PlainProgress:
+    """Off a terminal a live table shows nothing until the end (rich draws only its last frame), so a
+    long demo piped to a file would look hung: print one progress line every `every_s` seconds of the
+    demo instead, flushed at once, and the last state when it ends."""
+
+    def __init__(self, out: TextIO | None = None, every_s: float = PLAIN_EVERY_S) -> None:
+        self._out = out or sys.stdout
+        self._every_s = every_s
+        self._printed_at: float | None = None
+        self._latest: tuple[LiveCounts, float] | None = None
+
+    def __call__(self, counts: LiveCounts, elapsed_s: float) -> None:
+        self._latest = (counts, elapsed_s)
+        if self._printed_at is None or elapsed_s - self._printed_at >= self._every_s:
+            self._print(counts, elapsed_s)
+
+    def finish(self) -> None:
+        if self._latest is not None and self._latest[1] != self._printed_at:
+            self._print(*self._latest)
+
+    def _print(self, counts: LiveCounts, elapsed_s: float) -> None:
+        self._printed_at = elapsed_s
+        self._out.write(progress_line(counts, elapsed_s) + "\n")
+        self._out.flush()
 
 
 def summary_table(summary: DemoSummary) -> RenderableType:

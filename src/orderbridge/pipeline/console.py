@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import tomllib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect, make_url
 
+from orderbridge.config import read_toml
 from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.store.db import DEFAULT_URL, Database
 
@@ -39,8 +40,7 @@ def database_url(config: Path | None) -> str:
         path = Path("orderbridge.toml")
     if path is None:
         return DEFAULT_URL
-    with path.open("rb") as file:
-        return str(tomllib.load(file).get("database_url", DEFAULT_URL))
+    return str(read_toml(path).get("database_url", DEFAULT_URL))
 
 
 class NoDatabase(Exception):
@@ -93,12 +93,23 @@ def print_status(config: Path | None, as_json: bool) -> int:
     if as_json:
         print_json(report)
         return 0
-    table = Table("account", "orders by pipeline state", "jobs pending", "jobs parked", "paused")
+    table = _narrow_table("account", "orders by pipeline state", "pending", "parked", "paused", "VTEX")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(name) for name in report["accounts"]), default=7)
     for name, item in report["accounts"].items():
         states = ", ".join(f"{state} {n}" for state, n in sorted(item["orders"].items())) or "-"
         paused = item["paused_reason"] or "yes" if item["paused"] else "no"
-        table.add_row(name, states, str(item["jobs_pending"]), str(item["jobs_parked"]), paused)
+        vtex = {True: "ok", False: "[bold red]degraded[/]", None: "-"}[item["vtex"]["healthy"]]
+        table.add_row(name, states, str(item["jobs_pending"]), str(item["jobs_parked"]), paused, vtex)
     console.print(table)
+    for name, item in report["accounts"].items():
+        if item["vtex"]["healthy"] is False:
+            vtex = item["vtex"]
+            console.print(
+                f"[bold red]VTEX of {name}: DEGRADED[/] since {vtex['since']} "
+                f"({vtex['consecutive_failures']} feed reads failed in a row, last: {vtex['last_error']}); "
+                "reads are retried with backoff"
+            )
     for name, channel in report["erp_channels"].items():
         if channel["healthy"]:
             console.print(f"ERP channel {name}: healthy")
@@ -118,19 +129,52 @@ def print_orders(
     if as_json:
         print_json(rows)
         return 0
-    table = Table("account", "order", "VTEX status", "pipeline state", "value", "updated", "park reason")
-    for row in rows:
-        table.add_row(
-            row["account"],
-            row["order_id"],
-            row["vtex_status"] or "",
-            row["pipeline_state"],
-            f"{row['value_cents'] / 100:.2f}",
-            row["updated_at"],
-            row["park_reason"] or "",
-        )
-    console.print(table)
+    # 80 columns: one table per account (its name as the title, not a column), no vertical rules, ids
+    # never wrapped or cut (other cells wrap), the age instead of a timestamp, and park reasons — the
+    # long cells — under the table, one paragraph each.
+    now = datetime.now(UTC)
+    width = max((len(row["order_id"]) for row in rows), default=5)
+    for name in dict.fromkeys(row["account"] for row in rows):
+        table = _narrow_table("order", "VTEX status", "pipeline state", "value", "updated", title=name)
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = width
+        table.columns[3].justify = "right"
+        table.columns[3].no_wrap = True
+        mine = [row for row in rows if row["account"] == name]
+        for row in mine:
+            table.add_row(
+                row["order_id"],
+                row["vtex_status"] or "",
+                row["pipeline_state"],
+                f"{row['value_cents'] / 100:.2f}",
+                _age(now, datetime.fromisoformat(row["updated_at"])) + " ago",
+            )
+        console.print(table)
+        for row in mine:
+            if row["park_reason"]:
+                console.print(f"{row['order_id']} parked: {row['park_reason']}", overflow="fold")
+        console.print()
+    if not rows:
+        console.print("no orders")
     return 0
+
+
+def _narrow_table(*columns: str, title: str | None = None) -> Table:
+    table = Table(
+        box=None, pad_edge=False, header_style="bold", title=title, title_justify="left", title_style="bold"
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _age(now: datetime, then: datetime) -> str:
+    """`42s`, `7m`, `3h`, `2d`: how long ago, in 4 characters or fewer."""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def print_order(config: Path | None, order_id: str, account: str | None, as_json: bool) -> int:
@@ -154,9 +198,26 @@ def print_order(config: Path | None, order_id: str, account: str | None, as_json
         f"pipeline {order['pipeline_state']}"
         + (f", parked: {order['park_reason']}" if order["park_reason"] else "")
     )
-    _rows("commands", shown["commands"], ("created_at", "kind", "status", "channel", "error"))
-    _rows("attempts", shown["attempts"], ("at", "action", "outcome", "http_status", "detail"))
-    _rows("jobs", shown["jobs"], ("id", "kind", "status", "attempt", "last_error"))
+    # The identifying cells (invoice numbers, HTTP statuses, times) never wrap; free text wraps.
+    _rows(
+        "commands",
+        shown["commands"],
+        {"created_at": "at", "kind": "kind", "status": "status", "invoice_number": "invoice",
+         "channel": "channel", "error": "error"},
+        keep_whole=("created_at", "invoice_number"),
+    )  # fmt: skip
+    _rows(
+        "attempts",
+        shown["attempts"],
+        {"at": "at", "action": "action", "outcome": "outcome", "http_status": "HTTP", "detail": "detail"},
+        keep_whole=("at", "http_status"),
+    )
+    _rows(
+        "jobs",
+        shown["jobs"],
+        {"id": "id", "kind": "kind", "status": "status", "attempt": "attempt", "last_error": "last error"},
+        keep_whole=("id",),
+    )
     return 0
 
 
@@ -183,11 +244,26 @@ async def _only_account(db: Database, order_id: str) -> str | None:
     return accounts[0] if len(accounts) == 1 else None
 
 
-def _rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    table = Table(*columns, title=title)
+def _rows(
+    title: str, rows: list[dict[str, Any]], columns: dict[str, str], keep_whole: tuple[str, ...]
+) -> None:
+    table = _narrow_table(*columns.values(), title=title)
+    for column, key in zip(table.columns, columns, strict=True):
+        if key in keep_whole:
+            column.no_wrap = True
+            column.min_width = max((len(_cell(row.get(key))) for row in rows), default=0)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+        table.add_row(*(_cell(row.get(key)) for key in columns))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """A table cell; ISO times to the second, in the stored UTC ("2026-03-01 12:00:05")."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and value[4:5] == "-":
+        return value[:19].replace("T", " ")
+    return str(value)
 
 
 def retry_parked(config: Path | None, account: str | None, reason: str | None) -> int:

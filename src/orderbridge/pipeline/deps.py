@@ -19,6 +19,8 @@ from orderbridge.store.db import Database
 from orderbridge.store.group_commit import GroupCommit
 from orderbridge.vtex import VtexClient
 
+from .vtex_health import VtexHealth
+
 SYNC_ORDER = "sync_order"
 RELAY_COMMAND = "relay_command"
 APPLY_ACCEPTANCE = "apply_acceptance"
@@ -60,6 +62,9 @@ class Timing:
     feed_idle_min_s: float = 0.2
     feed_idle_max_s: float = 2.0
     feed_error_s: float = 1.0
+    """A poller's first wait after a failed feed read; each further failure in a row doubles it (with
+    jitter), up to `feed_error_max_s`."""
+    feed_error_max_s: float = 60.0
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
@@ -89,9 +94,12 @@ class PipelineDeps:
     """Small write units of many jobs, committed together (see `group_commit`)."""
     paused: dict[str, str] = field(default_factory=dict)
     """Accounts paused after an auth error, with the reason (mirrored in the `accounts` table)."""
+    vtex_health: VtexHealth = field(init=False)
+    """Whether each account's VTEX answers its feed reads (mirrored for `orderbridge status`)."""
 
     def __post_init__(self) -> None:
         self.writes = GroupCommit(self.db, gather_s=self.timing.write_gather_s)
+        self.vtex_health = VtexHealth(self.db)
 
     def client(self, account: str) -> VtexClient:
         return self.clients[account]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 
 import structlog
 
@@ -75,6 +76,8 @@ class FeedPoller:
         self.account = account
         self.number = number
         self._idle_s = deps.timing.feed_idle_min_s
+        self._failures = 0
+        """Failed reads in a row: the wait before the next one grows with them (`_error_wait_s`)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -99,10 +102,20 @@ class FeedPoller:
         except NotFound:
             # VTEX deletes a feed configuration that saw no events for its retention period.
             await self._reconfigure()
-            return timing.feed_error_s
+            return self._error_wait_s()
         except VtexError as error:
-            log.warning("feed_read_failed", account=self.account, error=str(error))
-            return timing.feed_error_s
+            wait = self._error_wait_s()
+            log.warning(
+                "feed_read_failed",
+                account=self.account,
+                error=str(error),
+                failures=self._failures,
+                retry_in_s=round(wait, 2),
+            )
+            await self.deps.vtex_health.read_failed(self.account, str(error), self.deps.clock())
+            return wait
+        self._failures = 0
+        await self.deps.vtex_health.read_worked(self.account, self.deps.clock())
         FEED_LAST_READ.labels(self.account).set_to_current_time()
         if not items:
             pause, self._idle_s = self._idle_s, min(self._idle_s * 2, timing.feed_idle_max_s)
@@ -117,6 +130,15 @@ class FeedPoller:
         crashpoint(EVENT_STORED)
         await self._commit([i.handle for i in items])
         return 0.0
+
+    def _error_wait_s(self) -> float:
+        """Exponential backoff with "equal jitter": the cap doubles with each failure in a row up to
+        `feed_error_max_s`, and the wait is drawn between half the cap and the cap — so an account's
+        pollers spread out, and an outage of VTEX costs a few log lines a minute, not ~15 a second."""
+        self._failures += 1
+        timing = self.deps.timing
+        cap = min(timing.feed_error_max_s, timing.feed_error_s * 2 ** min(self._failures - 1, 30))
+        return random.uniform(cap / 2, cap)
 
     async def _commit(self, handles: list[str]) -> None:
         try:

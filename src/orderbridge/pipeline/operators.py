@@ -22,6 +22,7 @@ from .deps import lane_of
 from .incomplete import recheck_lane
 from .intake import enqueue_sync
 from .ledger import OPERATOR_RETRY, add, attempt_of
+from .vtex_health import VTEX_CHANNEL_PREFIX, channel_name
 
 
 def _json(value: Any) -> Any:
@@ -35,8 +36,8 @@ def _json(value: Any) -> Any:
 
 
 async def status(db: Database) -> dict[str, Any]:
-    """Orders by pipeline state, jobs pending and parked, and pauses — per account; the ERP channels'
-    health as the service last reported it."""
+    """Orders by pipeline state, jobs pending and parked, pauses and whether VTEX answers (`vtex`) — per
+    account; the ERP channels' health as the service last reported it."""
     async with db.read_session() as session:
         by_state = await repo.count_orders_by_state(session)
         names = {a for a, _ in by_state}
@@ -56,16 +57,22 @@ async def status(db: Database) -> dict[str, Any]:
                 "paused_reason": row["paused_reason"] if row else None,
             }
         channels = (await session.execute(select(tables.erp_channels))).mappings().all()
-    erp = {
-        row["name"]: {
-            "healthy": bool(row["healthy"]),
-            "consecutive_failures": int(row["consecutive_failures"]),
-            "last_error": row["last_error"],
-            "since": row["changed_at"].isoformat(),
-        }
-        for row in channels
-    }
+    health = {row["name"]: _health(row) for row in channels}
+    for name, item in report.items():
+        # No row: this account's feed has not been read since the database was created (hook-only, or
+        # the service never ran) — nothing known, nothing alarming.
+        item["vtex"] = health.get(channel_name(name)) or {"healthy": None}
+    erp = {name: h for name, h in health.items() if not name.startswith(VTEX_CHANNEL_PREFIX)}
     return {"accounts": report, "erp_channels": erp}
+
+
+def _health(row: Any) -> dict[str, Any]:
+    return {
+        "healthy": bool(row["healthy"]),
+        "consecutive_failures": int(row["consecutive_failures"]),
+        "last_error": row["last_error"],
+        "since": row["changed_at"].isoformat(),
+    }
 
 
 async def _job_counts(session: Any, account: str) -> tuple[int, int]:

@@ -86,14 +86,32 @@ def stuck_condition(rule: str, thresholds: StuckThresholds, now: datetime) -> Co
             orders.c.updated_at < before(t.cancellation_min),
         ),
         # VTEX shows an order whose creation has not finished (isCompleted: false) in these statuses.
+        # The pipeline's own verdict on VTEX's isCompleted: false (whatever VTEX's status says).
         "incomplete": lambda: and_(
-            open_,
-            orders.c.vtex_status.in_(("incomplete", "order-created", "order-completed")),
+            orders.c.pipeline_state == PipelineState.INCOMPLETE.value,
             orders.c.created_at < before(t.incomplete_min),
         ),
-        "parked": lambda: orders.c.pipeline_state == PipelineState.PARKED.value,
+        # A park an operator marked resolved no longer needs a person (until the order is parked again).
+        "parked": lambda: and_(
+            orders.c.pipeline_state == PipelineState.PARKED.value, ~_resolved_since_parked()
+        ),
     }
     return conditions[rule]()
+
+
+def _resolved_since_parked() -> ColumnElement[bool]:
+    """An operator marked the order resolved after it was last parked (a park sets `updated_at`)."""
+    attempts = tables.attempts
+    return (
+        select(attempts.c.id)
+        .where(
+            attempts.c.account == orders.c.account,
+            attempts.c.order_id == orders.c.order_id,
+            attempts.c.action == OPERATOR_RESOLVED,
+            attempts.c.at >= orders.c.updated_at,
+        )
+        .exists()
+    )
 
 
 async def stuck_counts(
@@ -164,7 +182,8 @@ async def search_orders(
     now = utcnow()
     where = _where(flt, thresholds or StuckThresholds(), now)
     columns = [orders.c[name] for name in repo.OrderSummary.__dataclass_fields__]
-    query = select(*columns, orders.c.created_at).where(*where)
+    currency = orders.c.raw[("storePreferencesData", "currencyCode")].as_string().label("currency")
+    query = select(*columns, orders.c.created_at, currency).where(*where)
     query = query.order_by(orders.c.updated_at.desc(), orders.c.order_id).limit(limit).offset(offset)
     async with db.read_session() as session:
         rows = [dict(r) for r in (await session.execute(query)).mappings()]
