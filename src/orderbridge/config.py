@@ -254,6 +254,10 @@ class ApiSettings(_Strict):
     tokens_env: str = "ORDERBRIDGE_API_TOKENS"
     metrics_require_token: bool = False
     """`/metrics` answers only a scrape that sends one of `tokens` as a bearer token."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API (and dashboard) reads; a larger one is answered 413 unread."""
+    hook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Largest body the VTEX hook receiver reads (a notification is well under 1 KiB)."""
     stuck: StuckSettings = Field(default_factory=StuckSettings)
 
     @model_validator(mode="before")
