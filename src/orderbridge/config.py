@@ -222,6 +222,8 @@ class ErpSettings(_Strict):
     adapter: ErpAdapterName = "warehouse"
     unhealthy_after: int = Field(default=5, ge=1, le=10_000)
     """Failures in a row (timeouts, 5xx, 401…) after which the ERP channel is reported unhealthy."""
+    allow_http_urls: bool = False
+    """Accept plain `http://` invoice and tracking URLs from the ERP (default: only `https://`)."""
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     webhook: WebhookErpSettings | None = None
     staging: StagingErpSettings | None = None

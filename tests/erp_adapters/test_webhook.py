@@ -129,6 +129,18 @@ async def test_a_cancellation_request_refused_with_a_reason_is_denied(
     assert decision == CancellationDecision(accept=False, reason="already shipped")
 
 
+async def test_control_characters_in_an_erps_reason_never_reach_vtex(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    # The denial's reason goes on to VTEX; the decision itself stays the ERP's explicit answer.
+    erp.script.append(Reply(409, {"reason": "already\r\nshipped\x1b[2J"}))
+    erp.script.append(Reply(200, {"accept": False, "reason": "in\ttransit\n"}))
+    refused = await adapter.request_cancellation("acme", "1001-01", "req-1", None)
+    denied = await adapter.request_cancellation("acme", "1001-01", "req-2", None)
+    assert refused == CancellationDecision(accept=False, reason="already shipped [2J")
+    assert denied == CancellationDecision(accept=False, reason="in transit")
+
+
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_on_a_throttle_or_an_outage_is_passed_on(status: int) -> None:
     def answer(request: httpx2.Request) -> httpx2.Response:

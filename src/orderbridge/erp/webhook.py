@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ EVENT_HEADER = "X-Orderbridge-Event"
 DELIVERY_HEADER = "X-Orderbridge-Delivery"
 _REFUSAL_STATUSES = frozenset({409, 422})  # with a JSON reason, the ERP's explicit "no"
 _MAX_REASON = 500
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -133,7 +135,8 @@ class WebhookErp:
             accept = _json_field(response, "accept")
             if not isinstance(accept, bool):
                 raise ErpUnavailable('the ERP answered a cancellation request without a boolean "accept"')
-            return CancellationDecision(accept=accept, reason=str(_json_field(response, "reason") or ""))
+            said = _json_field(response, "reason")
+            return CancellationDecision(accept=accept, reason=_plain(str(said)) if said else "")
         return CancellationDecision(accept=False, reason=_refusal(response))
 
     async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> httpx2.Response:
@@ -172,9 +175,14 @@ def _json_field(response: httpx2.Response, name: str) -> object:
 
 def _explicit_reason(response: httpx2.Response) -> str | None:
     reason = _json_field(response, "reason")
-    if not isinstance(reason, str) or not reason.strip():
+    if not isinstance(reason, str) or not _plain(reason):
         return None
-    return reason.strip()[:_MAX_REASON]
+    return _plain(reason)
+
+
+def _plain(text: str) -> str:
+    """The ERP's reason as VTEX may receive it: control characters (CR, LF, ESC…) become one space."""
+    return _CONTROL_RUN.sub(" ", text).strip()[:_MAX_REASON]
 
 
 def _refusal(response: httpx2.Response) -> str:

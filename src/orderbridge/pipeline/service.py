@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
+from orderbridge.erp.parsing import allow_http_urls
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.logsetup import configure_from_settings
 from orderbridge.metrics import observe_vtex_call
@@ -93,6 +94,8 @@ class Service:
         self.clients = {
             a.name: client_of(a, transports.get(a.name), settings.ca_bundle) for a in settings.accounts
         }
+        # Every ERP channel parses through `orderbridge.erp.parsing`: one switch covers them all.
+        allow_http_urls(settings.erp.allow_http_urls)
         self.erp = erp or build_erp(settings)
         self.pipeline = Pipeline(
             self.db,
