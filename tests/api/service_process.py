@@ -32,15 +32,26 @@ base_url = "{base_url}"
 pollers = 1
 intake = "both"
 
+{erp}
+[api]
+port = {port}
+"""
+WAREHOUSE = """
 [erp]
 adapter = "warehouse"
 
 [erp.warehouse]
-database = "{warehouse}"
+database = "{directory}/wh.db"
 idle_poll_s = 0.05
+"""
+FILES = """
+[erp]
+adapter = "files"
 
-[api]
-port = {port}
+[erp.files]
+outbox = "{directory}/erp/outbox"
+inbox = "{directory}/erp/inbox"
+poll_interval_s = 0.05
 """
 
 
@@ -50,6 +61,7 @@ class RunningService:
     host: str
     port: int
     directory: Path
+    sandbox_url: str
 
     def rss_kib(self) -> int:
         """Resident memory of the service process, from /proc (what the kernel charges it)."""
@@ -60,7 +72,7 @@ class RunningService:
 
 
 @contextmanager
-def running_service(tmp: Path, umask: int | None = None) -> Iterator[RunningService]:
+def running_service(tmp: Path, umask: int | None = None, erp: str = WAREHOUSE) -> Iterator[RunningService]:
     port = free_port()
     with SandboxServer(sandbox_config()) as sandbox:
         config = tmp / "orderbridge.toml"
@@ -69,7 +81,7 @@ def running_service(tmp: Path, umask: int | None = None) -> Iterator[RunningServ
                 db=tmp / "ob.db",
                 account=ACCOUNT,
                 base_url=sandbox.base_url,
-                warehouse=tmp / "wh.db",
+                erp=erp.format(directory=tmp),
                 port=port,
             )
         )
@@ -93,7 +105,7 @@ def running_service(tmp: Path, umask: int | None = None) -> Iterator[RunningServ
             )
         try:
             _wait_listening(process, port, log_path)
-            yield RunningService(process.pid, "127.0.0.1", port, tmp)
+            yield RunningService(process.pid, "127.0.0.1", port, tmp, sandbox.base_url)
         finally:
             if process.poll() is None:
                 process.terminate()
