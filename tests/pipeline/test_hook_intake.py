@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 from sqlalchemy import func, select
@@ -76,6 +78,21 @@ async def test_a_notification_is_stored_with_its_sync_job_before_the_200(
     assert (first.status_code, again.status_code) == (200, 200)
     assert await count(harness, tables.intake_events) == 1, "a repeated notification is stored once"
     assert await count(harness, tables.jobs) == 1
+
+
+async def test_the_app_key_a_hook_carries_is_not_stored(make_harness: HarnessFactory) -> None:
+    # `Origin.Key` is the account's VTEX appKey, which the configuration treats as a secret.
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        response = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
+        )
+    assert response.status_code == 200
+    async with harness.db.read_session() as session:
+        stored = (await session.execute(select(tables.intake_events.c.raw))).scalar_one()
+    assert "vtexappkey-shop" not in json.dumps(stored)
+    assert stored["Origin"] == {"Account": ACCOUNT}
+    assert stored["OrderId"] == NOTIFICATION["OrderId"]
 
 
 async def test_an_unknown_account_and_a_wrong_secret_get_the_same_401(make_harness: HarnessFactory) -> None:

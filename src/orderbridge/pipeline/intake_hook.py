@@ -66,9 +66,20 @@ async def receive_hook(deps: PipelineDeps, account: str, body: Any) -> HookReply
     return HookReply(200, {"ok": True})
 
 
+def without_app_key(raw: dict[str, Any]) -> dict[str, Any]:
+    """The body as stored: `Origin.Key` is the account's VTEX appKey (a credential half the configuration
+    keeps secret), so it is dropped; `Origin.Account` stays."""
+    origin = raw.get("Origin")
+    if not isinstance(origin, dict):
+        return raw
+    kept = {name: value for name, value in origin.items() if name.lower() != "key"}
+    return {**raw, "Origin": kept}
+
+
 def to_event(notification: HookNotification, raw: dict[str, Any]) -> IncomingEvent:
     """A `FromOrders` notification may say `"State": "unknow"` and `DateTime.MinValue` for its change
     time: both count as absent, and the event is keyed by `LastChange` or by its body instead."""
+    raw = without_app_key(raw)
     return IncomingEvent(
         order_id=notification.order_id,
         state=notification.known_state,
