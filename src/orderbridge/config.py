@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -188,17 +189,26 @@ class AccountSettings(_Strict):
 
 
 class WebhookErpSettings(_Strict):
-    """The `webhook` ERP adapter: orders are POSTed to `url`, signed with HMAC-SHA256 of the body."""
+    """The `webhook` ERP adapter: orders are POSTed to `url`, signed with HMAC-SHA256 of a timestamp and
+    the body. The secret is required: signing with an empty key would let anyone forge deliveries."""
 
     url: str = Field(pattern=r"^https?://")
-    secret: SecretStr | None = None
-    secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"
+    secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"  # before `secret`: its validator names it
+    secret: SecretStr | None = Field(default=None, validate_default=True)
     timeout_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
     def _secret_from_environment(cls, data: Any) -> Any:
         return _from_env(data, "secret", "secret_env", "ORDERBRIDGE_ERP_WEBHOOK_SECRET")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_set(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr:
+        if secret is None or not secret.get_secret_value().strip():
+            env_name = info.data.get("secret_env", "ORDERBRIDGE_ERP_WEBHOOK_SECRET")
+            raise ValueError(f"not in the file and environment variable {env_name} is not set")
+        return secret
 
 
 class StagingErpSettings(_Strict):

@@ -217,6 +217,25 @@ def test_the_secret_never_shows_in_the_config_repr_and_signatures_verify() -> No
     assert verify_signature(SECRET, b"{}", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{} ", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{}", None)
+    assert not verify_signature(SECRET, b"{}", "garbage")
+
+
+def test_the_signature_covers_a_timestamp_so_a_captured_delivery_cannot_be_replayed_later() -> None:
+    signed_at = 1_800_000_000
+    header = sign(SECRET, b'{"orderId": "1"}', now=signed_at)
+    timestamp, _, digest = header.partition(",")
+    assert timestamp == f"t={signed_at}"
+    assert digest.startswith("v1=") and len(digest) == 3 + 64
+    assert verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at + 299)
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at + 301), "replayed late"
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at - 301), "from the future"
+    forged_time = f"t={signed_at + 600},{digest}"  # a fresh timestamp on an old signature
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', forged_time, now=signed_at + 600)
+
+
+def test_a_webhook_adapter_refuses_to_exist_without_a_secret() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        WebhookConfig(url="http://127.0.0.1:1/", secret="")
 
 
 @pytest.mark.parametrize(
