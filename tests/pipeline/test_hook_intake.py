@@ -99,9 +99,7 @@ async def test_an_unknown_account_and_a_wrong_secret_get_the_same_401(make_harne
     # Telling them apart would let anyone enumerate the accounts this service serves.
     harness = await make_harness(policy=HOOK_POLICY, start=False)
     async with api_client(harness) as api:
-        unknown = await api.post(
-            "/hooks/vtex/other", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
-        )
+        unknown = await api.post("/hooks/vtex/other", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET})
         wrong = await api.post(
             f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: "nope"}
         )
