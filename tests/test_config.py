@@ -209,7 +209,21 @@ def test_a_non_warehouse_erp_adapter_needs_its_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"erp: adapter 'webhook' needs an \[erp.webhook\] section"):
         load_settings(write(tmp_path, MINIMAL + '[erp]\nadapter = "webhook"\n'))
     text = MINIMAL + '[erp]\nadapter = "webhook"\n[erp.webhook]\nurl = "https://erp.example.com/orders"\n'
-    assert load_settings(write(tmp_path, text)).erp.webhook is not None
+    assert load_settings(write(tmp_path, text + 'secret = "whsec"\n')).erp.webhook is not None
+
+
+def test_the_webhook_adapter_refuses_to_start_without_its_signing_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Signing with "" would let anyone forge deliveries the ERP trusts.
+    monkeypatch.delenv("ORDERBRIDGE_ERP_WEBHOOK_SECRET", raising=False)
+    text = MINIMAL + '[erp]\nadapter = "webhook"\n[erp.webhook]\nurl = "https://erp.example.com/orders"\n'
+    with pytest.raises(ConfigError) as refused:
+        load_settings(write(tmp_path, text))
+    missing = "not in the file and environment variable ORDERBRIDGE_ERP_WEBHOOK_SECRET is not set"
+    assert f"erp.webhook.secret: {missing}" in str(refused.value)
+    with pytest.raises(ConfigError, match=r"erp\.webhook\.secret"):
+        load_settings(write(tmp_path, text + 'secret = ""\n'))
 
 
 def test_an_account_may_pick_its_own_erp_adapter_if_it_is_configured(tmp_path: Path) -> None:

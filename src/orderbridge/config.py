@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -187,17 +188,26 @@ class AccountSettings(_Strict):
 
 
 class WebhookErpSettings(_Strict):
-    """The `webhook` ERP adapter: orders are POSTed to `url`, signed with HMAC-SHA256 of the body."""
+    """The `webhook` ERP adapter: orders are POSTed to `url`, signed with HMAC-SHA256 of a timestamp and
+    the body. The secret is required: signing with an empty key would let anyone forge deliveries."""
 
     url: str = Field(pattern=r"^https?://")
-    secret: SecretStr | None = None
-    secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"
+    secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"  # before `secret`: its validator names it
+    secret: SecretStr | None = Field(default=None, validate_default=True)
     timeout_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
     def _secret_from_environment(cls, data: Any) -> Any:
         return _from_env(data, "secret", "secret_env", "ORDERBRIDGE_ERP_WEBHOOK_SECRET")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_set(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr:
+        if secret is None or not secret.get_secret_value().strip():
+            env_name = info.data.get("secret_env", "ORDERBRIDGE_ERP_WEBHOOK_SECRET")
+            raise ValueError(f"not in the file and environment variable {env_name} is not set")
+        return secret
 
 
 class StagingErpSettings(_Strict):
@@ -221,6 +231,8 @@ class ErpSettings(_Strict):
     adapter: ErpAdapterName = "warehouse"
     unhealthy_after: int = Field(default=5, ge=1, le=10_000)
     """Failures in a row (timeouts, 5xx, 401…) after which the ERP channel is reported unhealthy."""
+    allow_http_urls: bool = False
+    """Accept plain `http://` invoice and tracking URLs from the ERP (default: only `https://`)."""
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     webhook: WebhookErpSettings | None = None
     staging: StagingErpSettings | None = None
@@ -253,6 +265,10 @@ class ApiSettings(_Strict):
     tokens_env: str = "ORDERBRIDGE_API_TOKENS"
     metrics_require_token: bool = False
     """`/metrics` answers only a scrape that sends one of `tokens` as a bearer token."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API (and dashboard) reads; a larger one is answered 413 unread."""
+    hook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Largest body the VTEX hook receiver reads (a notification is well under 1 KiB)."""
     stuck: StuckSettings = Field(default_factory=StuckSettings)
 
     @model_validator(mode="before")

@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from orderbridge.api.hooks import hook_router
-from orderbridge.pipeline.deps import PipelineDeps
+from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps
+
+SECRET = "hook-s3cret"
 
 
 @pytest.mark.parametrize(
@@ -22,12 +24,13 @@ from orderbridge.pipeline.deps import PipelineDeps
     ],
 )
 def test_a_body_that_is_not_readable_json_is_answered_400(body: bytes) -> None:
-    # The body is refused before the pipeline is consulted, so no pipeline is needed.
-    deps = cast(PipelineDeps, SimpleNamespace())
+    # The body is refused before the pipeline stores anything, so only the accounts are needed.
+    deps = cast(PipelineDeps, SimpleNamespace(accounts={"shop": AccountPolicy("shop", hook_secret=SECRET)}))
     app = FastAPI()
     app.include_router(hook_router(deps))
+    headers = {"Content-Type": "application/json", HOOK_SECRET_HEADER: SECRET}
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.post("/hooks/vtex/shop", content=body, headers={"Content-Type": "application/json"})
+        response = client.post("/hooks/vtex/shop", content=body, headers=headers)
     assert response.status_code == 400
     answer: Any = response.json()
     assert answer == {"error": "the body must be JSON"}

@@ -154,6 +154,61 @@ CASES: tuple[Case, ...] = (
         lambda o: {"accepted": False},
         "reason: is required when accepted is false",
     ),
+    # --- what must never reach VTEX (issue 14, item 10): other URL schemes, control characters, length ---
+    Case(
+        "invoice-url-javascript",
+        "invoice",
+        "A",
+        lambda o: invoice(o, invoiceUrl="javascript:alert(document.cookie)"),
+        "invoiceUrl: must be an https:// URL",
+    ),
+    Case(
+        "invoice-url-plain-http",
+        "invoice",
+        "A",
+        lambda o: invoice(o, invoiceUrl="http://erp.example.com/nf/1.pdf"),
+        "invoiceUrl: must be an https:// URL",
+    ),
+    Case(
+        "invoice-url-too-long",
+        "invoice",
+        "A",
+        lambda o: invoice(o, invoiceUrl="https://erp.example.com/" + "a" * 2100),
+        "invoiceUrl: String should have at most",
+    ),
+    Case(
+        "invoice-courier-with-crlf",
+        "invoice",
+        "A",
+        lambda o: invoice(o, courier="Correios\r\nX-Injected: 1", trackingNumber="T1"),
+        "courier: must not contain control characters",
+    ),
+    Case(
+        "tracking-url-javascript",
+        "tracking-number",
+        "B",
+        lambda o: {
+            "invoiceNumber": B_INVOICE,
+            "trackingNumber": "T1",
+            "courier": "C",
+            "trackingUrl": "javascript:alert(1)",
+        },
+        "trackingUrl: must be an https:// URL",
+    ),
+    Case(
+        "tracking-number-with-crlf",
+        "tracking-number",
+        "B",
+        lambda o: {"invoiceNumber": B_INVOICE, "trackingNumber": "T1\r\nX-Injected: 1", "courier": "C"},
+        "trackingNumber: must not contain control characters",
+    ),
+    Case(
+        "cancel-reason-with-escape",
+        "cancellation",
+        "A",
+        lambda o: {"reason": "no stock\x1b[2J"},
+        "reason: must not contain control characters",
+    ),
     # --- business rules: core.validation against the stored order and the work in flight ---
     Case(
         "over-invoicing",

@@ -195,11 +195,20 @@ _SCALARS = {
             "invoiceValue": "invoice_value_cents",
             "issuanceDate": "issuance_date",
             "type": "invoice_type",
+            "invoiceUrl": "invoice_url",
+            "courier": "courier",
+            "trackingNumber": "tracking_number",
+            "trackingUrl": "tracking_url",
         },
     ),
     "tracking-number": (
         st.erp_tracking_numbers,
-        {"invoiceNumber": "invoice_number", "trackingNumber": "tracking_number", "courier": "courier"},
+        {
+            "invoiceNumber": "invoice_number",
+            "trackingNumber": "tracking_number",
+            "courier": "courier",
+            "trackingUrl": "tracking_url",
+        },
     ),
     "tracking-events": (
         st.erp_tracking_updates,

@@ -14,6 +14,7 @@ from orderbridge.core.commands import (
 )
 from orderbridge.erp.parsing import (
     ParseError,
+    allow_http_urls,
     load_json,
     parse_acceptance,
     parse_command,
@@ -182,3 +183,19 @@ def test_tracking_csv_gives_one_tracking_number_per_row() -> None:
     with pytest.raises(ParseError) as caught:
         parse_tracking_csv("order_id,invoice_number,tracking_number,courier\no-1,NF-1,,Correios\n")
     assert caught.value.problems[0].field == "row 2.trackingNumber"
+
+
+def test_plain_http_urls_are_taken_only_where_the_setting_allows_them() -> None:
+    body = {**INVOICE, "invoiceUrl": "http://erp.lan/nf/1.pdf", "trackingUrl": "http://carrier.lan/T1"}
+    with pytest.raises(ParseError) as refused:
+        parse_command("invoice", body, default_request_id="r")
+    assert {p.field for p in refused.value.problems} == {"invoiceUrl", "trackingUrl"}
+    allow_http_urls(True)
+    try:
+        command = parse_command("invoice", body, default_request_id="r")
+        with pytest.raises(ParseError):  # still no other scheme
+            parse_command("invoice", {**body, "invoiceUrl": "ftp://erp.lan/nf"}, default_request_id="r")
+    finally:
+        allow_http_urls(False)
+    assert isinstance(command, InvoiceCommand)
+    assert command.invoice_url == "http://erp.lan/nf/1.pdf"

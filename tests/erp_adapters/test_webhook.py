@@ -129,6 +129,18 @@ async def test_a_cancellation_request_refused_with_a_reason_is_denied(
     assert decision == CancellationDecision(accept=False, reason="already shipped")
 
 
+async def test_control_characters_in_an_erps_reason_never_reach_vtex(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    # The denial's reason goes on to VTEX; the decision itself stays the ERP's explicit answer.
+    erp.script.append(Reply(409, {"reason": "already\r\nshipped\x1b[2J"}))
+    erp.script.append(Reply(200, {"accept": False, "reason": "in\ttransit\n"}))
+    refused = await adapter.request_cancellation("acme", "1001-01", "req-1", None)
+    denied = await adapter.request_cancellation("acme", "1001-01", "req-2", None)
+    assert refused == CancellationDecision(accept=False, reason="already shipped [2J")
+    assert denied == CancellationDecision(accept=False, reason="in transit")
+
+
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_on_a_throttle_or_an_outage_is_passed_on(status: int) -> None:
     def answer(request: httpx2.Request) -> httpx2.Response:
@@ -205,6 +217,25 @@ def test_the_secret_never_shows_in_the_config_repr_and_signatures_verify() -> No
     assert verify_signature(SECRET, b"{}", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{} ", sign(SECRET, b"{}"))
     assert not verify_signature(SECRET, b"{}", None)
+    assert not verify_signature(SECRET, b"{}", "garbage")
+
+
+def test_the_signature_covers_a_timestamp_so_a_captured_delivery_cannot_be_replayed_later() -> None:
+    signed_at = 1_800_000_000
+    header = sign(SECRET, b'{"orderId": "1"}', now=signed_at)
+    timestamp, _, digest = header.partition(",")
+    assert timestamp == f"t={signed_at}"
+    assert digest.startswith("v1=") and len(digest) == 3 + 64
+    assert verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at + 299)
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at + 301), "replayed late"
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', header, now=signed_at - 301), "from the future"
+    forged_time = f"t={signed_at + 600},{digest}"  # a fresh timestamp on an old signature
+    assert not verify_signature(SECRET, b'{"orderId": "1"}', forged_time, now=signed_at + 600)
+
+
+def test_a_webhook_adapter_refuses_to_exist_without_a_secret() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        WebhookConfig(url="http://127.0.0.1:1/", secret="")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 from sqlalchemy import func, select
@@ -34,11 +36,18 @@ async def count(harness: Harness, table: object) -> int:
         return int((await session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
 
 
-async def test_the_hook_ping_is_answered_without_a_secret(make_harness: HarnessFactory) -> None:
+async def test_the_hook_ping_needs_the_secret_too(make_harness: HarnessFactory) -> None:
+    # VTEX sends the hook's configured headers with its ping, so the ping can be checked like the rest.
     harness = await make_harness(policy=HOOK_POLICY, start=False)
     async with api_client(harness) as api:
-        response = await api.post(f"/hooks/vtex/{ACCOUNT}", json={"hookConfig": "ping"})
-    assert response.status_code == 200
+        without = await api.post(f"/hooks/vtex/{ACCOUNT}", json={"hookConfig": "ping"})
+        wrong = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json={"hookConfig": "ping"}, headers={HOOK_SECRET_HEADER: "nope"}
+        )
+        right = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json={"hookConfig": "ping"}, headers={HOOK_SECRET_HEADER: SECRET}
+        )
+    assert (without.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
 
 
 async def test_a_notification_without_the_right_secret_is_refused_and_not_stored(
@@ -71,13 +80,42 @@ async def test_a_notification_is_stored_with_its_sync_job_before_the_200(
     assert await count(harness, tables.jobs) == 1
 
 
-async def test_a_notification_for_an_unknown_account_is_refused(make_harness: HarnessFactory) -> None:
+async def test_the_app_key_a_hook_carries_is_not_stored(make_harness: HarnessFactory) -> None:
+    # `Origin.Key` is the account's VTEX appKey, which the configuration treats as a secret.
     harness = await make_harness(policy=HOOK_POLICY, start=False)
     async with api_client(harness) as api:
         response = await api.post(
-            "/hooks/vtex/other", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
         )
-    assert response.status_code == 404
+    assert response.status_code == 200
+    async with harness.db.read_session() as session:
+        stored = (await session.execute(select(tables.intake_events.c.raw))).scalar_one()
+    assert "vtexappkey-shop" not in json.dumps(stored)
+    assert stored["Origin"] == {"Account": ACCOUNT}
+    assert stored["OrderId"] == NOTIFICATION["OrderId"]
+
+
+async def test_an_unknown_account_and_a_wrong_secret_get_the_same_401(make_harness: HarnessFactory) -> None:
+    # Telling them apart would let anyone enumerate the accounts this service serves.
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        unknown = await api.post("/hooks/vtex/other", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET})
+        wrong = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: "nope"}
+        )
+    assert (unknown.status_code, wrong.status_code) == (401, 401)
+    assert unknown.content == wrong.content
+    assert "other" not in unknown.text
+
+
+async def test_the_secret_is_checked_before_the_body_is_read(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(policy=HOOK_POLICY, start=False)
+    async with api_client(harness) as api:
+        unreadable = await api.post(
+            f"/hooks/vtex/{ACCOUNT}", content=b"{not json", headers={HOOK_SECRET_HEADER: "nope"}
+        )
+        not_a_hook = await api.post("/hooks/vtex/other", json={"what": 1})
+    assert (unreadable.status_code, not_a_hook.status_code) == (401, 401)
 
 
 async def test_orders_notified_by_the_hook_are_handed_over_and_started_once(

@@ -15,6 +15,14 @@ from orderbridge.pipeline.oversight import StuckThresholds
 from .auth import BearerAuth
 from .erp_api import HasDeps, erp_api_router
 from .hooks import hook_router
+from .limits import (
+    API_MAX_BODY_BYTES,
+    HOOK_MAX_BODY_BYTES,
+    BodyLimit,
+    BodyTooLarge,
+    TokenFirst,
+    answer_too_large,
+)
 from .metrics import Metrics, metrics_router
 from .ui import SignInRequired, sign_in_redirect, ui_router
 
@@ -30,6 +38,12 @@ def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = 
     app.include_router(erp_api_router(service, tokens))
     app.include_router(ui_router(service.deps, tokens, thresholds))
     app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.add_exception_handler(BodyTooLarge, answer_too_large)
+    # Added last = runs first: the token before anything, then the size limit, then the routes.
+    api_bytes = settings.api.max_body_bytes if settings else API_MAX_BODY_BYTES
+    hook_bytes = settings.api.hook_max_body_bytes if settings else HOOK_MAX_BODY_BYTES
+    app.add_middleware(BodyLimit, api_bytes=api_bytes, hook_bytes=hook_bytes)
+    app.add_middleware(TokenFirst, auth=BearerAuth(tokens))
     scrape_auth = BearerAuth(tokens) if settings is not None and settings.api.metrics_require_token else None
     app.include_router(metrics_router(Metrics(service.deps.db, thresholds), scrape_auth))
 

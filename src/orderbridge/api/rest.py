@@ -362,11 +362,18 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         },
         tags=["health"],
     )
-    async def health() -> Response:
-        """Database and each account's VTEX reachability. No token needed: it reveals no order data."""
+    async def health(credentials: Credentials) -> Response:
+        """`ok` or `degraded` for anyone; with a valid token also the database and each account's VTEX
+        reachability (account names and VTEX error texts are not for anonymous callers)."""
         report = await ctx.reads.health()
+        presented = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+        shown: dict[str, Any] = report.model_dump(mode="json")
+        try:
+            ctx.auth.client_of(presented)
+        except ProblemError:
+            shown = {"status": report.status}
         return Response(
-            orjson.dumps(report.model_dump(mode="json")),
+            orjson.dumps(shown),
             status_code=200 if report.status == "ok" else 503,
             media_type="application/json",
         )

@@ -86,6 +86,8 @@ class ComponentHealth(BaseModel):
 
 
 class Health(BaseModel):
+    """Without a valid token only `status`; with one, the database and each account too."""
+
     status: Literal["ok", "degraded"]
-    database: ComponentHealth
-    accounts: dict[str, ComponentHealth]
+    database: ComponentHealth | None = None
+    accounts: dict[str, ComponentHealth] | None = None

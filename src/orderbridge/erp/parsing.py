@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from pydantic_core import PydanticCustomError
@@ -84,8 +85,48 @@ def no_nul(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(strict=True, min_length=1, max_length=2000), AfterValidator(no_nul)]
-ShortText = Annotated[str, Field(strict=True, min_length=1, max_length=200), AfterValidator(no_nul)]
+#: C0 and C1 control characters and DEL: a CR/LF in a courier name would end up in VTEX's documents,
+#: e-mails and storefront pages; none belongs in anything an ERP sends on to VTEX.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def no_control(value: str) -> str:
+    """Refuse NUL (as `no_nul`, its own rule) and every other control character (CR, LF, tab, ESC…)."""
+    no_nul(value)
+    if _CONTROL.search(value):
+        raise PydanticCustomError(
+            "control_character", "must not contain control characters (CR, LF, tab, ESC…)"
+        )
+    return value
+
+
+_url_schemes: tuple[str, ...] = ("https",)
+
+
+def allow_http_urls(allowed: bool) -> None:
+    """`[erp] allow_http_urls`, applied once at service start: plain http for invoice and tracking URLs
+    (an ERP on a private network without TLS). Off by default: VTEX shows these links to shoppers."""
+    global _url_schemes
+    _url_schemes = ("https", "http") if allowed else ("https",)
+
+
+def web_url(value: str) -> str:
+    """An absolute https URL with a host (http too when allowed): no `javascript:`, `data:`, `file:`…"""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in _url_schemes or not parts.hostname:
+        wanted = " or http://" if "http" in _url_schemes else ""
+        raise PydanticCustomError("url_scheme", f"must be an https://{wanted} URL with a host")
+    return value
+
+
+Text = Annotated[str, Field(strict=True, min_length=1, max_length=2000), AfterValidator(no_control)]
+ShortText = Annotated[str, Field(strict=True, min_length=1, max_length=200), AfterValidator(no_control)]
+Url = Annotated[
+    str,
+    Field(strict=True, min_length=1, max_length=2000),
+    AfterValidator(no_control),
+    AfterValidator(web_url),
+]
 IsoDateTime = Annotated[str, Field(strict=True, min_length=1, max_length=40), AfterValidator(_iso_datetime)]
 Quantity = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
 Cents = Annotated[StrictInt, Field(ge=0, le=10**12)]
@@ -114,10 +155,10 @@ class InvoiceIn(_Wire):
     type: Literal["Output", "Input"] = "Output"
     items: list[InvoiceItemIn] = Field(min_length=1, max_length=1000)
     invoiceKey: ShortText | None = None
-    invoiceUrl: Text | None = None
+    invoiceUrl: Url | None = None
     courier: ShortText | None = None
     trackingNumber: ShortText | None = None
-    trackingUrl: Text | None = None
+    trackingUrl: Url | None = None
 
 
 class TrackingNumberIn(_Wire):
@@ -125,7 +166,7 @@ class TrackingNumberIn(_Wire):
 
     trackingNumber: ShortText
     courier: ShortText
-    trackingUrl: Text | None = None
+    trackingUrl: Url | None = None
     dispatchedDate: IsoDateTime | None = None
 
 

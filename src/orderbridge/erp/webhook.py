@@ -1,8 +1,9 @@
 """The webhook ERP adapter: orderbridge POSTs each order and each cancellation notice to the ERP's URL.
 
-Every body is signed: `X-Orderbridge-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>` with
-the shared secret, so the ERP can refuse anything that did not come from orderbridge
-(`verify_signature` is the reference check, also used by the tests playing the ERP).
+Every body is signed: `X-Orderbridge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + the
+exact body bytes>` with the shared secret (Stripe's scheme), so the ERP can refuse anything that did not
+come from orderbridge, and a captured delivery replayed more than 5 minutes later (`verify_signature` is
+the reference check, also used by the tests playing the ERP). No secret, no adapter.
 
 Only an explicit answer is a business decision (docs/erp-api.md). For an order handover:
 - 2xx → accepted; a JSON body may carry `{"erpReference": "..."}`. 202 → the ERP will decide later and
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +47,43 @@ EVENT_HEADER = "X-Orderbridge-Event"
 DELIVERY_HEADER = "X-Orderbridge-Delivery"
 _REFUSAL_STATUSES = frozenset({409, 422})  # with a JSON reason, the ERP's explicit "no"
 _MAX_REASON = 500
+#: How old (or how far in the future) a signed timestamp may be; receivers should use the same.
+SIGNATURE_TOLERANCE_S = 300
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """Constant-time check of a `X-Orderbridge-Signature` header against the body."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
+def sign(secret: str, body: bytes, *, now: float | None = None) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the time is signed with the body, so a
+    captured delivery is refused once it is older than the receiver's tolerance."""
+    timestamp = int(time.time() if now is None else now)
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify_signature(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    *,
+    now: float | None = None,
+    tolerance_s: float = SIGNATURE_TOLERANCE_S,
+) -> bool:
+    """The receiver's check (reference for ERPs, used by the tests playing the ERP): the timestamp is
+    within `tolerance_s` of now and one `v1` matches, compared in constant time."""
+    if header is None:
+        return False
+    parts = [part.strip().partition("=") for part in header.split(",")]
+    stamps = [value for name, _, value in parts if name == "t"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        return False
+    timestamp = int(stamps[0])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = _digest(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, value) for name, _, value in parts if name == "v1")
 
 
 @dataclass(frozen=True)
@@ -62,6 +93,10 @@ class WebhookConfig:
     url: str
     secret: str
     timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.secret.strip():
+            raise ValueError("the webhook adapter needs a signing secret ([erp.webhook] secret)")
 
     def __repr__(self) -> str:
         return f"WebhookConfig(url={self.url!r}, secret=<hidden>, timeout_s={self.timeout_s})"
@@ -133,7 +168,8 @@ class WebhookErp:
             accept = _json_field(response, "accept")
             if not isinstance(accept, bool):
                 raise ErpUnavailable('the ERP answered a cancellation request without a boolean "accept"')
-            return CancellationDecision(accept=accept, reason=str(_json_field(response, "reason") or ""))
+            said = _json_field(response, "reason")
+            return CancellationDecision(accept=accept, reason=_plain(str(said)) if said else "")
         return CancellationDecision(accept=False, reason=_refusal(response))
 
     async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> httpx2.Response:
@@ -172,9 +208,14 @@ def _json_field(response: httpx2.Response, name: str) -> object:
 
 def _explicit_reason(response: httpx2.Response) -> str | None:
     reason = _json_field(response, "reason")
-    if not isinstance(reason, str) or not reason.strip():
+    if not isinstance(reason, str) or not _plain(reason):
         return None
-    return reason.strip()[:_MAX_REASON]
+    return _plain(reason)
+
+
+def _plain(text: str) -> str:
+    """The ERP's reason as VTEX may receive it: control characters (CR, LF, ESC…) become one space."""
+    return _CONTROL_RUN.sub(" ", text).strip()[:_MAX_REASON]
 
 
 def _refusal(response: httpx2.Response) -> str:

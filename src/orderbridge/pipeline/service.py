@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import sys
 from collections.abc import Generator, Mapping
@@ -22,6 +23,7 @@ import uvicorn
 import uvloop
 
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
+from orderbridge.erp.parsing import allow_http_urls
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.logsetup import configure_from_settings
 from orderbridge.metrics import observe_vtex_call
@@ -37,6 +39,7 @@ from .runtime import Pipeline
 log = structlog.get_logger("orderbridge.service")
 
 ALREADY_RUNNING_EXIT = 3
+PRIVATE_UMASK = 0o077
 
 
 def policy_of(account: AccountSettings) -> AccountPolicy:
@@ -93,6 +96,8 @@ class Service:
         self.clients = {
             a.name: client_of(a, transports.get(a.name), settings.ca_bundle) for a in settings.accounts
         }
+        # Every ERP channel parses through `orderbridge.erp.parsing`: one switch covers them all.
+        allow_http_urls(settings.erp.allow_http_urls)
         self.erp = erp or build_erp(settings)
         self.pipeline = Pipeline(
             self.db,
@@ -209,6 +214,9 @@ def _bound_port(server: uvicorn.Server) -> int | None:
 def run_service(config: Path | None) -> int:
     """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM. The exit status:
     0, or 3 when another service already runs on the same database (the message says which)."""
+    # Databases, their WAL, the warehouse and the files adapter's folders hold customers' personal data:
+    # whatever umask the service was started with, it creates files 0600 and directories 0700.
+    os.umask(PRIVATE_UMASK)
     settings = load_settings(config)
     configure_from_settings(settings.log_level, settings.log_format)
     # uvloop: the same asyncio semantics with a cheaper loop (the service is I/O-bound, many small tasks).
