@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx2
 
+from pipeline.conftest import APP_KEY, APP_TOKEN
+
 from .service_process import FILES, running_service
 
 
@@ -24,6 +26,14 @@ def wait_for(paths: list[Path], timeout_s: float = 30) -> None:
         time.sleep(0.05)
 
 
+def wait_for_feed(sandbox_url: str, timeout_s: float = 30) -> None:
+    headers = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN}
+    deadline = time.monotonic() + timeout_s
+    while httpx2.get(f"{sandbox_url}/api/orders/feed/config", headers=headers).status_code != 200:
+        assert time.monotonic() < deadline, "the service did not configure the feed"
+        time.sleep(0.05)
+
+
 def test_databases_and_their_wal_are_private_to_the_service_user(tmp_path: Path) -> None:
     with running_service(tmp_path, umask=0o022) as service:
         files = [service.directory / name for name in ("ob.db", "ob.db-wal", "wh.db")]
@@ -34,6 +44,7 @@ def test_databases_and_their_wal_are_private_to_the_service_user(tmp_path: Path)
 
 def test_the_files_adapters_outbox_and_its_orders_are_private(tmp_path: Path) -> None:
     with running_service(tmp_path, umask=0o022, erp=FILES) as service:
+        wait_for_feed(service.sandbox_url)  # an order created before that would announce itself to nobody
         httpx2.post(f"{service.sandbox_url}/_sandbox/orders", json={"count": 1}).raise_for_status()
         outbox = service.directory / "erp" / "outbox"
         deadline = time.monotonic() + 30
