@@ -131,7 +131,9 @@ async def _run_in(options: ChaosOptions, workdir: Path, on_progress: ProgressCal
     demo = options.demo_options()
     with sandbox_subprocess(**sandbox_options(demo)) as base_url:
         config = workdir / "orderbridge.toml"
-        config.write_text(config_toml(demo, base_url, workdir, warehouse_settings(options, workdir)))
+        warehouse = warehouse_settings(options, workdir)
+        # The service's own default workers: a chaos run stages a store, not the demo's laptop.
+        config.write_text(config_toml(demo, base_url, workdir, warehouse, workers=None))
         supervisor = Supervisor(config, workdir / "pipeline.log")
         try:
             async with httpx2.AsyncClient(base_url=base_url, timeout=30.0) as sandbox:

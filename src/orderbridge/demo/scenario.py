@@ -67,11 +67,20 @@ def database_url(options: DemoOptions, workdir: Path) -> str:
     return options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
 
 
+# The demo's 200 orders need few workers; fewer keep `make run` light on a laptop.
+DEMO_WORKERS = 32
+
+
 def config_toml(
-    options: DemoOptions, base_url: str, workdir: Path, warehouse_override: WarehouseSettings | None = None
+    options: DemoOptions,
+    base_url: str,
+    workdir: Path,
+    warehouse_override: WarehouseSettings | None = None,
+    workers: int | None = DEMO_WORKERS,
 ) -> str:
     """The configuration file `orderbridge run` reads, pointed at the demo's sandbox (and at the
     warehouse `warehouse_override` describes, if given: `orderbridge chaos` stages a busier one).
+    `workers=None` leaves the service's own default (what a store runs).
 
     Credentials are not written: the pipeline reads them from VTEX_APP_KEY / VTEX_APP_TOKEN
     (`pipeline_env`), as a production configuration should.
@@ -79,7 +88,7 @@ def config_toml(
     warehouse = (warehouse_override or warehouse_settings(options, workdir)).model_dump()
     lines = [
         f"database_url = {_toml(database_url(options, workdir))}",
-        "workers = 32",
+        *([f"workers = {workers}"] if workers is not None else []),
         "reconcile_interval_s = 30",
         'log_level = "warning"',
         "",
