@@ -7,11 +7,13 @@ the store and jobs tests; kept here so both run against the very same setup).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from orderbridge.store.db import Database
 from orderbridge.store.testing import create_migrated_database, delete_all_rows, drop_database
@@ -67,3 +69,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     browser = [item for item in items if "browser" in item.path.parts]
     if browser:
         items[:] = [item for item in items if "browser" not in item.path.parts] + browser
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs a command in-process configures logging for the whole process (a `warning`
+    level from a config file, say); the next test's `capture_logs` would then miss info lines."""
+    saved = structlog.get_config()
+    root_level = logging.getLogger().level
+    yield
+    structlog.configure(**saved)
+    logging.getLogger().setLevel(root_level)
