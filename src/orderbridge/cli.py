@@ -131,7 +131,7 @@ ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (de
 def run(config: Path | None = ConfigOption) -> None:
     """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C."""
     from orderbridge.config import ConfigError
-    from orderbridge.pipeline.service import run_service
+    from orderbridge.service import run_service
 
     try:
         status = run_service(config)

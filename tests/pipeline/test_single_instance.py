@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from orderbridge.pipeline.service import ALREADY_RUNNING_EXIT
 from orderbridge.sandbox.testing import SandboxServer
+from orderbridge.service import ALREADY_RUNNING_EXIT
 from orderbridge.store.testing import create_migrated_database, drop_database
 
 from .conftest import ACCOUNT, APP_KEY, APP_TOKEN, postgres_url_or_skip, sandbox_config

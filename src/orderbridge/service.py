@@ -1,5 +1,8 @@
 """`Service`: `orderbridge run` — the whole pipeline, its ERP adapter and its HTTP API on one event loop.
 
+The process's composition root, beside the CLI: it may import every layer (the pipeline, the API, uvicorn,
+the loop), and no layer imports it.
+
 Built from `orderbridge.config.Settings`, so a test, the demo or a bench starts it exactly as production
 does: `orderbridge run --config FILE` in a subprocess, or `await Service(settings).run(stop)` in-process.
 SIGINT/SIGTERM stop it gracefully (running jobs finish, the ERP adapter stops, the database closes).
@@ -22,19 +25,19 @@ import structlog
 import uvicorn
 import uvloop
 
+from orderbridge.api.app import create_api
 from orderbridge.config import AccountSettings, FromOrdersFilter, Settings, load_settings
 from orderbridge.erp.parsing import allow_http_urls
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.logsetup import configure_from_settings
 from orderbridge.metrics import observe_vtex_call
+from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps, Timing
+from orderbridge.pipeline.erp_wiring import build_erp
+from orderbridge.pipeline.runtime import Pipeline
 from orderbridge.store.db import Database
 from orderbridge.store.instance_lock import AlreadyRunning, single_instance
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.errors import VtexError
-
-from .deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps, Timing
-from .erp_wiring import build_erp
-from .runtime import Pipeline
 
 log = structlog.get_logger("orderbridge.service")
 
@@ -159,8 +162,6 @@ class Service:
         api = self.settings.api
         if not api.enabled:
             return None
-        from orderbridge.api.app import create_api
-
         config = uvicorn.Config(
             create_api(self),
             host=api.host,
