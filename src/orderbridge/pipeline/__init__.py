@@ -2,7 +2,7 @@
 
 Where things are:
 - `runtime.Pipeline` wires it all (queue + handlers, feed pollers, sink, reconciliation, ERP adapter);
-  `service.Service(settings)` builds one from `orderbridge.config` and adds the HTTP API (`orderbridge run`).
+  the process around it (`orderbridge.service.Service`: settings, HTTP API, signals) lives beside the CLI.
 - Intake: `intake_feed` (Feed v3 pollers), `intake_hook` (the hook receiver's logic), `intake` (store the
   events and enqueue their syncs in one transaction), `reconcile` (the periodic sweep).
 - Jobs: `sync` (`sync_order`: Get order → store → the steps `core.decisions` names), `relay`
@@ -10,7 +10,7 @@ Where things are:
   requests), `handlers` (kind → handler), `handover` (hand an order to the ERP once).
 - The ERP's way in: `commands.PipelineSink` (validate → store → relay, late acceptance, current order).
 - Support: `deps` (what the parts share), `mapping` (VTEX order → `OrderSnapshot`), `records` (row →
-  facts), `confirm` (hot-path writes), `ledger` (attempts), `accounts` (pause on auth
-  errors), `vtex_calls` (429/auth → job outcomes), `erp_wiring`, `crashpoints` (crash test).
+  facts), `ledger` (attempts), `accounts` (pause on auth errors), `vtex_calls` (429/auth → job
+  outcomes), `erp_wiring`, `crashpoints` (crash test).
 - Operators: `operators` (status, list, show, retry) and `console` (what the CLI prints).
 """

@@ -36,11 +36,11 @@ from orderbridge.erp.port import (
 from orderbridge.jobs.errors import RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store import repo
+from orderbridge.store.sync_writes import confirm_visible_commands, store_read
 from orderbridge.vtex import Order
 from orderbridge.vtex.errors import Conflict, Unavailable
 
 from . import held, ledger
-from .confirm import confirm_visible_commands, store_read
 from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
