@@ -1,5 +1,6 @@
 """The simulated warehouse: an ERP adapter kept in its own SQLite file, for tests, the demo and the bench."""
 
+from orderbridge.config import WarehouseSettings
 from orderbridge.erp.warehouse.adapter import (
     SimulatedWarehouse,
     database_path,
@@ -8,7 +9,6 @@ from orderbridge.erp.warehouse.adapter import (
     read_summary,
 )
 from orderbridge.erp.warehouse.ledger import GiveUp, PlanRow, WarehouseSummary
-from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 __all__ = [
     "GiveUp",

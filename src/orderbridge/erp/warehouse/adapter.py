@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from orderbridge.config import WarehouseSettings
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import (
     AcceptanceLater,
@@ -35,7 +36,6 @@ from orderbridge.erp.warehouse import ledger
 from orderbridge.erp.warehouse.documents import NotReady, already_done, build_command
 from orderbridge.erp.warehouse.ledger import DueStep, StepResult, WarehouseSummary
 from orderbridge.erp.warehouse.plans import erp_reference
-from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 log = structlog.get_logger("orderbridge.erp.warehouse")
 T = TypeVar("T")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from orderbridge.config import WarehouseSettings
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.erp.warehouse.plans import (
     Step,
@@ -21,7 +22,6 @@ from orderbridge.erp.warehouse.plans import (
     steps_from_json,
     steps_to_json,
 )
-from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handovers (

@@ -13,8 +13,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from orderbridge.config import WarehouseSettings
 from orderbridge.core.orders import OrderSnapshot
-from orderbridge.erp.warehouse.settings import WarehouseSettings
 
 StepKind = Literal["acknowledge", "change", "invoice", "tracking_number", "tracking_events", "cancel"]
 
