@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 import orjson
+import stamina
 from sqlalchemy import func, select
 
 from orderbridge.audit.check import InvariantReport, check_invariants
@@ -56,6 +57,9 @@ def vtex_from_ledger(body: Mapping[str, Any]) -> tuple[dict[str, VtexOrder], int
     return found, int(body.get("feed_depth", 0))
 
 
+# A GET changes nothing: a watcher polling for an hour retries a dropped connection rather than end the
+# run it watches.
+@stamina.retry(on=httpx2.TransportError, attempts=4, wait_initial=0.2)
 async def read_vtex(sandbox: httpx2.AsyncClient) -> tuple[dict[str, VtexOrder], int]:
     response = await sandbox.get("/_sandbox/ledger")
     response.raise_for_status()

@@ -33,7 +33,7 @@ from orderbridge.demo.scenario import (
     database_url,
     sandbox_options,
 )
-from orderbridge.sandbox.testing import sandbox_subprocess
+from orderbridge.sandbox.testing import sandbox_client, sandbox_subprocess
 
 PAST_VISIBILITY_TIMEOUT_S = 300
 MAX_WAVE = 1000
@@ -136,7 +136,7 @@ async def _run_in(options: ChaosOptions, workdir: Path, on_progress: ProgressCal
         config.write_text(config_toml(demo, base_url, workdir, warehouse, workers=None))
         supervisor = Supervisor(config, workdir / "pipeline.log")
         try:
-            async with httpx2.AsyncClient(base_url=base_url, timeout=30.0) as sandbox:
+            async with sandbox_client(base_url, timeout_s=30.0) as sandbox:
                 await wait_for_feed(sandbox, supervisor.check)
                 response = await sandbox.put("/_sandbox/faults", json=fault_profile(options.faults))
                 response.raise_for_status()

@@ -36,7 +36,7 @@ from orderbridge.demo.scenario import (
     shopper_plan,
 )
 from orderbridge.demo.truth import DemoSummary, summarize, with_invariants
-from orderbridge.sandbox.testing import sandbox_subprocess
+from orderbridge.sandbox.testing import sandbox_client, sandbox_subprocess
 
 TICK_S = 0.25
 VTEX_HEADERS = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN, "Accept": "application/json"}
@@ -95,7 +95,7 @@ async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCall
         config.write_text(config_toml(options, base_url, workdir))
         log_path = workdir / "pipeline.log"
         with pipeline_process(config, log_path) as process:
-            async with httpx2.AsyncClient(base_url=base_url, timeout=10.0) as sandbox:
+            async with sandbox_client(base_url, timeout_s=10.0) as sandbox:
                 warehouse_db, db_url = workdir / "warehouse.db", database_url(options, workdir)
                 observer = Observer(sandbox, VTEX_HEADERS, warehouse_db, ACCOUNT, db_url)
                 return await _stage(

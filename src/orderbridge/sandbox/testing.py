@@ -25,6 +25,16 @@ from orderbridge.sandbox.app import create_app
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.state import OmsState
 
+# uvicorn closes a connection idle for 5 s; a client reusing it at that instant reads nothing back
+# (ReadError). A watcher that polls every few seconds drops its idle connections sooner instead.
+KEEPALIVE_EXPIRY_S = 2.0
+
+
+def sandbox_client(base_url: str, timeout_s: float) -> httpx2.AsyncClient:
+    """A client for the sandbox's `/_sandbox` routes, for a watcher that polls it for a long time."""
+    limits = httpx2.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    return httpx2.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits)
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
