@@ -20,6 +20,7 @@ from erp_adapters.harness import eventually, running_pipeline
 from orderbridge.api.app import create_api
 from orderbridge.erp.port import HandoverOrder, HandoverResult, Rejected
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
+from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline import operators
 from orderbridge.sandbox.testing import free_port
 
@@ -65,6 +66,8 @@ async def _serve(
     warehouse = SimulatedWarehouse(tmp / "warehouse.db", FAST)
     warehouse.hand_over = RefusesFirstOffers(warehouse, refused)  # type: ignore[method-assign]
     async with running_pipeline(tmp, warehouse) as h:
+        for client in h.pipeline.deps.clients.values():  # as `orderbridge run` does: metrics see the calls
+            client.add_observer(observe_vtex_call)
         app = create_api(h.pipeline, [served.token])
         port = int(served.base_url.rsplit(":", 1)[1])
         config = uvicorn.Config(
