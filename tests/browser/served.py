@@ -36,6 +36,9 @@ FAST = WarehouseSettings(
 )
 
 
+REQUESTS_PER_SECOND = 50
+
+
 class RefusesFirstOffers:
     """Refuses the first offer of the first `count` orders it sees; every later offer goes through."""
 
@@ -65,7 +68,8 @@ async def _serve(
 ) -> None:
     warehouse = SimulatedWarehouse(tmp / "warehouse.db", FAST)
     warehouse.hand_over = RefusesFirstOffers(warehouse, refused)  # type: ignore[method-assign]
-    async with running_pipeline(tmp, warehouse) as h:
+    # A client-side limit, as production accounts have one: the overview shows the calls against it.
+    async with running_pipeline(tmp, warehouse, requests_per_second=REQUESTS_PER_SECOND) as h:
         for client in h.pipeline.deps.clients.values():  # as `orderbridge run` does: metrics see the calls
             client.add_observer(observe_vtex_call)
         app = create_api(h.pipeline, [served.token])

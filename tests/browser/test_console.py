@@ -14,7 +14,7 @@ from orderbridge.pipeline import operators
 from orderbridge.store.db import Database
 
 from .conftest import TOKEN
-from .served import ServedConsole
+from .served import REQUESTS_PER_SECOND, ServedConsole
 
 WAIT_MS = 30_000
 
@@ -63,7 +63,9 @@ def test_the_overview_counts_match_the_store(page: Page, console: ServedConsole)
         expect(section.locator(f"td[data-state='{state}']")).to_have_text(str(count))
     expect(section.locator("td[data-rule='parked']")).to_have_text(str(expected["orders"].get("parked", 0)))
     # The feed is read several times a second: this account's calls of the last minute are never zero.
-    expect(section.locator("dd[data-vtex='calls-per-min']")).to_have_text(re.compile(r"^[1-9]\d* \("))
+    expect(section.locator("dd[data-vtex='calls-per-min']")).to_have_text(
+        re.compile(rf"^[1-9]\d* of {REQUESTS_PER_SECOND * 60} allowed \(\d+ %\)$")
+    )
 
 
 def test_an_orders_timeline_shows_its_event_vtex_calls_handover_and_park(
