@@ -15,7 +15,15 @@ Two kinds:
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from orderbridge.vtex import VtexCall
 
 REGISTRY = CollectorRegistry()
 
@@ -61,17 +69,51 @@ HOOK_DELIVERIES = Counter(
 )
 
 
-def observe_vtex_call(
-    account: str, method: str, endpoint: str, status: int | None, seconds: float, retry_after: float | None
-) -> None:
+class LastMinute:
+    """Each account's VTEX calls and 429s over the last 60 seconds, in one-second buckets: what the
+    dashboard compares with the account's limit (a Prometheus counter only knows totals since start)."""
+
+    WINDOW_S = 60
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: account -> [second, calls, 429s] buckets, oldest first, none older than the window.
+        self._buckets: dict[str, deque[list[int]]] = {}
+
+    def count(self, account: str, rate_limited: bool) -> None:
+        second = int(self._clock())
+        buckets = self._buckets.setdefault(account, deque())
+        if not buckets or buckets[-1][0] != second:
+            buckets.append([second, 0, 0])
+            while buckets[0][0] <= second - self.WINDOW_S:
+                buckets.popleft()
+        buckets[-1][1] += 1
+        buckets[-1][2] += int(rate_limited)
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """{account: (calls, 429s)} in the last 60 seconds."""
+        since = int(self._clock()) - self.WINDOW_S
+        found: dict[str, tuple[int, int]] = {}
+        for account, buckets in list(self._buckets.items()):
+            recent = [b for b in list(buckets) if b[0] > since]
+            found[account] = (sum(b[1] for b in recent), sum(b[2] for b in recent))
+        return found
+
+
+VTEX_LAST_MINUTE = LastMinute()
+
+
+def observe_vtex_call(call: VtexCall) -> None:
     """The VTEX transport's observer: one call per attempt (see `VtexHttpClient(observer=...)`)."""
-    name = f"{method} {endpoint}"
+    name = f"{call.method} {call.endpoint}"
+    account, status = call.account, call.status
     VTEX_REQUESTS.labels(account, name, str(status) if status is not None else "error").inc()
-    VTEX_LATENCY.labels(account, name).observe(seconds)
+    VTEX_LATENCY.labels(account, name).observe(call.seconds)
+    VTEX_LAST_MINUTE.count(account, status == 429)
     if status == 429:
         VTEX_RATE_LIMITED.labels(account).inc()
-        if retry_after is not None:
-            VTEX_RETRY_AFTER.labels(account).inc(retry_after)
+        if call.retry_after is not None:
+            VTEX_RETRY_AFTER.labels(account).inc(call.retry_after)
 
 
 def vtex_totals() -> dict[str, dict[str, float]]:

@@ -20,6 +20,7 @@ from erp_adapters.harness import eventually, running_pipeline
 from orderbridge.api.app import create_api
 from orderbridge.erp.port import HandoverOrder, HandoverResult, Rejected
 from orderbridge.erp.warehouse import SimulatedWarehouse, WarehouseSettings
+from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline import operators
 from orderbridge.sandbox.testing import free_port
 
@@ -33,6 +34,9 @@ FAST = WarehouseSettings(
     tracking_events=1,
     idle_poll_s=0.05,
 )
+
+
+REQUESTS_PER_SECOND = 50
 
 
 class RefusesFirstOffers:
@@ -64,7 +68,10 @@ async def _serve(
 ) -> None:
     warehouse = SimulatedWarehouse(tmp / "warehouse.db", FAST)
     warehouse.hand_over = RefusesFirstOffers(warehouse, refused)  # type: ignore[method-assign]
-    async with running_pipeline(tmp, warehouse) as h:
+    # A client-side limit, as production accounts have one: the overview shows the calls against it.
+    async with running_pipeline(tmp, warehouse, requests_per_second=REQUESTS_PER_SECOND) as h:
+        for client in h.pipeline.deps.clients.values():  # as `orderbridge run` does: metrics see the calls
+            client.add_observer(observe_vtex_call)
         app = create_api(h.pipeline, [served.token])
         port = int(served.base_url.rsplit(":", 1)[1])
         config = uvicorn.Config(

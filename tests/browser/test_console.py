@@ -14,7 +14,7 @@ from orderbridge.pipeline import operators
 from orderbridge.store.db import Database
 
 from .conftest import TOKEN
-from .served import ServedConsole
+from .served import REQUESTS_PER_SECOND, ServedConsole
 
 WAIT_MS = 30_000
 
@@ -62,9 +62,15 @@ def test_the_overview_counts_match_the_store(page: Page, console: ServedConsole)
     for state, count in expected["orders"].items():
         expect(section.locator(f"td[data-state='{state}']")).to_have_text(str(count))
     expect(section.locator("td[data-rule='parked']")).to_have_text(str(expected["orders"].get("parked", 0)))
+    # The feed is read several times a second: this account's calls of the last minute are never zero.
+    expect(section.locator("dd[data-vtex='calls-per-min']")).to_have_text(
+        re.compile(rf"^[1-9]\d* of {REQUESTS_PER_SECOND * 60} allowed \(\d+ %\)$")
+    )
 
 
-def test_an_orders_timeline_shows_its_event_handover_and_park(page: Page, console: ServedConsole) -> None:
+def test_an_orders_timeline_shows_its_event_vtex_calls_handover_and_park(
+    page: Page, console: ServedConsole
+) -> None:
     _sign_in(page, console)
     page.get_by_role("link", name="Parked", exact=True).click()
     first = page.locator("table.parked tbody tr").first
@@ -77,6 +83,10 @@ def test_an_orders_timeline_shows_its_event_handover_and_park(page: Page, consol
     timeline = page.locator("ol.timeline")
     expect(timeline).to_contain_text("feed event")
     expect(timeline).to_contain_text("hand_over")
+    get_order = timeline.locator("li.t-vtex", has_text=f"VTEX GET /api/oms/pvt/orders/{order_id}").first
+    expect(get_order).to_contain_text("HTTP 200")
+    expect(get_order.locator(".latency")).to_have_text(re.compile(r"^\d+\.\d ms$"))
+    expect(get_order.locator(".attempt")).to_have_text("attempt 1")
     expect(page.locator("#pipeline-state")).to_have_text("parked")
     page.get_by_text("Stored VTEX document").click()
     expect(page.locator("details[open] pre")).to_contain_text(order_id)

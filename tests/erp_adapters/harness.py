@@ -122,6 +122,7 @@ async def running_pipeline(
     *,
     sandbox: SandboxConfig | None = None,
     policy: AccountPolicy | None = None,
+    requests_per_second: float | None = None,
 ) -> AsyncIterator[Harness]:
     config = sandbox or SandboxConfig(
         account_name=ACCOUNT, app_key=APP_KEY, app_token=APP_TOKEN, invoice_settle_s=0.1, cancel_settle_s=0.1
@@ -129,7 +130,9 @@ async def running_pipeline(
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orderbridge.db'}")
     await db.migrate()
     async with SandboxServer(config) as server:
-        client = VtexClient(ACCOUNT, APP_KEY, APP_TOKEN, base_url=server.base_url)
+        client = VtexClient(
+            ACCOUNT, APP_KEY, APP_TOKEN, base_url=server.base_url, requests_per_second=requests_per_second
+        )
         timing = Timing(feed_idle_min_s=0.02, feed_idle_max_s=0.1, feed_error_s=0.1, change_poll_s=0.05)
         pipeline = Pipeline(
             db,

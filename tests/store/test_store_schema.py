@@ -27,7 +27,7 @@ async def test_migrating_an_up_to_date_database_changes_nothing(db: Database) ->
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0002"
+    assert version == "0003_vtex_calls"
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout_for_waits_off_the_loop(
@@ -101,7 +101,7 @@ async def _migrate_concurrently(url: str) -> None:
         await asyncio.gather(*(d.migrate() for d in databases))
         async with databases[0].engine.connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-        assert versions == ["0002"]
+        assert versions == ["0003_vtex_calls"]
     finally:
         for d in databases:
             await d.dispose()

@@ -24,12 +24,16 @@ from .limits import (
     answer_too_large,
 )
 from .metrics import Metrics, metrics_router
+from .rest import openapi_document
 from .ui import SignInRequired, sign_in_redirect, ui_router
 
 
 def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = None) -> FastAPI:
     """`api_tokens` default to `settings.api.tokens`; with none, `/api/v1` and `/ui` refuse everyone."""
     app = FastAPI(title="orderbridge", docs_url=None, redoc_url=None)  # /docs: the REST router's own
+    # `/openapi.json` (what `/docs` renders) is the ERP API's document, the very one `orderbridge openapi`
+    # prints: not the hook receiver's or the probes' routes, which are no ERP's business.
+    app.openapi = openapi_document  # type: ignore[method-assign]
     app.state.service = service
     settings: Any = getattr(service, "settings", None)
     tokens = list(api_tokens if api_tokens is not None else (settings.api.tokens if settings else ()))

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.core.decisions import PipelineState
-from orderbridge.metrics import last_feed_reads, vtex_totals
+from orderbridge.metrics import VTEX_LAST_MINUTE, last_feed_reads, vtex_totals
 from orderbridge.pipeline import operators, oversight
 from orderbridge.pipeline.deps import PipelineDeps
 from orderbridge.store import tables
@@ -304,6 +304,7 @@ async def _overview(
     stuck = await oversight.stuck_counts(deps.db, thresholds)
     hooks = await _hook_deliveries_last_hour(deps)
     vtex = vtex_totals()
+    last_minute = VTEX_LAST_MINUTE.totals()
     feed_reads = last_feed_reads()
     rows = []
     for name in sorted(set(status) | set(deps.accounts)):
@@ -323,11 +324,30 @@ async def _overview(
                 "jobs_pending": item["jobs_pending"],
                 "jobs_parked": item["jobs_parked"],
                 "stuck": stuck.get(name, dict.fromkeys(oversight.STUCK_RULES, 0)),
-                "vtex": vtex.get(name, {"requests": 0, "rate_limited": 0}),
+                "vtex": _vtex_use(deps, name, vtex.get(name, {}), last_minute.get(name, (0, 0))),
                 "vtex_health": item.get("vtex", {"healthy": None}),
             }
         )
     return rows, report["erp_channels"]
+
+
+def _vtex_use(
+    deps: PipelineDeps, account: str, since_start: dict[str, float], last_minute: tuple[int, int]
+) -> dict[str, Any]:
+    """The account's VTEX calls and 429s in the last minute next to its configured limits, and the
+    totals since this process started."""
+    client = deps.clients.get(account)
+    limit = client.requests_per_minute if client is not None else None
+    calls, rate_limited = last_minute
+    return {
+        "per_min": calls,
+        "rate_limited_per_min": rate_limited,
+        "limit_per_min": limit,
+        "share_of_limit": round(100 * calls / limit) if limit else None,
+        "get_order_limit_per_min": client.get_order_per_minute if client is not None else None,
+        "requests": int(since_start.get("requests", 0)),
+        "rate_limited": int(since_start.get("rate_limited", 0)),
+    }
 
 
 async def _hook_deliveries_last_hour(deps: PipelineDeps) -> dict[str, int]:

@@ -19,6 +19,7 @@ from orderbridge.store.db import Database
 from orderbridge.store.group_commit import GroupCommit
 from orderbridge.vtex import VtexClient
 
+from .call_log import CallLog
 from .vtex_health import VtexHealth
 
 SYNC_ORDER = "sync_order"
@@ -96,10 +97,13 @@ class PipelineDeps:
     """Accounts paused after an auth error, with the reason (mirrored in the `accounts` table)."""
     vtex_health: VtexHealth = field(init=False)
     """Whether each account's VTEX answers its feed reads (mirrored for `orderbridge status`)."""
+    call_log: CallLog = field(init=False)
+    """Every VTEX call about an order, for its timeline (the `Pipeline` makes it observe the clients)."""
 
     def __post_init__(self) -> None:
         self.writes = GroupCommit(self.db, gather_s=self.timing.write_gather_s)
         self.vtex_health = VtexHealth(self.db)
+        self.call_log = CallLog(self.writes)
 
     def client(self, account: str) -> VtexClient:
         return self.clients[account]

@@ -193,12 +193,18 @@ async def search_orders(
     return _json(rows), total
 
 
+#: The most VTEX calls an order's timeline shows (its latest); older ones are counted, not listed.
+TIMELINE_VTEX_CALLS = 200
+
+
 async def timeline(db: Database, account: str, order_id: str) -> list[dict[str, Any]]:
-    """Everything that happened to an order, oldest first: events received, attempts (VTEX and ERP calls
-    with their HTTP status, operators' actions) and commands with their outcome."""
+    """Everything that happened to an order, oldest first: events received, every VTEX call (each HTTP
+    attempt: method, path, status, latency), the pipeline's steps (ERP handovers, start-handling…) and
+    operators' actions with their outcome, and commands with their outcome."""
     events = tables.intake_events
     entries: list[dict[str, Any]] = []
     async with db.read_session() as session:
+        entries += await _vtex_call_entries(session, account, order_id)
         query = (
             select(events.c.source, events.c.state, events.c.last_state, events.c.raw, events.c.received_at)
             .where(events.c.account == account, events.c.order_id == order_id)
@@ -241,6 +247,35 @@ async def timeline(db: Database, account: str, order_id: str) -> list[dict[str, 
             )
     entries.sort(key=lambda e: e["at"])
     return [_json(e) for e in entries]
+
+
+async def _vtex_call_entries(session: Any, account: str, order_id: str) -> list[dict[str, Any]]:
+    calls = await repo.list_vtex_calls(session, account, order_id, limit=TIMELINE_VTEX_CALLS)
+    entries = [
+        {
+            "at": call.at,
+            "kind": "vtex",
+            "what": f"VTEX {call.method} {call.path}",
+            "outcome": str(call.status) if call.status is not None else (call.error or "no answer"),
+            "http_status": call.status,
+            "latency_ms": call.latency_ms,
+            "attempt": call.attempt,
+        }
+        for call in calls
+    ]
+    if len(calls) == TIMELINE_VTEX_CALLS:
+        older = await repo.count_vtex_calls(session, account, order_id) - len(calls)
+        if older > 0:
+            entries.insert(
+                0,
+                {
+                    "at": calls[0].at,
+                    "kind": "note",
+                    "what": f"{older} older VTEX calls not shown",
+                    "outcome": "",
+                },
+            )
+    return entries
 
 
 async def parked_orders(db: Database, account: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

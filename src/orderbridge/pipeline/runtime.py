@@ -23,6 +23,7 @@ from orderbridge.vtex import VtexClient
 from orderbridge.vtex.errors import AuthError, VtexError
 
 from . import accounts
+from .call_log import DEFAULT_KEEP
 from .commands import PipelineSink
 from .deps import AccountPolicy, PipelineDeps, Timing
 from .erp_health import ChannelState, channel_of
@@ -49,10 +50,14 @@ class Pipeline:
         reconcile_window: timedelta = timedelta(hours=72),
         queue_options: Mapping[str, Any] | None = None,
         erp_unhealthy_after: int = 5,
+        vtex_calls_keep: timedelta = DEFAULT_KEEP,
     ) -> None:
         # Every ERP call goes through the channel: failures are retried and reported, never decisions.
         channel = channel_of(erp, unhealthy_after=erp_unhealthy_after, backoff=self._erp_backoff_s)
         self.deps = PipelineDeps(db, clients, channel, policies, timing or Timing())
+        self.deps.call_log.keep = vtex_calls_keep
+        for client in clients.values():
+            client.add_observer(self.deps.call_log.observe)
         handlers = make_handlers(self.deps)
         options = {"writes": self.deps.writes, **(queue_options or {})}
         self.queue = EmbeddedQueue(db, handlers, concurrency=workers, **options)
@@ -122,6 +127,7 @@ class Pipeline:
             await self.deps.erp.stop()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopped.cancel()
+            await self.deps.call_log.drain()
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             log.error("pipeline_part_failed", error=repr(failure))

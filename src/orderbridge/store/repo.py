@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Insert, Table, bindparam, func, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,15 @@ from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import PendingWork
 from orderbridge.store.deferred import defer
 from orderbridge.store.prepared import Prepared
-from orderbridge.store.tables import accounts, attempts, commands, erp_channels, intake_events, orders
+from orderbridge.store.tables import (
+    accounts,
+    attempts,
+    commands,
+    erp_channels,
+    intake_events,
+    orders,
+    vtex_calls,
+)
 from orderbridge.store.types import utcnow
 
 IntakeSource = Literal["feed", "hook", "reconcile"]
@@ -751,6 +759,62 @@ async def list_attempts(session: AsyncSession, account: str, order_id: str) -> l
     return [AttemptRow(**row) for row in (await session.execute(stmt)).mappings()]
 
 
+# --- VTEX calls ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VtexCallRow:
+    """One VTEX HTTP attempt about an order (see `tables.vtex_calls`)."""
+
+    account: str
+    order_id: str
+    method: str
+    path: str
+    status: int | None
+    error: str | None
+    latency_ms: float
+    attempt: int
+    at: datetime
+
+
+_VTEX_CALL_FIELDS = tuple(VtexCallRow.__dataclass_fields__)
+_ADD_VTEX_CALL = vtex_calls.insert().values(
+    {name: bindparam(name, type_=vtex_calls.c[name].type) for name in _VTEX_CALL_FIELDS}
+)
+
+
+def add_vtex_calls_at_commit(session: AsyncSession, calls: Sequence[VtexCallRow]) -> None:
+    """Store VTEX calls when the transaction commits, all in one `executemany` (`store.deferred`)."""
+    for call in calls:
+        defer(session, _ADD_VTEX_CALL, {name: getattr(call, name) for name in _VTEX_CALL_FIELDS})
+
+
+async def list_vtex_calls(
+    session: AsyncSession, account: str, order_id: str, limit: int = 200
+) -> list[VtexCallRow]:
+    """The order's last `limit` VTEX calls, oldest first."""
+    newest = (
+        select(*(vtex_calls.c[name] for name in _VTEX_CALL_FIELDS))
+        .where(vtex_calls.c.account == account, vtex_calls.c.order_id == order_id)
+        .order_by(vtex_calls.c.id.desc())
+        .limit(limit)
+    )
+    rows = list((await session.execute(newest)).mappings())
+    return [VtexCallRow(**row) for row in reversed(rows)]
+
+
+async def count_vtex_calls(session: AsyncSession, account: str, order_id: str) -> int:
+    query = select(func.count()).where(vtex_calls.c.account == account, vtex_calls.c.order_id == order_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def purge_vtex_calls(session: AsyncSession, before: datetime, batch: int = 10_000) -> int:
+    """Forget up to `batch` VTEX calls made before `before`, oldest first; how many were forgotten."""
+    old = select(vtex_calls.c.id).where(vtex_calls.c.at < before).order_by(vtex_calls.c.at).limit(batch)
+    stmt = delete(vtex_calls).where(vtex_calls.c.id.in_(old.scalar_subquery()))
+    return _rowcount(await session.execute(stmt))
+
+
 # --- accounts --------------------------------------------------------------------------------------
 
 
@@ -829,11 +893,14 @@ __all__ = [
     "IntakeSource",
     "OrderRow",
     "OrderSummary",
+    "VtexCallRow",
     "add_attempt",
     "add_attempt_at_commit",
     "add_command",
+    "add_vtex_calls_at_commit",
     "confirm_landed_invoices",
     "count_orders_by_state",
+    "count_vtex_calls",
     "find_change_by_request_id",
     "find_command_by_idempotency_key",
     "get_account",
@@ -842,9 +909,11 @@ __all__ = [
     "list_attempts",
     "list_commands",
     "list_orders",
+    "list_vtex_calls",
     "mark_intake_events_processed",
     "pending_work",
     "pending_work_from",
+    "purge_vtex_calls",
     "record_intake_event",
     "record_intake_events",
     "set_account_paused",

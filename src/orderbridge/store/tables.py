@@ -120,6 +120,26 @@ attempts = Table(
     Index(None, "account", "order_id"),
 )
 
+# Every VTEX HTTP attempt about an order (its timeline): written in batches with the pipeline's other
+# writes (`pipeline.call_log`), forgotten after a while (`repo.purge_vtex_calls`). `path` has the ids
+# filled in, never a query string; `status` is None when no answer came, and `error` says why.
+vtex_calls = Table(
+    "vtex_calls",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer),
+    Column("error", String(64)),
+    Column("latency_ms", Double, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "account", "order_id"),
+    Index(None, "at"),
+)
+
 # The embedded job queue. Times are epoch seconds (float): compared on every claim, identical on both
 # dialects, no timezone handling. Status: ready (never claimed) | running | retry (waiting to run
 # again) | done | parked | requeued (parked, then copied to a new job at the back of its lane).

@@ -17,7 +17,7 @@ from .errors import (
     Unavailable,
     VtexError,
 )
-from .http_client import VtexHttpClient
+from .http_client import CallObserver, VtexCall, VtexHttpClient
 from .invoice_number import check_invoice_number, invoice_number_problem, is_routable_invoice_number
 from .listing import ListingReport
 from .models import *  # noqa: F403 - the models are part of this package's public surface
@@ -31,6 +31,8 @@ __all__ = [
     "HttpOptions",
     "ListingReport",
     "VtexHttpClient",
+    "VtexCall",
+    "CallObserver",
     "Credentials",
     "RetryPolicy",
     "RateLimiter",

@@ -139,11 +139,22 @@ class VtexClient:
         )
 
         self._get_order_pace = make_limiter(*_pace_under(get_order_per_minute))
+        self.get_order_per_minute = get_order_per_minute
 
     @property
     def limiter(self) -> RateLimiter:
         """This client's rate limiter; pass it as ``limiter=`` to share it with another client."""
         return self._http.limiter
+
+    @property
+    def requests_per_minute(self) -> float | None:
+        """The client-side limit on all of this account's calls, per minute (None: no limit here)."""
+        rate = getattr(self._http.limiter, "rate", None)
+        return float(rate) * 60 if rate is not None else None
+
+    def add_observer(self, observer: CallObserver) -> None:
+        """Tell `observer` of every HTTP attempt from now on (besides the ``observer=`` given at creation)."""
+        self._http.observers.append(observer)
 
     def __repr__(self) -> str:
         return f"VtexClient(account_name={self.account_name!r}, base_url={self.base_url!r})"

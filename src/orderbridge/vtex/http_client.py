@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -66,9 +68,32 @@ _USER_AGENT = "orderbridge-vtex/0.1"
 
 T = TypeVar("T")
 
-CallObserver = Callable[[str, str, str, int | None, float, float | None], None]
-"""Told of every attempt: (account, method, endpoint template, status or None, seconds, Retry-After
-seconds or None) — how metrics see VTEX calls without this package importing them."""
+
+@dataclass(frozen=True, slots=True)
+class VtexCall:
+    """One HTTP attempt, as observers are told of it. Nothing secret: `path` has the ids filled in but
+    no query string and no header, and `error` is a failure's kind ("timeout", "connect"…), not its text."""
+
+    account: str
+    method: str
+    endpoint: str
+    """The path template (`/api/oms/pvt/orders/{order_id}`): a label with few values, for metrics."""
+    path: str
+    order_id: str | None
+    """The order the call is about (its `{order_id}` path parameter); None for feed and config calls."""
+    status: int | None
+    """VTEX's HTTP status; None when no answer came (see `error`)."""
+    error: str | None
+    seconds: float
+    attempt: int
+    """1 for the first attempt of a logical call, 2 for its first repeat (after a 429, a 5xx…)."""
+    retry_after: float | None
+    started_at: datetime
+
+
+CallObserver = Callable[[VtexCall], None]
+"""Told of every attempt, synchronously, on the event loop (so it must be quick and must not raise):
+how metrics and the order timeline see VTEX calls without this package importing them."""
 
 
 def build_path(template: str, path_params: Mapping[str, str]) -> str:
@@ -97,7 +122,7 @@ class VtexHttpClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).netloc
-        self.observer = observer
+        self.observers: list[CallObserver] = [observer] if observer is not None else []
         self.account_name = account_name
         self._credentials = credentials
         self.limiter = limiter or Unlimited()
@@ -134,6 +159,7 @@ class VtexHttpClient:
         itself)."""
         method = method.upper()
         path = build_path(template, path_params or {})
+        order_id = (path_params or {}).get("order_id")
         target = request_target(path, params)
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         content = orjson.dumps(body) if body is not None else None
@@ -163,6 +189,7 @@ class VtexHttpClient:
                     error=failure.kind,
                     endpoint=template,
                     wait=wait,
+                    order_id=order_id,
                 )
                 if wait is not None:
                     await self._sleep(wait)
@@ -179,7 +206,15 @@ class VtexHttpClient:
             retry_5xx = status >= 500 and safe_to_repeat and failures + 1 < self.policy.attempts
             backoff = self.policy.backoff_s(failures + 1) if retry_5xx else None
             self._log(
-                method, path, attempt, started, status=status, endpoint=template, reply=response, wait=backoff
+                method,
+                path,
+                attempt,
+                started,
+                status=status,
+                endpoint=template,
+                reply=response,
+                wait=backoff,
+                order_id=order_id,
             )
             if status < 300:
                 return _decode(response.content) if decode else response.content
@@ -270,14 +305,29 @@ class VtexHttpClient:
         endpoint: str = "",
         reply: Reply | None = None,
         wait: float | None = None,
+        order_id: str | None = None,
     ) -> None:
         elapsed = time.perf_counter() - started
         duration_ms = round(elapsed * 1000, 1)
-        if self.observer is not None:
+        if self.observers:
             retry_after = None
             if status == 429 and reply is not None:
                 retry_after = parse_retry_after(reply.headers.get("retry-after"))
-            self.observer(self.account_name, method, endpoint or path, status, elapsed, retry_after)
+            call = VtexCall(
+                account=self.account_name,
+                method=method,
+                endpoint=endpoint or path,
+                path=path,
+                order_id=order_id,
+                status=status,
+                error=error or None,
+                seconds=elapsed,
+                attempt=attempt,
+                retry_after=retry_after,
+                started_at=datetime.fromtimestamp(time.time() - elapsed, UTC),
+            )
+            for observer in self.observers:
+                observer(call)
         fields: dict[str, Any] = {
             "account": self.account_name,
             "method": method,
