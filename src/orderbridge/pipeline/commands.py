@@ -141,7 +141,8 @@ async def _refuse(
     problems = tuple(f"{v.message} [{v.rule}]" for v in violations)
     refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
     await add(session, account, order_id, refused)
-    return SubmitOutcome(False, None, problems, conflict=all(v.conflict for v in violations))
+    conflict = all(v.conflict for v in violations)
+    return SubmitOutcome(False, None, problems, conflict=conflict, violations=tuple(violations))
 
 
 async def _resubmitted_change(
