@@ -98,22 +98,22 @@ async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_b
     order = detail["order"]
     too_much = {
         "invoiceNumber": "NF-499",
-        "invoiceValue": order["value_cents"] + 1,
+        "invoiceValue": order["valueCents"] + 1,
         "issuanceDate": "2026-11-27T10:00:00Z",
-        "items": [{"id": order["items"][0]["sku_id"], "quantity": 1, "price": 1}],
+        "items": [{"id": order["items"][0]["skuId"], "quantity": 1, "price": 1}],
     }
     refused = await api.post(f"/api/v1/orders/{order_id}/invoices", json=too_much)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    assert {"field": "invoice.value_cents", "rule": "exceeds_remaining"} in [
-        {"field": e["field"], "rule": e["rule"]} for e in refused.json()["errors"]
+    assert {"pointer": "/invoiceValue", "rule": "exceeds_remaining"} in [
+        {"pointer": e.get("pointer"), "rule": e["rule"]} for e in refused.json()["errors"]
     ]
     body = {
         "invoiceNumber": "NF-500",
-        "invoiceValue": order["value_cents"],
+        "invoiceValue": order["valueCents"],
         "issuanceDate": "2026-11-27T10:00:00Z",
         "items": [
-            {"id": i["sku_id"], "quantity": i["quantity"], "price": i["unit_price_cents"]}
+            {"id": i["skuId"], "quantity": i["quantity"], "price": i["unitPriceCents"]}
             for i in order["items"]
         ],
     }
@@ -236,7 +236,7 @@ async def test_a_change_resent_with_its_request_id_is_the_first_command_and_a_cl
     path = f"/api/v1/orders/{order_id}/changes"
 
     def removing(quantity: int, request_id: str = "SO-1-C1") -> dict[str, Any]:
-        line = {"id": item["sku_id"], "quantity": quantity, "price": item["unit_price_cents"]}
+        line = {"id": item["skuId"], "quantity": quantity, "price": item["unitPriceCents"]}
         return {"reason": "out of stock", "requestId": request_id, "itemsRemoved": [line]}
 
     first = await api.post(path, json=removing(1), headers={"Idempotency-Key": "chg-1"})

@@ -1,4 +1,4 @@
-"""Query parameters of the ERP API's reads: refused with a 422 naming the parameter, never a 5xx."""
+"""Query and path parameters of the ERP API's reads: refused with a 400 naming the parameter, never a 5xx."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from orderbridge.api.auth import BearerAuth
-from orderbridge.api.rest import OrderQuery, OrderReads, RestContext, create_rest_router
+from orderbridge.api.rest import OrderQuery, OrderReads, RestContext, create_rest_router, openapi_document
 from orderbridge.api.rest_models import OrderSummary
+from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.port import CommandSink
 
 TOKEN = "t-123"
@@ -37,9 +38,9 @@ def _client(reads: _Reads) -> TestClient:
 def test_a_since_with_no_utc_equivalent_is_refused_naming_the_parameter(since: str) -> None:
     reads = _Reads()
     response = _client(reads).get("/api/v1/orders", params={"since": since})
-    assert response.status_code == 422
+    assert response.status_code == 400
     body: Any = response.json()
-    assert [(e["field"], e["rule"]) for e in body["errors"]] == [("since", "datetime_range")]
+    assert [(e["parameter"], e["rule"]) for e in body["errors"]] == [("since", "datetime_range")]
     assert reads.queries == []
 
 
@@ -68,7 +69,37 @@ def test_a_nul_in_a_parameter_is_refused_naming_it_before_the_store_is_asked(
 ) -> None:
     reads = _Reads()  # has no order lookups: reaching the store would be a 500 here
     response = _client(reads).get(path, params=params)
-    assert response.status_code == 422
+    assert response.status_code == 400
     body: Any = response.json()
-    assert [(e["field"], e["rule"]) for e in body["errors"]] == [(field, "nul_character")]
+    assert [(e["parameter"], e["rule"]) for e in body["errors"]] == [(field, "nul_character")]
     assert reads.queries == []
+
+
+def test_an_unknown_pipeline_state_is_a_400_naming_the_parameter_and_the_store_is_not_asked() -> None:
+    reads = _Reads()
+    response = _client(reads).get("/api/v1/orders", params={"pipelineState": "bogus"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: Any = response.json()
+    assert [(e["parameter"], e["rule"]) for e in body["errors"]] == [("pipelineState", "enum")]
+    assert "awaiting_erp" in body["detail"]
+    assert reads.queries == []
+
+
+def test_every_pipeline_state_is_accepted_and_reaches_the_store() -> None:
+    reads = _Reads()
+    client = _client(reads)
+    for state in PipelineState:
+        assert client.get("/api/v1/orders", params={"pipelineState": state.value}).status_code == 200
+    assert [q.pipeline_state for q in reads.queries] == [state.value for state in PipelineState]
+
+
+def test_the_openapi_document_lists_the_pipeline_states() -> None:
+    document = openapi_document()
+    states = sorted(state.value for state in PipelineState)
+    listing = document["paths"]["/api/v1/orders"]["get"]["parameters"]
+    [parameter] = [p for p in listing if p["name"] == "pipelineState"]
+    schema = document["components"]["schemas"]["PipelineState"]
+    assert sorted(schema["enum"]) == states and "PipelineState" in str(parameter["schema"])
+    summary = document["components"]["schemas"]["OrderSummary"]["properties"]["pipelineState"]
+    assert "#/components/schemas/PipelineState" in str(summary)

@@ -22,12 +22,12 @@ NONE = PendingWork()
 def test_a_change_taking_a_quantity_below_zero_is_a_conflict_that_says_so() -> None:
     [violation] = validate_command(remove_a(3), ORDER, NONE)
     assert (violation.field, violation.rule, violation.conflict) == (
-        "change.remove",
+        "itemsRemoved",
         "quantity_exceeds",
         True,
     )
     assert violation.message == (
-        "change.remove: SKU 'A': cannot remove 3, the order has 2 (the quantity would go below zero)"
+        "itemsRemoved: SKU 'A': cannot remove 3, the order has 2 (the quantity would go below zero)"
     )
 
 
@@ -60,7 +60,7 @@ def test_a_request_id_naming_another_change_is_refused_as_a_conflict() -> None:
     other = ChangeCommand("req-1", "out of stock", remove=(ChangeLine("B", 1, 4000),))
     violation = change_request_reused(other, "cmd-7")
     assert (violation.field, violation.rule, violation.conflict) == (
-        "change.request_id",
+        "requestId",
         "request_id_reused",
         True,
     )

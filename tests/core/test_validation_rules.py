@@ -68,7 +68,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         full_invoice(),
         ORDER,
         PendingWork(change_in_progress=True),
-        "invoice",
+        "",
         "change_in_progress",
     ),
     (
@@ -76,7 +76,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         full_invoice(),
         replace(ORDER, extra={"change_in_progress": True}),
         NONE,
-        "invoice",
+        "",
         "change_in_progress",
     ),
     (
@@ -84,7 +84,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         full_invoice(),
         ORDER,
         PendingWork(cancel_in_flight=True),
-        "invoice",
+        "",
         "cancel_in_flight",
     ),
     (
@@ -92,7 +92,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         full_invoice(value=12000),
         ORDER,
         NONE,
-        "invoice.value_cents",
+        "invoiceValue",
         "exceeds_remaining",
     ),
     (
@@ -100,7 +100,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         full_invoice("NF2", 8000),
         PARTIAL,
         NONE,
-        "invoice.value_cents",
+        "invoiceValue",
         "exceeds_remaining",
     ),
     (
@@ -110,17 +110,17 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         PendingWork(
             invoice_cents_in_flight=3000, invoice_numbers=frozenset({"NF1"}), invoice_values={"NF1": 3000}
         ),
-        "invoice.value_cents",
+        "invoiceValue",
         "exceeds_remaining",
     ),
-    ("invoice_of_zero", invoice_of_a(value=0), ORDER, NONE, "invoice.value_cents", "not_positive"),
-    ("invoice_of_negative_value", invoice_of_a(value=-5), ORDER, NONE, "invoice.value_cents", "not_positive"),
+    ("invoice_of_zero", invoice_of_a(value=0), ORDER, NONE, "invoiceValue", "not_positive"),
+    ("invoice_of_negative_value", invoice_of_a(value=-5), ORDER, NONE, "invoiceValue", "not_positive"),
     (
         "invoice_number_repeated_with_other_value",
         invoice_of_a("NF0", 1, 2500),
         PARTIAL,
         NONE,
-        "invoice.invoice_number",
+        "invoiceNumber",
         "repeated_other_value",
     ),
     (
@@ -130,7 +130,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         PendingWork(
             invoice_cents_in_flight=3000, invoice_numbers=frozenset({"NF1"}), invoice_values={"NF1": 3000}
         ),
-        "invoice.invoice_number",
+        "invoiceNumber",
         "repeated_other_value",
     ),
     (
@@ -138,19 +138,19 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         invoice_of_a("RET0", 1, 3000),
         with_packages(package("RET0", 3000, kind="Input")),
         NONE,
-        "invoice.invoice_number",
+        "invoiceNumber",
         "repeated_other_kind",
     ),
-    ("invoice_number_with_slash", full_invoice("NF/1"), ORDER, NONE, "invoice.invoice_number", "unroutable"),
-    ("invoice_number_with_space", full_invoice("NF 1"), ORDER, NONE, "invoice.invoice_number", "unroutable"),
-    ("invoice_number_with_hash", full_invoice("#1"), ORDER, NONE, "invoice.invoice_number", "unroutable"),
-    ("invoice_number_empty", full_invoice(""), ORDER, NONE, "invoice.invoice_number", "unroutable"),
+    ("invoice_number_with_slash", full_invoice("NF/1"), ORDER, NONE, "invoiceNumber", "unroutable"),
+    ("invoice_number_with_space", full_invoice("NF 1"), ORDER, NONE, "invoiceNumber", "unroutable"),
+    ("invoice_number_with_hash", full_invoice("#1"), ORDER, NONE, "invoiceNumber", "unroutable"),
+    ("invoice_number_empty", full_invoice(""), ORDER, NONE, "invoiceNumber", "unroutable"),
     (
         "invoice_without_issuance_date",
         replace(full_invoice(), issuance_date=" "),
         ORDER,
         NONE,
-        "invoice.issuance_date",
+        "issuanceDate",
         "required",
     ),
     (
@@ -158,17 +158,17 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(full_invoice(), tracking_number=" "),
         ORDER,
         NONE,
-        "invoice.tracking_number",
+        "trackingNumber",
         "blank",
     ),
     # invoice lines
-    ("invoice_without_lines", replace(full_invoice(), lines=()), ORDER, NONE, "invoice.lines", "required"),
+    ("invoice_without_lines", replace(full_invoice(), lines=()), ORDER, NONE, "items", "required"),
     (
         "invoice_line_with_unknown_sku",
         replace(invoice_of_a(), lines=(InvoiceLine("Z", 1, 3000),)),
         ORDER,
         NONE,
-        "invoice.lines[0].sku_id",
+        "items[0].id",
         "unknown_sku",
     ),
     (
@@ -176,7 +176,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(invoice_of_a(), lines=(InvoiceLine("A", 0, 3000),)),
         ORDER,
         NONE,
-        "invoice.lines[0].quantity",
+        "items[0].quantity",
         "not_positive",
     ),
     (
@@ -184,7 +184,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(invoice_of_a(), lines=(InvoiceLine("A", 1, -1),)),
         ORDER,
         NONE,
-        "invoice.lines[0].unit_price_cents",
+        "items[0].price",
         "negative",
     ),
     (
@@ -192,7 +192,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         invoice_of_a("NF1", 3, 9000),
         ORDER,
         NONE,
-        "invoice.lines",
+        "items",
         "quantity_exceeds",
     ),
     (
@@ -200,7 +200,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         InvoiceCommand("NF2", 3000, "2026-11-27", (InvoiceLine("A", 2, 1500),)),
         PARTIAL,
         NONE,
-        "invoice.lines",
+        "items",
         "quantity_exceeds",
     ),
     (
@@ -208,7 +208,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         invoice_of_a("NF1", 2, 5000),
         ORDER,
         NONE,
-        "invoice.lines",
+        "items",
         "exceeds_value",
     ),
     (
@@ -221,7 +221,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
             invoice_values={"NF1": 3000},
             output_lines_in_flight={"NF1": {"A": 1}},
         ),
-        "invoice.lines",
+        "items",
         "quantity_exceeds",
     ),
     # returns (Input)
@@ -230,7 +230,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         RETURN_OF_A,
         PARTIAL,
         NONE,
-        "invoice.invoice_kind",
+        "type",
         "return_before_full_invoice",
     ),
     (
@@ -238,7 +238,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(RETURN_OF_A, value_cents=11000),
         FULLY_INVOICED,
         NONE,
-        "invoice.value_cents",
+        "invoiceValue",
         "exceeds_returnable",
     ),
     (
@@ -246,7 +246,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(RETURN_OF_A, lines=(InvoiceLine("A", 3, 1000),)),
         FULLY_INVOICED,
         NONE,
-        "invoice.lines",
+        "items",
         "quantity_exceeds",
     ),
     (
@@ -254,7 +254,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         replace(RETURN_OF_A, value_cents=6000, lines=(InvoiceLine("A", 1, 3000), InvoiceLine("A", 1, 3000))),
         FULLY_INVOICED,
         NONE,
-        "invoice.lines",
+        "items",
         "repeated_sku",
     ),
     (
@@ -271,7 +271,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingNumberCommand("NF9", "TR1", "Correios"),
         PARTIAL,
         NONE,
-        "tracking_number.invoice_number",
+        "invoiceNumber",
         "unknown_invoice",
     ),
     (
@@ -279,7 +279,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingNumberCommand("RET0", "TR1", "Correios"),
         with_packages(package("RET0", 3000, kind="Input")),
         NONE,
-        "tracking_number.invoice_number",
+        "invoiceNumber",
         "return_invoice",
     ),
     (
@@ -287,7 +287,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingNumberCommand("NF0", " ", "Correios"),
         PARTIAL,
         NONE,
-        "tracking_number.tracking_number",
+        "trackingNumber",
         "required",
     ),
     (
@@ -295,7 +295,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingNumberCommand("NF0", "TR1", ""),
         PARTIAL,
         NONE,
-        "tracking_number.courier",
+        "courier",
         "required",
     ),
     (
@@ -303,7 +303,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingNumberCommand("NF 0", "TR1", "Correios"),
         PARTIAL,
         NONE,
-        "tracking_number.invoice_number",
+        "invoiceNumber",
         "unroutable",
     ),
     (
@@ -320,7 +320,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingEventsCommand("NF0", False, (EVENT,)),
         with_packages(package("NF0", 3000)),
         NONE,
-        "tracking_events.invoice_number",
+        "invoiceNumber",
         "no_tracking_number",
     ),
     (
@@ -328,7 +328,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingEventsCommand("NF9", False, (EVENT,)),
         PARTIAL,
         NONE,
-        "tracking_events.invoice_number",
+        "invoiceNumber",
         "unknown_invoice",
     ),
     (
@@ -336,7 +336,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingEventsCommand("NF0", True, (EVENT,)),
         with_packages(package("NF0", 3000, tracking="TR0", delivered=True)),
         NONE,
-        "tracking_events",
+        "",
         "already_delivered",
     ),
     (
@@ -344,7 +344,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingEventsCommand("NF0", False, ()),
         PARTIAL,
         NONE,
-        "tracking_events.events",
+        "events",
         "required",
     ),
     (
@@ -352,7 +352,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         TrackingEventsCommand("NF0", False, (replace(EVENT, description=""),)),
         PARTIAL,
         NONE,
-        "tracking_events.events[0].description",
+        "events[0].description",
         "required",
     ),
     # changes
@@ -364,13 +364,13 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         "order.status",
         "not_changeable",
     ),
-    ("change_without_reason", replace(remove_a(), reason=""), ORDER, NONE, "change.reason", "required"),
+    ("change_without_reason", replace(remove_a(), reason=""), ORDER, NONE, "reason", "required"),
     (
         "change_without_request_id",
         replace(remove_a(), request_id=""),
         ORDER,
         NONE,
-        "change.request_id",
+        "requestId",
         "required",
     ),
     (
@@ -378,7 +378,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         remove_a(),
         ORDER,
         PendingWork(change_in_progress=True),
-        "change",
+        "",
         "change_in_progress",
     ),
     (
@@ -388,7 +388,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         PendingWork(
             invoice_cents_in_flight=3000, invoice_numbers=frozenset({"NF1"}), invoice_values={"NF1": 3000}
         ),
-        "change",
+        "",
         "invoice_in_flight",
     ),
     (
@@ -396,27 +396,27 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         remove_a(),
         ORDER,
         PendingWork(cancel_in_flight=True),
-        "change",
+        "",
         "cancel_in_flight",
     ),
-    ("change_that_changes_nothing", ChangeCommand("req-1", "nothing"), ORDER, NONE, "change", "empty"),
+    ("change_that_changes_nothing", ChangeCommand("req-1", "nothing"), ORDER, NONE, "", "empty"),
     (
         "change_removing_unknown_sku",
         ChangeCommand("r", "x", remove=(ChangeLine("Z", 1, 100),)),
         ORDER,
         NONE,
-        "change.remove",
+        "itemsRemoved",
         "unknown_sku",
     ),
-    ("change_removing_more_than_ordered", remove_a(3), ORDER, NONE, "change.remove", "quantity_exceeds"),
-    ("change_removing_an_invoiced_item", remove_a(2), PARTIAL, NONE, "change.remove", "already_invoiced"),
-    ("change_with_zero_quantity", remove_a(0), ORDER, NONE, "change.remove[0].quantity", "not_positive"),
+    ("change_removing_more_than_ordered", remove_a(3), ORDER, NONE, "itemsRemoved", "quantity_exceeds"),
+    ("change_removing_an_invoiced_item", remove_a(2), PARTIAL, NONE, "itemsRemoved", "already_invoiced"),
+    ("change_with_zero_quantity", remove_a(0), ORDER, NONE, "itemsRemoved[0].quantity", "not_positive"),
     (
         "change_adding_with_negative_price",
         ChangeCommand("r", "x", add=(ChangeLine("C", 1, -100),)),
         ORDER,
         NONE,
-        "change.add[0].unit_price_cents",
+        "itemsAdded[0].price",
         "negative",
     ),
     (
@@ -424,7 +424,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         ChangeCommand("r", "x", discount_cents=-1),
         ORDER,
         NONE,
-        "change.discount_cents",
+        "discountValue",
         "negative",
     ),
     (
@@ -432,7 +432,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         ChangeCommand("r", "x", discount_cents=10001),
         ORDER,
         NONE,
-        "change",
+        "",
         "negative_value",
     ),
     (
@@ -440,11 +440,11 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         ChangeCommand("r", "x", discount_cents=8000),
         PARTIAL,
         NONE,
-        "change",
+        "",
         "below_invoiced",
     ),
     # cancel
-    ("cancel_after_a_partial_invoice", CancelCommand("customer"), PARTIAL, NONE, "cancel", "after_invoice"),
+    ("cancel_after_a_partial_invoice", CancelCommand("customer"), PARTIAL, NONE, "", "after_invoice"),
     (
         "cancel_of_an_invoiced_order",
         CancelCommand("customer"),
@@ -460,7 +460,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         PendingWork(
             invoice_cents_in_flight=10000, invoice_numbers=frozenset({"NF1"}), invoice_values={"NF1": 10000}
         ),
-        "cancel",
+        "",
         "invoice_in_flight",
     ),
     (
@@ -484,10 +484,10 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         CancelCommand("customer"),
         ORDER,
         PendingWork(cancel_in_flight=True),
-        "cancel",
+        "",
         "cancel_in_flight",
     ),
-    ("cancel_without_reason", CancelCommand(""), ORDER, NONE, "cancel.reason", "required"),
+    ("cancel_without_reason", CancelCommand(""), ORDER, NONE, "reason", "required"),
     # deny cancellation
     (
         "deny_without_a_request",
@@ -502,7 +502,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         DenyCancellationCommand("in transit", "cr-9"),
         CANCEL_REQUESTED,
         NONE,
-        "deny_cancellation.cancellation_request_id",
+        "cancellationRequestId",
         "not_open",
     ),
     (
@@ -510,7 +510,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         DenyCancellationCommand("in transit"),
         CANCEL_REQUESTED,
         PendingWork(cancel_in_flight=True),
-        "deny_cancellation",
+        "",
         "cancel_in_flight",
     ),
     (
@@ -518,7 +518,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         DenyCancellationCommand("in transit"),
         CANCEL_REQUESTED,
         PendingWork(deny_in_flight=True),
-        "deny_cancellation",
+        "",
         "deny_in_flight",
     ),
     (
@@ -526,7 +526,7 @@ REJECTIONS: list[tuple[str, Command, OrderSnapshot, PendingWork, str, str]] = [
         DenyCancellationCommand(" "),
         CANCEL_REQUESTED,
         NONE,
-        "deny_cancellation.reason",
+        "reason",
         "required",
     ),
 ]
@@ -541,8 +541,8 @@ def test_command_breaking_a_rule_is_refused_naming_field_and_rule(
 ) -> None:
     violations = validate_command(command, order, pending)
     assert (field, rule) in {(v.field, v.rule) for v in violations}, violations
-    for violation in violations:
-        assert violation.message.startswith(f"{violation.field}: ")
+    for violation in violations:  # a problem of the command as a whole names no field
+        assert violation.message.startswith(f"{violation.field}: ") or not violation.field
 
 
 def test_there_are_at_least_thirty_distinct_rejection_cases() -> None:
@@ -627,9 +627,9 @@ def test_over_invoicing_message_names_the_field_the_value_and_what_remains() -> 
     violations = validate_command(full_invoice(value=12000), ORDER, NONE)
     assert (
         Violation(
-            "invoice.value_cents",
+            "invoiceValue",
             "exceeds_remaining",
-            "invoice.value_cents: 12000 exceeds what remains to invoice (10000)",
+            "invoiceValue: 12000 exceeds what remains to invoice (10000)",
         )
         in violations
     )

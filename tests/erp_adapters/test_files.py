@@ -138,7 +138,9 @@ async def test_a_rejected_file_moves_to_error_with_the_reason_beside_it_and_noth
             reasons[name] = (config.inbox / "error" / f"{name}.error.txt").read_text()
         assert "malformed JSON" in reasons["broken.json"]
         assert "not known to orderbridge" in reasons["unknown.json"]
-        assert "invoice_number" in reasons["over.csv"]  # the not-yet-handling order is refused too
+        # The not-yet-handling order is refused too, naming the CSV's rows and columns as written.
+        assert "row 2.invoice_number: 'NF 1 ' contains whitespace" in reasons["over.csv"]
+        assert "row 2.invoice_value: " in reasons["over.csv"] and "Value" not in reasons["over.csv"]
         assert await h.vtex_calls() == before
 
 

@@ -165,7 +165,7 @@ def test_invoice_csv_keeps_a_trailing_space_in_the_invoice_number_for_validation
         (INVOICE_CSV.replace(",3,100", ",three,100"), "row 4.quantity", "int_parsing"),
         (INVOICE_CSV.replace(",3,100", ",3,100,extra"), "row 4", "column_count"),
         (INVOICE_CSV.splitlines()[0] + "\n", "csv", "empty"),
-        (INVOICE_CSV.replace(",3,100", ",0,100"), "row 4.items[0].quantity", "greater_than"),
+        (INVOICE_CSV.replace(",3,100", ",0,100"), "row 4.quantity", "greater_than"),
         ('order_id,invoice_number\n"o-1,NF-1\n', "csv", "csv_invalid"),
     ],
 )
@@ -182,7 +182,7 @@ def test_tracking_csv_gives_one_tracking_number_per_row() -> None:
     assert [c.order_id for c in commands] == ["o-1", "o-2"]
     with pytest.raises(ParseError) as caught:
         parse_tracking_csv("order_id,invoice_number,tracking_number,courier\no-1,NF-1,,Correios\n")
-    assert caught.value.problems[0].field == "row 2.trackingNumber"
+    assert caught.value.problems[0].field == "row 2.tracking_number"
 
 
 def test_plain_http_urls_are_taken_only_where_the_setting_allows_them() -> None:

@@ -214,7 +214,9 @@ async def test_a_rejected_row_says_why_in_the_row_and_nothing_reaches_vtex(
             await erp_side.outcome(st.erp_cancellations, bad_decision),
         ]
         assert [r["status"] for r in rejected] == ["rejected"] * 3
-        assert "invoice_number" in rejected[0]["error"] and "value_cents" in rejected[0]["error"]
+        # The row names the columns the ERP wrote, not orderbridge's wire or internal names.
+        assert "invoice_number: 'NF/1' contains" in rejected[0]["error"], rejected[0]["error"]
+        assert "invoice_value_cents: " in rejected[0]["error"] and "invoiceValue" not in rejected[0]["error"]
         assert "not known to orderbridge" in rejected[1]["error"]
         assert "unknown_command" in rejected[2]["error"]
         assert await h.vtex_calls() == calls_before

@@ -8,7 +8,7 @@ handlers become `application/problem+json` without touching the application's gl
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import Request, Response
@@ -17,10 +17,24 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException  # FastAPI raises Starlette's own for unreadable bodies
 
-from orderbridge.erp.parsing import Problem, problem
+from orderbridge.erp.parsing import Problem, json_pointer, pointer_of, problem
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:orderbridge:problem:"  # a name, not a page: no domain is claimed
+
+
+class FieldError(BaseModel):
+    """One problem (RFC 9457 §3 `errors`). `pointer` (a JSON Pointer, RFC 6901, into the request body) or
+    `parameter` (a path or query parameter) or `header` says where, as the ERP sent it; none of them when
+    the problem is the command as a whole or the order as it stands (e.g. its VTEX status)."""
+
+    pointer: str | None = Field(default=None, examples=["/items/0/id"])
+    parameter: str | None = Field(default=None, examples=["invoiceNumber"])
+    header: str | None = None
+    rule: str = Field(
+        description="A stable code for programs, e.g. `exceeds_remaining`.", examples=["unknown_sku"]
+    )
+    detail: str = Field(examples=["items[0].id: SKU 'X-1' is not on the order"])
 
 
 class ProblemDetail(BaseModel):
@@ -31,8 +45,9 @@ class ProblemDetail(BaseModel):
     status: int
     detail: str = Field(description="Human-readable: names the field and the rule.")
     instance: str | None = None
-    errors: list[dict[str, str]] | None = Field(
-        default=None, description="Each problem: {field, rule, message}."
+    errors: list[FieldError] | None = Field(
+        default=None,
+        description="Each problem on its own, pointing at the field of the request it is about.",
     )
 
 
@@ -68,10 +83,24 @@ def problem_response(error: ProblemError, instance: str | None = None) -> Respon
     if instance:
         body["instance"] = instance
     if error.problems:
-        body["errors"] = [{"field": p.field, "rule": p.rule, "message": p.message} for p in error.problems]
+        body["errors"] = [_error_entry(p) for p in error.problems]
     return Response(
         orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
     )
+
+
+def _error_entry(found: Problem) -> dict[str, str]:
+    """RFC 9457-style `errors[]` member: where (as the ERP sent it), the rule, and the sentence."""
+    entry: dict[str, str] = {}
+    if found.location != "body":
+        entry[found.location] = found.field
+    else:
+        pointer = found.pointer if found.pointer is not None else json_pointer(found.field)
+        if pointer is not None:
+            entry["pointer"] = pointer
+    entry["rule"] = found.rule
+    entry["detail"] = found.message.removesuffix(f" [{found.rule}]")
+    return entry
 
 
 _COMMAND_PROBLEMS = {
@@ -88,6 +117,13 @@ def invalid_command(problems: Iterable[Problem], *, status: int = 422) -> Proble
     return ProblemError(status, kind, title, "; ".join(p.message for p in listed), problems=listed)
 
 
+_PARAMETERS: dict[str, Literal["parameter", "header"]] = {
+    "query": "parameter",
+    "path": "parameter",
+    "header": "header",
+}
+
+
 def _field(loc: Sequence[int | str]) -> str:
     parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
     name = ""
@@ -97,7 +133,9 @@ def _field(loc: Sequence[int | str]) -> str:
 
 
 def from_validation_error(exc: RequestValidationError) -> ProblemError:
-    """FastAPI's 422 list → our problems; malformed JSON is a 400 (the body is not even a document)."""
+    """FastAPI's 422 list → our problems. Malformed JSON, and a path or query parameter the API cannot
+    take (an unknown `pipelineState`, a NUL in an id), are a 400: the request itself is wrong, no command
+    was judged. A body that breaks the command's shape stays a 422."""
     problems: list[Problem] = []
     malformed = False
     for err in exc.errors():
@@ -110,7 +148,13 @@ def from_validation_error(exc: RequestValidationError) -> ProblemError:
         text = "is required" if rule == "missing" else str(err.get("msg", "is invalid"))
         if rule == "extra_forbidden":
             text = "unknown field (not part of this command)"
-        problems.append(problem(_field(loc), rule, text))
+        found = problem(_field(loc), rule, text)
+        where = _PARAMETERS.get(str(loc[0])) if loc else None
+        if where is not None:
+            malformed = True
+            problems.append(Problem(found.field, rule, found.message, location=where))
+        else:
+            problems.append(Problem(found.field, rule, found.message, pointer=pointer_of(loc[1:])))
     return invalid_command(problems, status=400 if malformed else 422)
 
 

@@ -59,6 +59,28 @@ def _attempt(row: RowMapping) -> AttemptView:
     )
 
 
+#: Maps whose keys are data (SKU ids → quantities in an applied change), not names: kept as they are.
+_DATA_KEYED = frozenset({"removed", "added"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def camel_keys(node: Any) -> Any:
+    """orderbridge's stored snake_case (the normalized order, a command's payload) as the API's camelCase
+    (`value_cents` → `valueCents`), all the way down, like VTEX's documents and the rest of the API."""
+    if isinstance(node, Mapping):
+        return {
+            _camel(str(key)): value if key in _DATA_KEYED else camel_keys(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list | tuple):
+        return [camel_keys(value) for value in node]
+    return node
+
+
 def _command(row: RowMapping, attempts: Sequence[AttemptView]) -> CommandView:
     receipt = row["vtex_receipt"]
     return CommandView(
@@ -68,7 +90,7 @@ def _command(row: RowMapping, attempts: Sequence[AttemptView]) -> CommandView:
         kind=row["kind"],
         status=row["status"],
         channel=row["channel"],
-        payload=row["payload"],
+        payload=camel_keys(row["payload"]),
         vtexReceipt=receipt if isinstance(receipt, dict) else ({"receipt": receipt} if receipt else None),
         error=row["error"],
         createdAt=_iso(row["created_at"]),
@@ -153,7 +175,7 @@ class StoreReads:
         views = [_attempt(a) for a in attempts]
         return OrderDetail(
             **_summary(order),
-            order=order["snapshot"],
+            order=camel_keys(order["snapshot"]) if order["snapshot"] is not None else None,
             raw=order["raw"],
             commands=[_command(c, [v for v in views if v.commandId == c["id"]]) for c in commands],
             attempts=views,

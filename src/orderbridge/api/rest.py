@@ -14,7 +14,7 @@ import pathlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
@@ -48,7 +48,7 @@ from orderbridge.core.commands import Command
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp import parsing as p
 from orderbridge.erp.parsing import Problem, problem
-from orderbridge.erp.port import CommandSink
+from orderbridge.erp.port import CommandSink, SubmitOutcome
 
 CHANNEL = "rest"
 #: Pipeline states that show an acceptance (or a rejection) was already recorded: a repeat is answered 202.
@@ -137,10 +137,21 @@ def _json(status: int, model: Any) -> StoredAnswer:
     return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json")
 
 
-def _problems_of_outcome(messages: tuple[str, ...]) -> list[Problem]:
-    """Validation messages read "field: what is wrong"; keep the field apart for `errors[]`."""
+def _problems_of_outcome(outcome: SubmitOutcome, in_path: frozenset[str]) -> list[Problem]:
+    """The refusal's reasons for `errors[]`, each pointing where the ERP put the field: the body, or the
+    URL for the names in `in_path` (a tracking command's invoice number)."""
+    if outcome.violations:
+        return [
+            Problem(
+                v.field,
+                v.rule,
+                f"{v.message} [{v.rule}]",
+                location="parameter" if v.field in in_path else "body",
+            )
+            for v in outcome.violations
+        ]
     out = []
-    for message in messages:
+    for message in outcome.problems:  # a refusal without violations: "field: what is wrong [rule]"
         match = re.match(r"^([\w.\[\] -]+?): (.*?)(?: \[(\w+)\])?$", message, re.S)
         if match:
             out.append(Problem(match.group(1), match.group(3) or "rejected", message))
@@ -155,6 +166,8 @@ def _invoice_number(invoiceNumber: InvoiceNumber) -> str:
 
 
 Invoice = Annotated[str, Depends(_invoice_number)]
+#: A tracking command's invoice number comes from the URL: its refusals name the parameter.
+_INVOICE_IN_PATH = frozenset({"invoiceNumber"})
 
 
 async def _resolve_account(reads: OrderReads, order_id: str, account: str | None) -> str:
@@ -200,7 +213,9 @@ async def _answer(
     return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
 
 
-async def _submit(ctx: RestContext, to: _Target, build: Callable[[], Command]) -> Response:
+async def _submit(
+    ctx: RestContext, to: _Target, build: Callable[[], Command], in_path: frozenset[str] = frozenset()
+) -> Response:
     async def produce(client: str) -> StoredAnswer:
         command, order_id = build(), to.order_id
         owner = await _resolve_account(ctx.reads, order_id, to.account)
@@ -212,7 +227,7 @@ async def _submit(ctx: RestContext, to: _Target, build: Callable[[], Command]) -
             idempotency_key=f"rest:{client}:{to.key}" if to.key else None,
         )
         if not outcome.accepted or outcome.command_id is None:
-            problems = _problems_of_outcome(outcome.problems) or [_unknown_refusal()]
+            problems = _problems_of_outcome(outcome, in_path) or [_unknown_refusal()]
             raise invalid_command(problems, status=409 if outcome.conflict else 422)
         return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
 
@@ -245,23 +260,29 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
     # What every write route takes besides its body (FastAPI still documents each parameter).
     Target = Annotated[_Target, Depends(target)]
 
-    @v1.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422))
+    @v1.get("/orders", response_model=OrderPage, responses=problem_responses(400, 401, 422))
     async def list_orders(
         account: Annotated[str | None, Query(max_length=64), NoNul] = None,
         status: Annotated[str | None, Query(max_length=64, description="VTEX status."), NoNul] = None,
-        pipelineState: Annotated[str | None, Query(max_length=64), NoNul] = None,
+        pipelineState: Annotated[
+            PipelineState | None,
+            Query(description="Only orders in this pipeline state (see docs/erp-api.md, Pipeline states)."),
+        ] = None,
         since: Annotated[datetime | None, Query(description="Orders updated at or after (ISO 8601).")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> OrderPage:
-        query = OrderQuery(account, status, pipelineState, _in_utc(since), limit + 1, offset)
+        state = pipelineState.value if pipelineState is not None else None
+        query = OrderQuery(account, status, state, _in_utc(since), limit + 1, offset)
         items = await ctx.reads.list_orders(query)
         more = len(items) > limit
         return OrderPage(
             items=items[:limit], limit=limit, offset=offset, nextOffset=offset + limit if more else None
         )
 
-    @v1.get("/orders/{orderId}", response_model=OrderDetail, responses=problem_responses(401, 404, 409, 422))
+    @v1.get(
+        "/orders/{orderId}", response_model=OrderDetail, responses=problem_responses(400, 401, 404, 409, 422)
+    )
     async def get_order(client: Client, orderId: OrderId, account: AccountParam = None) -> OrderDetail:
         owner = await _resolve_account(ctx.reads, orderId, account)
         detail = await ctx.reads.order_detail(owner, orderId)
@@ -323,12 +344,12 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
     @v1.patch("/orders/{orderId}/invoices/{invoiceNumber}", **_SUBMIT)  # type: ignore[arg-type]
     async def patch_invoice(to: Target, invoice: Invoice, body: p.TrackingNumberIn) -> Response:
         """The invoice's tracking number, courier and tracking URL."""
-        return await _submit(ctx, to, lambda: p.tracking_number_command(invoice, body))
+        return await _submit(ctx, to, lambda: p.tracking_number_command(invoice, body), _INVOICE_IN_PATH)
 
     @v1.post("/orders/{orderId}/invoices/{invoiceNumber}/tracking-events", **_SUBMIT)  # type: ignore[arg-type]
     async def post_tracking_events(to: Target, invoice: Invoice, body: p.TrackingEventsIn) -> Response:
         """Tracking events (only for an invoice that has a tracking number); `isDelivered` ends the trip."""
-        return await _submit(ctx, to, lambda: p.tracking_events_command(invoice, body))
+        return await _submit(ctx, to, lambda: p.tracking_events_command(invoice, body), _INVOICE_IN_PATH)
 
     @v1.post("/orders/{orderId}/cancellation", **_SUBMIT)  # type: ignore[arg-type]
     async def post_cancellation(to: Target, body: p.CancellationIn) -> Response:
@@ -343,7 +364,7 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
     @v1.get(
         "/commands/{commandId}",
         response_model=CommandView,
-        responses=problem_responses(401, 404, 422),
+        responses=problem_responses(400, 401, 404, 422),
         tags=["commands"],
     )
     async def get_command(
@@ -444,7 +465,8 @@ def _in_utc(since: datetime | None) -> datetime | None:
     try:
         return since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     except OverflowError:
-        raise invalid_command([problem("since", "datetime_range", "is out of the range of dates")]) from None
+        out_of_range = problem("since", "datetime_range", "is out of the range of dates")
+        raise invalid_command([replace(out_of_range, location="parameter")], status=400) from None
 
 
 def _not_found(detail: str) -> ProblemError:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from orderbridge.core.decisions import PipelineState
+
 
 class AttemptView(BaseModel):
     commandId: str | None = None
@@ -29,7 +31,7 @@ class CommandView(BaseModel):
     kind: str
     status: str = Field(description="pending, sending, sent, confirmed, rejected or failed.")
     channel: str | None = None
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(description="The command as orderbridge stored it (camelCase).")
     vtexReceipt: dict[str, Any] | None = None
     error: str | None = None
     createdAt: str | None = None
@@ -41,7 +43,10 @@ class OrderSummary(BaseModel):
     account: str
     orderId: str
     vtexStatus: str | None = None
-    pipelineState: str | None = None
+    pipelineState: PipelineState | None = Field(
+        default=None,
+        description="Where the pipeline is with the order; each state is described in docs/erp-api.md.",
+    )
     valueCents: int | None = None
     lastChange: str | None = None
     erpReference: str | None = None
@@ -52,7 +57,11 @@ class OrderSummary(BaseModel):
 class OrderDetail(OrderSummary):
     """The normalized order, VTEX's raw document, and everything that happened to it."""
 
-    order: dict[str, Any] | None = Field(default=None, description="The normalized snapshot.")
+    order: dict[str, Any] | None = Field(
+        default=None,
+        description="The normalized order orderbridge judges commands against (camelCase: `orderId`, "
+        "`status`, `valueCents`, `items[]` with `skuId`, `quantity`, `unitPriceCents`, `packages[]` …).",
+    )
     raw: dict[str, Any] | None = Field(default=None, description="VTEX's Get order document.")
     commands: list[CommandView] = Field(default_factory=list)
     attempts: list[AttemptView] = Field(default_factory=list)

@@ -7,7 +7,8 @@ order, and the pipeline stores and relays the accepted ones. Money is integer ce
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from orderbridge.core.orders import InvoiceKind
@@ -61,6 +62,17 @@ class TrackingEventsCommand:
     events: tuple[TrackingEvent, ...]
     delivered_date: str | None = None
     kind: Literal["tracking_events"] = "tracking_events"
+
+
+def with_history(command: TrackingEventsCommand, earlier: Sequence[TrackingEvent]) -> TrackingEventsCommand:
+    """`command` carrying the invoice's whole event history: `earlier` first, then its own new events.
+
+    VTEX's "Update order tracking status" replaces the invoice's event list with the one it is given, so
+    an ERP that sends events one at a time would see each erase the last ("Collected" gone once
+    "Delivered" is sent). An event already in the history (an ERP that sends its whole list each
+    time) is not repeated.
+    """
+    return replace(command, events=tuple(dict.fromkeys([*earlier, *command.events])))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,12 @@
 
 `validate_command` returns every violation it finds (an empty list = accept), so a channel can answer
 the ERP with all that is wrong at once. Each `Violation` names the field and the rule, and its message
-is written for a person: "invoice.value_cents: 12000 exceeds what remains to invoice (10000)".
+is written for a person: "invoiceValue: 12000 exceeds what remains to invoice (10000)".
+
+Fields are named as the ERP wrote them, in the one wire vocabulary every channel speaks
+(`orderbridge.erp.parsing`: `invoiceValue`, `items[0].id`, `invoiceNumber`, `itemsRemoved`), never by
+this module's own attribute names, so a refusal points at something in the ERP's request. A problem of
+the command as a whole, or of the order as it stands (`order.status`), names no request field.
 
 The order alone is not enough to judge: commands already accepted but not yet visible on the VTEX
 order (`PendingWork`) count too — an invoice in flight reduces what remains, a cancel in flight forbids
@@ -52,6 +57,8 @@ class Violation:
     accepted and not yet visible) — the REST API answers such refusals with 409, others with 422.
     """
 
+    #: The field as the ERP wrote it (`items[0].id`); "" for the command as a whole; `order.…` for the
+    #: stored order (not part of the request).
     field: str
     rule: str
     message: str
@@ -145,7 +152,7 @@ def is_resubmitted_change(command: ChangeCommand, earlier: ChangeCommand) -> boo
 def change_request_reused(command: ChangeCommand, earlier_command_id: str) -> Violation:
     """The ERP's `request_id` names an earlier change of the order with other content: refused (409)."""
     return _v(
-        "change.request_id",
+        "requestId",
         "request_id_reused",
         f"{command.request_id!r} already names another change of this order (command {earlier_command_id}); "
         "a requestId is one change: resend that change as it was, or use a new requestId",
@@ -169,11 +176,11 @@ def is_repeat_of_known_invoice(command: InvoiceCommand, order: OrderSnapshot, pe
 
 
 def _invoice(cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
-    out = _unroutable("invoice.invoice_number", cmd.invoice_number)
+    out = _unroutable("invoiceNumber", cmd.invoice_number)
     if not cmd.issuance_date.strip():
-        out.append(_v("invoice.issuance_date", "required", "is required"))
+        out.append(_v("issuanceDate", "required", "is required"))
     if cmd.tracking_number is not None and not cmd.tracking_number.strip():
-        out.append(_v("invoice.tracking_number", "blank", "must not be blank when given (omit it instead)"))
+        out.append(_v("trackingNumber", "blank", "must not be blank when given (omit it instead)"))
     if _repeated_with_other_value(cmd, order, pending, out):
         return out
     if is_repeat_of_known_invoice(cmd, order, pending):
@@ -182,13 +189,11 @@ def _invoice(cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork) ->
         out.append(_v("order.status", "canceled", f"is {order.status!r}: a canceled order takes no invoice"))
         return out
     if pending.cancel_in_flight:
-        out.append(
-            _v("invoice", "cancel_in_flight", "a cancel for this order is in flight; no invoice may race it")
-        )
+        out.append(_v("", "cancel_in_flight", "a cancel for this order is in flight; no invoice may race it"))
     if pending.change_in_progress or bool(order.extra.get("change_in_progress")):
         out.append(
             _v(
-                "invoice",
+                "",
                 "change_in_progress",
                 "an item change is still in progress; invoice once it is done",
             )
@@ -210,7 +215,7 @@ def _repeated_with_other_value(
         if package.kind != cmd.invoice_kind:
             out.append(
                 _v(
-                    "invoice.invoice_number",
+                    "invoiceNumber",
                     "repeated_other_kind",
                     f"{cmd.invoice_number!r} is already an {package.kind} invoice of this order",
                 )
@@ -222,7 +227,7 @@ def _repeated_with_other_value(
         return False
     out.append(
         _v(
-            "invoice.invoice_number",
+            "invoiceNumber",
             "repeated_other_value",
             f"{cmd.invoice_number!r} is already used for an invoice of {known}, not {cmd.value_cents}",
         )
@@ -239,13 +244,13 @@ def _output_invoice(
             _v("order.status", "not_invoiceable", f"is {order.status!r}; an invoice needs {_names(allowed)}")
         )
     if cmd.value_cents <= 0:
-        out.append(_v("invoice.value_cents", "not_positive", f"{cmd.value_cents} must be greater than 0"))
+        out.append(_v("invoiceValue", "not_positive", f"{cmd.value_cents} must be greater than 0"))
         return
     remaining = order.remaining_to_invoice_cents - output_cents_in_flight(order, pending)
     if cmd.value_cents > remaining:
         out.append(
             _v(
-                "invoice.value_cents",
+                "invoiceValue",
                 "exceeds_remaining",
                 f"{cmd.value_cents} exceeds what remains to invoice ({max(remaining, 0)})",
             )
@@ -256,7 +261,7 @@ def _input_invoice(cmd: InvoiceCommand, order: OrderSnapshot, out: list[Violatio
     if not order.is_fully_invoiced:
         out.append(
             _v(
-                "invoice.invoice_kind",
+                "type",
                 "return_before_full_invoice",
                 "an Input (return) invoice needs the order fully invoiced first "
                 f"({order.output_invoiced_cents} of {order.value_cents} invoiced)",
@@ -271,13 +276,13 @@ def _input_invoice(cmd: InvoiceCommand, order: OrderSnapshot, out: list[Violatio
             )
         )
     if cmd.value_cents <= 0:
-        out.append(_v("invoice.value_cents", "not_positive", f"{cmd.value_cents} must be greater than 0"))
+        out.append(_v("invoiceValue", "not_positive", f"{cmd.value_cents} must be greater than 0"))
         return
     returnable = order.output_invoiced_cents - _sum_packages(order.packages, "Input")
     if cmd.value_cents > returnable:
         out.append(
             _v(
-                "invoice.value_cents",
+                "invoiceValue",
                 "exceeds_returnable",
                 f"{cmd.value_cents} exceeds what was invoiced and not yet returned ({max(returnable, 0)})",
             )
@@ -298,7 +303,7 @@ def _invoice_lines(
     cmd: InvoiceCommand, order: OrderSnapshot, pending: PendingWork, out: list[Violation]
 ) -> None:
     if not cmd.lines:
-        out.append(_v("invoice.lines", "required", "at least one line is required (VTEX needs items)"))
+        out.append(_v("items", "required", "at least one line is required (VTEX needs items)"))
         return
     ordered = ordered_quantities(order)
     invoiced = invoiced_quantities(order, "Output")
@@ -323,7 +328,7 @@ def _invoice_lines(
         if quantity > left:
             out.append(
                 _v(
-                    "invoice.lines",
+                    "items",
                     "quantity_exceeds",
                     f"SKU {sku!r}: {quantity} exceeds the quantity {what} ({left})",
                 )
@@ -331,7 +336,7 @@ def _invoice_lines(
     if cmd.invoice_kind == "Input" and len(wanted) < len(cmd.lines):
         out.append(
             _v(
-                "invoice.lines",
+                "items",
                 "repeated_sku",
                 "a return lists each SKU once, with its quantity (known issue 1198829)",
             )
@@ -340,7 +345,7 @@ def _invoice_lines(
     if total > cmd.value_cents:
         out.append(
             _v(
-                "invoice.lines",
+                "items",
                 "exceeds_value",
                 f"the lines add up to {total}, more than the invoice value ({cmd.value_cents})",
             )
@@ -348,15 +353,13 @@ def _invoice_lines(
 
 
 def _invoice_line(n: int, line: InvoiceLine, ordered: Mapping[str, int], out: list[Violation]) -> None:
-    where = f"invoice.lines[{n}]"
+    where = f"items[{n}]"
     if line.sku_id not in ordered:
-        out.append(_v(f"{where}.sku_id", "unknown_sku", f"SKU {line.sku_id!r} is not on the order"))
+        out.append(_v(f"{where}.id", "unknown_sku", f"SKU {line.sku_id!r} is not on the order"))
     if line.quantity <= 0:
         out.append(_v(f"{where}.quantity", "not_positive", f"{line.quantity} must be greater than 0"))
     if line.unit_price_cents < 0:
-        out.append(
-            _v(f"{where}.unit_price_cents", "negative", f"{line.unit_price_cents} must not be negative")
-        )
+        out.append(_v(f"{where}.price", "negative", f"{line.unit_price_cents} must not be negative"))
 
 
 # --- tracking --------------------------------------------------------------------------------------
@@ -398,17 +401,17 @@ def _shipped_invoice(
 def _tracking_number(
     cmd: TrackingNumberCommand, order: OrderSnapshot, pending: PendingWork
 ) -> list[Violation]:
-    out = _unroutable("tracking_number.invoice_number", cmd.invoice_number)
+    out = _unroutable("invoiceNumber", cmd.invoice_number)
     if not cmd.tracking_number.strip():
-        out.append(_v("tracking_number.tracking_number", "required", "is required"))
+        out.append(_v("trackingNumber", "required", "is required"))
     if not cmd.courier.strip():
-        out.append(_v("tracking_number.courier", "required", "is required"))
+        out.append(_v("courier", "required", "is required"))
     hint = " (send the invoice first)"
-    known = _shipped_invoice("tracking_number.invoice_number", cmd.invoice_number, order, pending, out, hint)
+    known = _shipped_invoice("invoiceNumber", cmd.invoice_number, order, pending, out, hint)
     if isinstance(known, InvoicePackage) and known.kind == "Input":
         out.append(
             _v(
-                "tracking_number.invoice_number",
+                "invoiceNumber",
                 "return_invoice",
                 f"{cmd.invoice_number!r} is a return invoice",
             )
@@ -419,8 +422,8 @@ def _tracking_number(
 def _tracking_events(
     cmd: TrackingEventsCommand, order: OrderSnapshot, pending: PendingWork
 ) -> list[Violation]:
-    out = _unroutable("tracking_events.invoice_number", cmd.invoice_number)
-    known = _shipped_invoice("tracking_events.invoice_number", cmd.invoice_number, order, pending, out)
+    out = _unroutable("invoiceNumber", cmd.invoice_number)
+    known = _shipped_invoice("invoiceNumber", cmd.invoice_number, order, pending, out)
     if known is not False:
         has_tracking = cmd.invoice_number in pending.tracking_numbers_in_flight or (
             isinstance(known, InvoicePackage) and bool(known.tracking_number)
@@ -428,7 +431,7 @@ def _tracking_events(
         if not has_tracking:
             out.append(
                 _v(
-                    "tracking_events.invoice_number",
+                    "invoiceNumber",
                     "no_tracking_number",
                     f"invoice {cmd.invoice_number!r} has no tracking number yet (VTEX requires one first)",
                 )
@@ -436,19 +439,17 @@ def _tracking_events(
         if isinstance(known, InvoicePackage) and known.delivered:
             out.append(
                 _v(
-                    "tracking_events",
+                    "",
                     "already_delivered",
                     f"invoice {cmd.invoice_number!r} is already delivered",
                 )
             )
     if not cmd.events and not cmd.is_delivered:
-        out.append(
-            _v("tracking_events.events", "required", "at least one event is required unless delivered")
-        )
+        out.append(_v("events", "required", "at least one event is required unless delivered"))
     for n, event in enumerate(cmd.events):
         for name in ("description", "date"):
             if not getattr(event, name).strip():
-                out.append(_v(f"tracking_events.events[{n}].{name}", "required", "is required"))
+                out.append(_v(f"events[{n}].{name}", "required", "is required"))
     return out
 
 
@@ -458,9 +459,9 @@ def _tracking_events(
 def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
     out: list[Violation] = []
     if not cmd.request_id.strip():
-        out.append(_v("change.request_id", "required", "is required (it is the change's idempotency key)"))
+        out.append(_v("requestId", "required", "is required (it is the change's idempotency key)"))
     if not cmd.reason.strip():
-        out.append(_v("change.reason", "required", "is required (VTEX: 'Field reason not set')"))
+        out.append(_v("reason", "required", "is required (VTEX: 'Field reason not set')"))
     if order.status not in HANDLING_STATUSES:
         out.append(
             _v(
@@ -474,28 +475,25 @@ def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> l
         # against: one at a time, so no change is ever judged against an order that lacks another.
         out.append(
             _v(
-                "change",
+                "",
                 "change_in_progress",
                 "another change is accepted and not yet on the order (one at a time); "
                 "send the next one once it shows",
             )
         )
     if pending.cancel_in_flight:
-        out.append(_v("change", "cancel_in_flight", "a cancel for this order is in flight"))
+        out.append(_v("", "cancel_in_flight", "a cancel for this order is in flight"))
     if pending.invoice_cents_in_flight > 0:
         out.append(
-            _v("change", "invoice_in_flight", "an invoice for this order is in flight; change after it lands")
+            _v("", "invoice_in_flight", "an invoice for this order is in flight; change after it lands")
         )
     if not (cmd.remove or cmd.add or cmd.discount_cents or cmd.increment_cents):
-        out.append(
-            _v("change", "empty", "changes nothing (no items removed or added, no discount or increment)")
-        )
-    for name in ("discount_cents", "increment_cents"):
-        value = getattr(cmd, name)
+        out.append(_v("", "empty", "changes nothing (no items removed or added, no discount or increment)"))
+    for name, value in (("discountValue", cmd.discount_cents), ("incrementValue", cmd.increment_cents)):
         if value < 0:
-            out.append(_v(f"change.{name}", "negative", f"{value} must not be negative"))
-    _change_lines("change.add", cmd.add, out)
-    _change_lines("change.remove", cmd.remove, out)
+            out.append(_v(name, "negative", f"{value} must not be negative"))
+    _change_lines("itemsAdded", cmd.add, out)
+    _change_lines("itemsRemoved", cmd.remove, out)
     _removable(cmd.remove, order, out)
     new_value = (
         order.value_cents
@@ -505,11 +503,11 @@ def _change(cmd: ChangeCommand, order: OrderSnapshot, pending: PendingWork) -> l
         + cmd.increment_cents
     )
     if new_value < 0:
-        out.append(_v("change", "negative_value", f"would bring the order value to {new_value}, below 0"))
+        out.append(_v("", "negative_value", f"would bring the order value to {new_value}, below 0"))
     elif new_value < order.output_invoiced_cents + output_cents_in_flight(order, pending):
         out.append(
             _v(
-                "change",
+                "",
                 "below_invoiced",
                 f"would bring the order value to {new_value}, below what is already invoiced "
                 f"({order.output_invoiced_cents})",
@@ -538,7 +536,7 @@ _CHANGE_CONFLICTS = frozenset(
 def _change_lines(where: str, lines: Iterable[ChangeLine], out: list[Violation]) -> None:
     for n, line in enumerate(lines):
         if not line.sku_id.strip():
-            out.append(_v(f"{where}[{n}].sku_id", "required", "is required"))
+            out.append(_v(f"{where}[{n}].id", "required", "is required"))
         if line.quantity <= 0:
             out.append(
                 _v(f"{where}[{n}].quantity", "not_positive", f"{line.quantity} must be greater than 0")
@@ -546,7 +544,7 @@ def _change_lines(where: str, lines: Iterable[ChangeLine], out: list[Violation])
         if line.unit_price_cents < 0:
             out.append(
                 _v(
-                    f"{where}[{n}].unit_price_cents",
+                    f"{where}[{n}].price",
                     "negative",
                     f"{line.unit_price_cents} must not be negative",
                 )
@@ -562,12 +560,12 @@ def _removable(lines: tuple[ChangeLine, ...], order: OrderSnapshot, out: list[Vi
         wanted[line.sku_id] = wanted.get(line.sku_id, 0) + max(line.quantity, 0)
     for sku, quantity in wanted.items():
         if sku not in ordered:
-            out.append(_v("change.remove", "unknown_sku", f"SKU {sku!r} is not on the order"))
+            out.append(_v("itemsRemoved", "unknown_sku", f"SKU {sku!r} is not on the order"))
             continue
         if quantity > ordered[sku]:
             out.append(
                 _v(
-                    "change.remove",
+                    "itemsRemoved",
                     "quantity_exceeds",
                     f"SKU {sku!r}: cannot remove {quantity}, the order has {ordered[sku]} "
                     "(the quantity would go below zero)",
@@ -576,7 +574,7 @@ def _removable(lines: tuple[ChangeLine, ...], order: OrderSnapshot, out: list[Vi
         elif quantity > ordered[sku] - invoiced.get(sku, 0):
             out.append(
                 _v(
-                    "change.remove",
+                    "itemsRemoved",
                     "already_invoiced",
                     f"SKU {sku!r}: cannot remove {quantity}, {invoiced.get(sku, 0)} of {ordered[sku]} "
                     "are already invoiced",
@@ -590,7 +588,7 @@ def _removable(lines: tuple[ChangeLine, ...], order: OrderSnapshot, out: list[Vi
 def _cancel(cmd: CancelCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
     out: list[Violation] = []
     if not cmd.reason.strip():
-        out.append(_v("cancel.reason", "required", "is required"))
+        out.append(_v("reason", "required", "is required"))
     if order.status is None:
         out.append(_v("order.status", "incomplete", "is null: VTEX cannot cancel an incomplete order"))
     elif order.status in NOT_CANCELABLE_STATUSES:
@@ -600,7 +598,7 @@ def _cancel(cmd: CancelCommand, order: OrderSnapshot, pending: PendingWork) -> l
     if order.output_invoiced_cents > 0:
         out.append(
             _v(
-                "cancel",
+                "",
                 "after_invoice",
                 f"the order has Output invoices ({order.output_invoiced_cents} of {order.value_cents}); "
                 "remove the rest with a change or post a return instead",
@@ -609,20 +607,20 @@ def _cancel(cmd: CancelCommand, order: OrderSnapshot, pending: PendingWork) -> l
     if pending.invoice_numbers - pending.held_invoice_numbers:  # a held invoice waits: it races nothing
         out.append(
             _v(
-                "cancel",
+                "",
                 "invoice_in_flight",
                 "an invoice is in flight; a cancel must not race it (KI 1400005)",
             )
         )
     if pending.cancel_in_flight:
-        out.append(_v("cancel", "cancel_in_flight", "a cancel for this order was already accepted"))
+        out.append(_v("", "cancel_in_flight", "a cancel for this order was already accepted"))
     return out
 
 
 def _deny(cmd: DenyCancellationCommand, order: OrderSnapshot, pending: PendingWork) -> list[Violation]:
     out: list[Violation] = []
     if not cmd.reason.strip():
-        out.append(_v("deny_cancellation.reason", "required", "is required"))
+        out.append(_v("reason", "required", "is required"))
     if order.status != "cancellation-requested":
         out.append(
             _v(
@@ -635,19 +633,15 @@ def _deny(cmd: DenyCancellationCommand, order: OrderSnapshot, pending: PendingWo
     if wanted and open_id and wanted != open_id:
         out.append(
             _v(
-                "deny_cancellation.cancellation_request_id",
+                "cancellationRequestId",
                 "not_open",
                 f"{wanted!r} is not the open cancellation request ({open_id!r})",
             )
         )
     if pending.cancel_in_flight:
-        out.append(
-            _v("deny_cancellation", "cancel_in_flight", "a cancel for this order was already accepted")
-        )
+        out.append(_v("", "cancel_in_flight", "a cancel for this order was already accepted"))
     if pending.deny_in_flight:
-        out.append(
-            _v("deny_cancellation", "deny_in_flight", "a denial for this request was already accepted")
-        )
+        out.append(_v("", "deny_in_flight", "a denial for this request was already accepted"))
     return out
 
 
@@ -689,7 +683,7 @@ def _names(statuses: Iterable[str]) -> str:
 
 
 def _v(field_name: str, rule: str, detail: str, *, conflict: bool = False) -> Violation:
-    return Violation(field_name, rule, f"{field_name}: {detail}", conflict)
+    return Violation(field_name, rule, f"{field_name}: {detail}" if field_name else detail, conflict)
 
 
 _INCOMPLETE = _v(

@@ -36,12 +36,14 @@ from orderbridge.erp.parsing import (
     Acceptance,
     ParseError,
     Problem,
+    csv_field,
     load_json,
     parse_acceptance,
     parse_command,
     parse_invoices_csv,
     parse_tracking_csv,
     problem,
+    renamed,
 )
 from orderbridge.erp.polling import poll_until_stopped
 from orderbridge.erp.port import (
@@ -50,6 +52,7 @@ from orderbridge.erp.port import (
     CommandSink,
     HandoverOrder,
     HandoverResult,
+    SubmitOutcome,
 )
 
 _IGNORED_SUFFIXES = (".tmp", ".part", ".error.txt", ".result.json")
@@ -85,6 +88,8 @@ class _Entry:
     order_id: str | None
     command: Command | None = None
     acceptance: Acceptance | None = None
+    #: The CSV rows the command was read from (None for JSON): refusals then name rows and columns.
+    csv_rows: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,7 @@ class FilesErp:
                     c.account or self._config.account,
                     c.order_id,
                     command=c.command,
+                    csv_rows=c.rows,
                 )
                 for c in parsed
             ]
@@ -314,7 +320,7 @@ class FilesErp:
                 if outcome.accepted:
                     accepted.append(f"{entry.label}: command {outcome.command_id}")
                     continue
-                why = "; ".join(outcome.problems) or "refused without a reason"
+                why = _refusal_words(outcome, entry.csv_rows) or "refused without a reason"
             rejected.append(f"{entry.label}: {why}")
         return FileOutcome(name, tuple(accepted), tuple(rejected))
 
@@ -349,3 +355,12 @@ class FilesErp:
                 lines += [f"- {a}" for a in outcome.accepted]
             write_atomically(target.with_name(target.name + ".error.txt"), ("\n".join(lines) + "\n").encode())
         os.replace(path, target)
+
+
+def _refusal_words(outcome: SubmitOutcome, csv_rows: tuple[int, ...] | None) -> str:
+    """The refusal as the file's author wrote the command: JSON field names, or a CSV's rows and columns."""
+    if csv_rows is None or not outcome.violations:
+        return "; ".join(outcome.problems)
+    return "; ".join(
+        f"{renamed(v.field, v.message, csv_field(v.field, csv_rows))} [{v.rule}]" for v in outcome.violations
+    )

@@ -39,16 +39,45 @@ from orderbridge.core.commands import (
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with an ERP input: where (`field`), which rule, and a sentence naming both."""
+    """One thing wrong with an ERP input: where (`field`), which rule, and a sentence naming both.
+
+    `field` is the name as the ERP wrote it (`items[0].id`). `location` says where the REST API finds
+    it: in the JSON body (then `pointer`, when given, is its exact JSON Pointer; otherwise one is derived
+    from `field`), or a URL parameter or header of that name.
+    """
 
     field: str
     rule: str
     message: str
+    location: Literal["body", "parameter", "header"] = "body"
+    pointer: str | None = None
 
 
 def problem(field: str, rule: str, text: str) -> Problem:
     """The one message format: `<field>: <what is wrong> [<rule>]`."""
     return Problem(field, rule, f"{field}: {text} [{rule}]")
+
+
+#: Names that stand for no member of the request body: the body as a whole, the command, a CSV file.
+_NOT_IN_BODY = frozenset({"", "body", "command", "csv"})
+_POINTER_TOKENS = re.compile(r"[^.\[\]]+")
+
+
+def json_pointer(field: str) -> str | None:
+    """`items[0].id` → `/items/0/id`: the JSON Pointer (RFC 6901) of a wire field in the request body.
+
+    None for what is not a member of the body: the command as a whole (""), the stored order
+    (`order.status`), a CSV row or the file itself.
+    """
+    if field in _NOT_IN_BODY or field.startswith(("order.", "row ", "csv.")):
+        return None
+    tokens = _POINTER_TOKENS.findall(field)
+    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+def pointer_of(loc: Iterable[int | str]) -> str:
+    """A pydantic error location (`("items", 0, "id")`) as a JSON Pointer (`/items/0/id`)."""
+    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in loc)
 
 
 class ParseError(ValueError):
@@ -255,7 +284,8 @@ def problems_from_validation(error: ValidationError, prefix: str = "") -> list[P
             text = "unknown field (not part of this command)"
         elif rule == "missing":
             text = "is required"
-        problems.append(problem(field, rule, text))
+        found = problem(field, rule, text)
+        problems.append(Problem(found.field, rule, found.message, pointer=pointer_of(err["loc"])))
     return problems
 
 
@@ -521,9 +551,10 @@ def parse_invoices_csv(text: str) -> list[CsvCommand]:
         problems += _disagreements(members)
         data = _invoice_csv_data(number, members, problems)
         try:
-            command = parse_command("invoice", data, default_request_id="", prefix=f"row {members[0][0]}")
+            command = parse_command("invoice", data, default_request_id="")
         except ParseError as exc:
-            problems.extend(exc.problems)
+            lines = tuple(n for n, _ in members)
+            problems.extend(in_csv_words(found, lines) for found in exc.problems)
             continue
         commands.append(CsvCommand(account, order_id, tuple(n for n, _ in members), command))
     if problems:
@@ -605,12 +636,59 @@ def parse_tracking_csv(text: str) -> list[CsvCommand]:
             }
         )
         try:
-            command = parse_command("tracking-number", data, default_request_id="", prefix=where)
+            command = parse_command("tracking-number", data, default_request_id="")
         except ParseError as exc:
-            problems.extend(exc.problems)
+            problems.extend(in_csv_words(found, (n,)) for found in exc.problems)
             continue
         if order_id is not None:
             commands.append(CsvCommand(_cell(row, "account"), order_id, (n,), command))
     if problems:
         raise ParseError(problems)
     return commands
+
+
+#: A CSV command's wire fields as the CSV names them (its columns); item fields are per row.
+_CSV_COLUMNS = {
+    "invoiceNumber": "invoice_number",
+    "invoiceValue": "invoice_value",
+    "issuanceDate": "issuance_date",
+    "invoiceKey": "invoice_key",
+    "invoiceUrl": "invoice_url",
+    "trackingNumber": "tracking_number",
+    "trackingUrl": "tracking_url",
+    "dispatchedDate": "dispatched_date",
+    "courier": "courier",
+    "type": "type",
+    "items": "sku_id",
+}
+_CSV_ITEM_COLUMNS = {
+    "id": "sku_id",
+    "quantity": "quantity",
+    "price": "unit_price",
+    "description": "description",
+}
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(\w+)")
+
+
+def csv_field(field: str, rows: Sequence[int]) -> str:
+    """Where a wire field of a CSV command is in the CSV: `invoiceValue` → `row 2.invoice_value`,
+    `items[1].quantity` → `row 3.quantity` (the second line of the invoice is on the CSV's row 3)."""
+    item = _ITEM_FIELD.fullmatch(field)
+    if item is not None and int(item.group(1)) < len(rows):
+        column = _CSV_ITEM_COLUMNS.get(item.group(2), item.group(2))
+        return f"row {rows[int(item.group(1))]}.{column}"
+    named = _CSV_COLUMNS.get(field)
+    return f"row {rows[0]}.{named}" if named is not None and rows else field
+
+
+def renamed(field: str, message: str, new_field: str) -> str:
+    """`message` ("<field>: what is wrong …") naming `new_field` instead."""
+    if field and message.startswith(f"{field}: "):
+        return f"{new_field}: {message[len(field) + 2 :]}"
+    return message
+
+
+def in_csv_words(found: Problem, rows: Sequence[int]) -> Problem:
+    """A problem of a CSV command, naming the CSV's row and column instead of the wire field."""
+    where = csv_field(found.field, rows)
+    return Problem(where, found.rule, renamed(found.field, found.message, where))

@@ -14,6 +14,7 @@ import orjson
 
 from orderbridge.core.commands import Command
 from orderbridge.core.orders import OrderSnapshot
+from orderbridge.core.validation import Violation
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class SubmitOutcome:
     command_id: str | None
     problems: tuple[str, ...] = ()
     conflict: bool = False
+    #: The refusal's reasons one by one (field as the ERP wrote it, rule), for channels that report
+    #: each field apart (the REST API's `errors[]`); `problems` holds the same as sentences.
+    violations: tuple[Violation, ...] = ()
 
 
 class CommandSink(Protocol):

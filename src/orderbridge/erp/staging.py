@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from orderbridge.erp.addressing import owning_account
 from orderbridge.erp.errors import ErpUnavailable
-from orderbridge.erp.parsing import ParseError, parse_acceptance, parse_command
+from orderbridge.erp.parsing import ParseError, parse_acceptance, parse_command, renamed
 from orderbridge.erp.polling import poll_until_stopped
 from orderbridge.erp.port import (
     AcceptanceLater,
@@ -176,6 +177,8 @@ _INBOUND: tuple[_Inbound, ...] = (
     ),
     _Inbound(erp_cancellations, _cancellation_kind, _cancellation_data),
 )
+
+_ACCEPTANCES = _Inbound(erp_acceptances, lambda _: "acceptance", lambda row, _: {})
 
 
 # --- the adapter ----------------------------------------------------------------------------------------
@@ -394,7 +397,9 @@ class StagingTablesErp:
                         )
                     )
                 except ParseError as exc:
-                    problem = str(exc)
+                    problem = _in_staging_words(
+                        ((p.field, p.message) for p in exc.problems), _ACCEPTANCES, ()
+                    )
                 else:
                     await sink.report_acceptance(
                         account,
@@ -420,15 +425,67 @@ class StagingTablesErp:
         account, problem = await self._resolve(sink, row)
         if account is None:
             return problem, None
+        children = await self._children(inbound, row["id"])
         try:
-            data = inbound.to_data(row, await self._children(inbound, row["id"]))
+            data = inbound.to_data(row, children)
             command = parse_command(inbound.kind(row), data, default_request_id=key)
         except ParseError as exc:
-            return str(exc), None
+            return _in_staging_words(((p.field, p.message) for p in exc.problems), inbound, children), None
         outcome = await sink.submit(account, row["order_id"], command, channel="staging", idempotency_key=key)
         if not outcome.accepted:
+            if outcome.violations:
+                named = ((v.field, f"{v.message} [{v.rule}]") for v in outcome.violations)
+                return _in_staging_words(named, inbound, children), None
             return "; ".join(outcome.problems) or "refused by the pipeline without a reason", None
         return None, outcome.command_id
+
+
+#: Wire fields whose column is not simply their snake_case name.
+_COLUMN_OF = {
+    "invoiceValue": "invoice_value_cents",
+    "type": "invoice_type",
+    "discountValue": "discount_cents",
+    "incrementValue": "increment_cents",
+    "id": "sku_id",
+    "price": "unit_price_cents",
+    "date": "event_date",
+}
+#: Wire lists read from a child table, with the `operation` their rows carry (None: every row).
+_CHILD_LISTS: dict[str, str | None] = {
+    "items": None,
+    "itemsRemoved": "remove",
+    "itemsAdded": "add",
+    "events": None,
+}
+_LIST_MEMBER = re.compile(r"(\w+)\[(\d+)\]\.(\w+)")
+
+
+def _column(name: str) -> str:
+    return _COLUMN_OF.get(name) or re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def staging_field(field: str, inbound: _Inbound, children: Sequence[Mapping[str, Any]]) -> str:
+    """Where a wire field of a staged command is in the ERP's tables: `invoiceValue` →
+    `invoice_value_cents`, `items[1].id` → `erp_invoice_items.sku_id (id 17)` (the child row's id)."""
+    member = _LIST_MEMBER.fullmatch(field)
+    if member is not None and inbound.children is not None and member.group(1) in _CHILD_LISTS:
+        operation = _CHILD_LISTS[member.group(1)]
+        rows = [c for c in children if operation is None or c.get("operation") == operation]
+        n = int(member.group(2))
+        if n < len(rows):
+            return f"{inbound.children.name}.{_column(member.group(3))} (id {rows[n]['id']})"
+    if field in _CHILD_LISTS and inbound.children is not None:
+        return inbound.children.name
+    return _column(field) if field.isalpha() else field
+
+
+def _in_staging_words(
+    problems: Iterable[tuple[str, str]], inbound: _Inbound, children: Sequence[Mapping[str, Any]]
+) -> str:
+    """The row's `error`: each (field, message) naming the column the ERP wrote, not the wire field."""
+    return "; ".join(
+        renamed(field, message, staging_field(field, inbound, children)) for field, message in problems
+    )
 
 
 def _shipping_address(raw: Mapping[str, Any]) -> dict[str, Any] | None:

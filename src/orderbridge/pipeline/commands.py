@@ -28,8 +28,11 @@ from orderbridge.core.commands import (
     ChangeCommand,
     Command,
     InvoiceCommand,
+    TrackingEvent,
+    TrackingEventsCommand,
     command_from_dict,
     command_to_dict,
+    with_history,
 )
 from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderSnapshot
@@ -100,6 +103,10 @@ class PipelineSink:
         if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
             # The same invoice again: already accepted, and an invoice is never posted twice.
             return SubmitOutcome(True, None)
+        if isinstance(command, TrackingEventsCommand):
+            # VTEX replaces an invoice's events with each list it is sent: send the whole history.
+            history = await repo.tracking_history(session, account, order_id, command.invoice_number)
+            command = with_history(command, [TrackingEvent(**event) for event in history])
         command_id = await repo.add_command(
             session, account, order_id, command_to_dict(command), channel, idempotency_key
         )
@@ -141,7 +148,8 @@ async def _refuse(
     problems = tuple(f"{v.message} [{v.rule}]" for v in violations)
     refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
     await add(session, account, order_id, refused)
-    return SubmitOutcome(False, None, problems, conflict=all(v.conflict for v in violations))
+    conflict = all(v.conflict for v in violations)
+    return SubmitOutcome(False, None, problems, conflict=conflict, violations=tuple(violations))
 
 
 async def _resubmitted_change(

@@ -530,6 +530,25 @@ async def find_change_by_request_id(
     return None
 
 
+async def tracking_history(
+    session: AsyncSession, account: str, order_id: str, invoice_number: str
+) -> list[dict[str, Any]]:
+    """The tracking events already accepted for one invoice (as stored, oldest first), from its tracking
+    commands VTEX did not refuse: the history a new tracking command must carry whole."""
+    stmt = (
+        select(commands.c.payload)
+        .where(
+            commands.c.account == account,
+            commands.c.order_id == order_id,
+            commands.c.kind == "tracking_events",
+            commands.c.invoice_number == invoice_number,
+            commands.c.status != "rejected",
+        )
+        .order_by(commands.c.created_at, commands.c.id)
+    )
+    return [event for payload in (await session.scalars(stmt)) for event in payload.get("events", ())]
+
+
 async def list_commands(
     session: AsyncSession, account: str, order_id: str, statuses: Collection[str] | None = None
 ) -> list[CommandRow]:
