@@ -30,8 +30,8 @@ from orderbridge.config import load_settings
 from orderbridge.erp import staging_schema as st
 from orderbridge.logsetup import configure_from_settings
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, Timing
-from orderbridge.pipeline.service import Service
 from orderbridge.sandbox.testing import SandboxServer
+from orderbridge.service import Service
 from orderbridge.store import tables
 from pipeline.conftest import sandbox_config
 
