@@ -45,23 +45,13 @@ from orderbridge.api.rest_models import (
     OrderSummary,
 )
 from orderbridge.core.commands import Command
-from orderbridge.core.decisions import PipelineState
 from orderbridge.erp import parsing as p
 from orderbridge.erp.parsing import Problem, problem
 from orderbridge.erp.port import CommandSink
 
 CHANNEL = "rest"
-#: Pipeline states that show an acceptance (or a rejection) was already recorded: a repeat is answered 202.
-_AFTER_ACCEPTANCE = frozenset(
-    s.value
-    for s in (
-        PipelineState.ACCEPTED,
-        PipelineState.HANDLING,
-        PipelineState.CANCELLATION_ASKED,
-        PipelineState.COMPLETED,
-    )
-)
-_AFTER_REJECTION = frozenset({PipelineState.PARKED.value})
+#: The rule of the pipeline's refusal of an acceptance for an order that is not awaiting one.
+_NOT_AWAITING = "not_awaiting_acceptance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +123,8 @@ _COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
 _SUBMIT = {"status_code": 202, "response_model": None, "responses": _COMMAND_RESPONSES}
 
 
-def _json(status: int, model: Any) -> StoredAnswer:
-    return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json")
+def _json(status: int, model: Any, *, replayed: bool = False) -> StoredAnswer:
+    return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json", replayed)
 
 
 def _problems_of_outcome(messages: tuple[str, ...]) -> list[Problem]:
@@ -196,7 +186,7 @@ async def _answer(
         target = f"{request.url.path}?{request.url.query}"
         fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
         stored, replayed = await ctx.idempotency.run(to.client, to.key, fingerprint, guarded)
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    headers = {"Idempotent-Replayed": "true"} if replayed or stored.replayed else {}
     return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
 
 
@@ -214,7 +204,11 @@ async def _submit(ctx: RestContext, to: _Target, build: Callable[[], Command]) -
         if not outcome.accepted or outcome.command_id is None:
             problems = _problems_of_outcome(outcome.problems) or [_unknown_refusal()]
             raise invalid_command(problems, status=409 if outcome.conflict else 422)
-        return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
+        accepted = CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id)
+        if outcome.repeat:  # the first command, as it stands now
+            first = await ctx.reads.command(outcome.command_id)
+            accepted.status = first.status if first is not None else accepted.status
+        return _json(202, accepted, replayed=outcome.repeat)
 
     return await _answer(ctx, to, produce)
 
@@ -287,25 +281,13 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             if problems:
                 raise invalid_command(problems)
             owner = await _resolve_account(ctx.reads, order_id, to.account)
-            state = await ctx.reads.pipeline_state(owner, order_id)
-            if state == PipelineState.AWAITING_ERP.value:
-                await ctx.sink.report_acceptance(
-                    owner,
-                    order_id,
-                    accepted=body.accepted,
-                    erp_reference=body.erpReference,
-                    reason=body.reason,
-                )
-            elif state not in (_AFTER_ACCEPTANCE if body.accepted else _AFTER_REJECTION):
-                raise ProblemError(
-                    409,
-                    "not-awaiting-acceptance",
-                    "Not awaiting acceptance",
-                    f"orderId: order {order_id} is in pipeline state {state!r}, not awaiting the ERP's "
-                    "acceptance [not_awaiting_acceptance]",
-                )
-            # else: the same decision was recorded before (a retry): answer as the first time.
-            return _json(202, AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted))
+            outcome = await ctx.sink.report_acceptance(
+                owner, order_id, accepted=body.accepted, erp_reference=body.erpReference, reason=body.reason
+            )
+            if not outcome.accepted:
+                raise _acceptance_refused(outcome.problems, conflict=outcome.conflict)
+            recorded = AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted)
+            return _json(202, recorded, replayed=outcome.repeat)
 
         return await _answer(ctx, to, produce)
 
@@ -445,6 +427,19 @@ def _in_utc(since: datetime | None) -> datetime | None:
         return since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     except OverflowError:
         raise invalid_command([problem("since", "datetime_range", "is out of the range of dates")]) from None
+
+
+def _acceptance_refused(messages: tuple[str, ...], *, conflict: bool) -> ProblemError:
+    """409 naming the order's state (or the recorded answer that differs); 404 for an unknown order."""
+    problems = _problems_of_outcome(messages) or [_unknown_refusal()]
+    if not conflict:
+        return _not_found("; ".join(p.message for p in problems))
+    if any(p.rule == _NOT_AWAITING for p in problems):
+        detail = "; ".join(p.message for p in problems)
+        return ProblemError(
+            409, "not-awaiting-acceptance", "Not awaiting acceptance", detail, problems=problems
+        )
+    return invalid_command(problems, status=409)
 
 
 def _not_found(detail: str) -> ProblemError:

@@ -213,6 +213,7 @@ def _repeated_with_other_value(
                     "invoice.invoice_number",
                     "repeated_other_kind",
                     f"{cmd.invoice_number!r} is already an {package.kind} invoice of this order",
+                    conflict=True,
                 )
             )
             return True
@@ -225,6 +226,7 @@ def _repeated_with_other_value(
             "invoice.invoice_number",
             "repeated_other_value",
             f"{cmd.invoice_number!r} is already used for an invoice of {known}, not {cmd.value_cents}",
+            conflict=True,
         )
     )
     return True

@@ -72,12 +72,15 @@ class SubmitOutcome:
 
     `conflict`: refused only because the command clashes with the order as VTEX has it (with what is
     accepted and not yet visible), e.g. a change removing more units than the order has; not malformed.
+    `repeat`: accepted as the identical repeat of what the pipeline had already accepted (`command_id`
+    is then the earlier command's); nothing new was stored or sent.
     """
 
     accepted: bool
     command_id: str | None
     problems: tuple[str, ...] = ()
     conflict: bool = False
+    repeat: bool = False
 
 
 class CommandSink(Protocol):
@@ -101,7 +104,10 @@ class CommandSink(Protocol):
         accepted: bool,
         erp_reference: str | None = None,
         reason: str | None = None,
-    ) -> None: ...
+    ) -> SubmitOutcome:
+        """Accepted (applied, or kept until the handover is recorded), an identical repeat, or refused
+        with the order's state (`conflict`)."""
+        ...
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None: ...
 

@@ -396,13 +396,15 @@ class StagingTablesErp:
                 except ParseError as exc:
                     problem = str(exc)
                 else:
-                    await sink.report_acceptance(
+                    outcome = await sink.report_acceptance(
                         account,
                         row["order_id"],
                         accepted=answer.accepted,
                         erp_reference=answer.erp_reference,
                         reason=answer.reason,
                     )
+                    if not outcome.accepted:
+                        problem = "; ".join(outcome.problems) or "refused without a reason"
             await self._mark(erp_acceptances, row["id"], error=problem)
         return len(rows)
 
@@ -427,7 +429,7 @@ class StagingTablesErp:
             return str(exc), None
         outcome = await sink.submit(account, row["order_id"], command, channel="staging", idempotency_key=key)
         if not outcome.accepted:
-            return "; ".join(outcome.problems) or "refused by the pipeline without a reason", None
+            return "; ".join(outcome.problems) or "refused without a reason", None
         return None, outcome.command_id
 
 
