@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ import httpx2
 import pytest
 
 from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
-from erp_adapters.harness import Harness, eventually, running_pipeline
+from erp_adapters.harness import ACCOUNT, APP_KEY, APP_TOKEN, Harness, eventually, running_pipeline
 from orderbridge.api.app import create_api
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
+from orderbridge.vtex import VtexClient
+from orderbridge.vtex.models.invoice import Invoice, InvoiceItem
 
 TOKEN = "replays-token-0123456789abcdef"
 SECRET = "replays-webhook-secret-0123456789"
@@ -59,23 +62,24 @@ async def _state(h: Harness, order_id: str, state: str) -> None:
 
 
 async def _handling_order(world: World) -> tuple[str, dict[str, Any]]:
+    """An order the ERP accepted, and its detail (`valueCents`, VTEX's own document in `raw`)."""
     [order_id] = await world.h.new_orders(1)
     await _state(world.h, order_id, PipelineState.AWAITING_ERP.value)
     accepted = await world.api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
     assert accepted.status_code == 202, accepted.text
     await _state(world.h, order_id, PipelineState.HANDLING.value)
-    order: dict[str, Any] = (await world.api.get(f"/api/v1/orders/{order_id}")).json()["order"]
-    return order_id, order
+    detail: dict[str, Any] = (await world.api.get(f"/api/v1/orders/{order_id}")).json()
+    return order_id, detail
 
 
-def _full_invoice(order: dict[str, Any], number: str = "NF-700") -> dict[str, Any]:
+def _full_invoice(detail: dict[str, Any], number: str = "NF-700") -> dict[str, Any]:
     return {
         "invoiceNumber": number,
-        "invoiceValue": order["value_cents"],
+        "invoiceValue": detail["valueCents"],
         "issuanceDate": "2026-11-27T10:00:00Z",
         "items": [
-            {"id": i["sku_id"], "quantity": i["quantity"], "price": i["unit_price_cents"]}
-            for i in order["items"]
+            {"id": i["id"], "quantity": i["quantity"], "price": i.get("sellingPrice", i["price"])}
+            for i in detail["raw"]["items"]
         ],
     }
 
@@ -125,7 +129,7 @@ async def test_another_invoice_under_a_number_already_used_is_a_409_naming_what_
     first = await world.api.post(path, json=_full_invoice(order))
     assert first.status_code == 202, first.text
 
-    other = {**_full_invoice(order), "invoiceValue": order["value_cents"] - 1}
+    other = {**_full_invoice(order), "invoiceValue": order["valueCents"] - 1}
     clash = await world.api.post(path, json=other)
 
     assert clash.status_code == 409, clash.text
@@ -268,3 +272,26 @@ async def test_an_acceptance_the_webhook_erp_already_answered_is_answered_as_a_r
 
     assert same.status_code == 202 and same.headers["Idempotent-Replayed"] == "true", same.text
     assert other.status_code == 409 and _errors(other) == [("erpReference", "decision_already_recorded")]
+
+
+async def test_an_invoice_vtex_already_shows_from_elsewhere_is_answered_with_a_confirmed_command(
+    world: World,
+) -> None:
+    order_id, order = await _handling_order(world)
+    body = _full_invoice(order, "NF-OUTSIDE")
+    items = [InvoiceItem(id=i["id"], price=i["price"], quantity=i["quantity"]) for i in body["items"]]
+    outside = Invoice(
+        issuance_date=datetime(2026, 11, 27, 10, tzinfo=UTC),
+        invoice_number="NF-OUTSIDE",
+        invoice_value=body["invoiceValue"],
+        items=items,
+    )
+    async with VtexClient(ACCOUNT, APP_KEY, APP_TOKEN, base_url=world.h.sandbox.base_url) as vtex:
+        await vtex.send_invoice(order_id, outside)  # posted by someone else, straight to VTEX
+    await _state(world.h, order_id, PipelineState.COMPLETED.value)  # the pipeline read it
+
+    sent = await world.api.post(f"/api/v1/orders/{order_id}/invoices", json=body)
+
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["status"] == "confirmed" and sent.headers["Idempotent-Replayed"] == "true"
+    assert (await world.h.stats())["invoices"][order_id]["posts"] == 1

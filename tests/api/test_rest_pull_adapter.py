@@ -14,9 +14,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from erp_adapters.harness import Harness, eventually, running_pipeline
+from erp_adapters.harness import ACCOUNT, Harness, eventually, running_pipeline
 from orderbridge.api.app import create_api
 from orderbridge.erp.pull import PullOnlyErp
+from orderbridge.pipeline.deps import AccountPolicy
 
 TOKEN = "pull-only-erp-token-0123456789"
 
@@ -60,8 +61,10 @@ class Erp:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[Harness, Erp]]:
-    async with running_pipeline(tmp_path, PullOnlyErp()) as h:
+async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Harness, Erp]]:
+    before_acceptance = getattr(request, "param", "accept")
+    policy = AccountPolicy(ACCOUNT, pollers=1, cancellation_before_acceptance=before_acceptance)
+    async with running_pipeline(tmp_path, PullOnlyErp(), policy=policy) as h:
         app = create_api(h.pipeline, [TOKEN])
         async with httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=app),
@@ -164,3 +167,24 @@ async def test_a_polling_erp_answers_a_shoppers_cancellation_request_and_unanswe
     assert waiting_id not in (await h.stats())["start_handling"]
     states = {o["orderId"]: o["pipelineState"] for o in (await erp.api.get("/api/v1/orders")).json()["items"]}
     assert states == {accepted_id: "canceled", waiting_id: "canceled"}
+
+
+@pytest.mark.parametrize("world", ["ask_erp"], indirect=True)
+async def test_with_ask_erp_a_request_before_acceptance_waits_for_the_polling_erp_to_decide(
+    world: tuple[Harness, Erp],
+) -> None:
+    h, erp = world
+    [order_id] = await h.new_orders(1)
+    await erp.until_listed("awaiting_erp", order_id)
+    (await h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
+    await erp.until_listed("cancellation_asked", order_id)
+
+    await erp.sent(
+        "POST", f"/api/v1/orders/{order_id}/cancellation-request/deny", {"reason": "we ship today"}
+    )
+    await erp.until_listed("awaiting_erp", order_id)  # back to waiting for the ERP's acceptance
+    accepted = await erp.api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
+
+    assert accepted.status_code == 202, accepted.text
+    await erp.until_listed("handling", order_id)
+    assert (await h.stats())["start_handling"][order_id] == 1
