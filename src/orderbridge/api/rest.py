@@ -117,7 +117,12 @@ _bearer = HTTPBearer(auto_error=False, description="A token from the `api.tokens
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 _COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": CommandAccepted, "description": "Validated and stored; it will be relayed to VTEX."},
+    202: {
+        "model": CommandAccepted,
+        "description": "Validated and stored; it will be relayed to VTEX. The identical repeat of a command "
+        "already accepted (same Idempotency-Key, or same invoice number, requestId… and content) is "
+        "answered with that first command and `Idempotent-Replayed: true`; nothing is sent twice.",
+    },
     **problem_responses(400, 401, 404, 409, 422),
 }
 _SUBMIT = {"status_code": 202, "response_model": None, "responses": _COMMAND_RESPONSES}
@@ -268,7 +273,12 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         status_code=202,
         response_model=None,
         responses={
-            202: {"model": AcceptanceRecorded, "description": "Recorded; the pipeline carries on."},
+            202: {
+                "model": AcceptanceRecorded,
+                "description": "Recorded; the pipeline carries on. The same decision sent again is "
+                "answered the same way, with `Idempotent-Replayed: true`; 409 when the order is not "
+                "awaiting this answer (its state is named).",
+            },
             **problem_responses(400, 401, 404, 409, 422),
         },
     )
