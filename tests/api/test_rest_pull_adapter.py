@@ -178,6 +178,8 @@ async def test_with_ask_erp_a_request_before_acceptance_waits_for_the_polling_er
     await erp.until_listed("awaiting_erp", order_id)
     (await h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
     await erp.until_listed("cancellation_asked", order_id)
+    too_early = await erp.api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
+    assert too_early.status_code == 409 and "'cancellation_asked'" in too_early.json()["detail"]
 
     await erp.sent(
         "POST", f"/api/v1/orders/{order_id}/cancellation-request/deny", {"reason": "we ship today"}

@@ -63,7 +63,14 @@ def judge_acceptance(
         return _not_awaiting(row, "the ERP refused it; an operator may offer it again (orders retry)")
     if record.erp_accepted:
         return _not_awaiting(row, "the ERP accepted it; to stop it, cancel it (POST …/cancellation)")
-    return _not_awaiting(row, "it was not handed over to the ERP")
+    return _not_awaiting(row, _WHY_NOT_AWAITING.get(state, "it was not handed over to the ERP"))
+
+
+_WHY_NOT_AWAITING = {
+    PipelineState.CANCELLATION_ASKED.value: "a shopper's cancellation request waits for the ERP's "
+    "decision first: cancel or deny it",
+    PipelineState.PARKED.value: "it is parked for an operator",
+}
 
 
 def _not_awaiting(row: repo.OrderRow, why: str) -> AcceptanceVerdict:
