@@ -16,7 +16,9 @@ from orderbridge.config import (
     Settings,
     load_settings,
 )
+from orderbridge.erp.pull import PullOnlyErp
 from orderbridge.erp.warehouse import WarehouseSettings
+from orderbridge.pipeline.erp_wiring import build_erp
 
 REPO = Path(__file__).resolve().parents[1]
 KEY, TOKEN = "vtexappkey-secret-KEY-123", "secret-TOKEN-456"
@@ -224,6 +226,20 @@ def test_the_webhook_adapter_refuses_to_start_without_its_signing_secret(
     assert f"erp.webhook.secret: {missing}" in str(refused.value)
     with pytest.raises(ConfigError, match=r"erp\.webhook\.secret"):
         load_settings(write(tmp_path, text + 'secret = ""\n'))
+
+
+def test_the_pull_only_rest_adapter_needs_the_api_and_a_token_not_a_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rest = MINIMAL + '[erp]\nadapter = "rest"\n'
+    with pytest.raises(ConfigError, match=r'erp.adapter "rest": the ERP needs an API token'):
+        load_settings(write(tmp_path, rest))
+    with pytest.raises(ConfigError, match=r"\[api\] enabled must be true"):
+        load_settings(write(tmp_path, rest + '[api]\nenabled = false\ntokens = ["t-1"]\n'))
+    monkeypatch.setenv("ORDERBRIDGE_API_TOKENS", "t-1")
+    settings = load_settings(write(tmp_path, rest))
+    assert settings.erp.adapter == "rest" and settings.erp_adapter_of("shop") == "rest"
+    assert isinstance(build_erp(settings), PullOnlyErp)
 
 
 def test_an_account_may_pick_its_own_erp_adapter_if_it_is_configured(tmp_path: Path) -> None:

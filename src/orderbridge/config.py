@@ -54,7 +54,10 @@ VTEX_FILTER_STATUSES = frozenset(
 DEFAULT_FEED_STATUSES = FEED_STATUSES  # what the feed is asked for, unless an account says otherwise
 SECRET_KEYS = frozenset({"app_key", "app_token", "hook_secret", "tokens", "secret", "password"})
 
-ErpAdapterName = Literal["warehouse", "webhook", "staging", "files"]
+ErpAdapterName = Literal["warehouse", "webhook", "staging", "files", "rest"]
+#: Adapters that need no `[erp.<name>]` section: the simulated warehouse, and `rest` (the ERP pulls
+#: through the API, so it needs `[api]` instead).
+_SECTIONLESS_ADAPTERS = frozenset({"warehouse", "rest"})
 
 
 class ConfigError(ValueError):
@@ -318,7 +321,7 @@ class ErpSettings(_Strict):
 
     @model_validator(mode="after")
     def _chosen_adapter_is_configured(self) -> ErpSettings:
-        if self.adapter != "warehouse" and getattr(self, self.adapter) is None:
+        if self.adapter not in _SECTIONLESS_ADAPTERS and getattr(self, self.adapter) is None:
             raise ValueError(f"adapter {self.adapter!r} needs an [erp.{self.adapter}] section")
         return self
 
@@ -415,8 +418,27 @@ class Settings(BaseSettings):
     def _account_adapters_are_configured(self) -> Settings:
         for n, account in enumerate(self.accounts):
             chosen = account.erp_adapter
-            if chosen not in (None, "warehouse") and getattr(self.erp, chosen) is None:
+            if (
+                chosen is not None
+                and chosen not in _SECTIONLESS_ADAPTERS
+                and getattr(self.erp, chosen) is None
+            ):
                 raise ValueError(f"accounts[{n}].erp_adapter: {chosen!r} needs an [erp.{chosen}] section")
+        return self
+
+    @model_validator(mode="after")
+    def _rest_adapter_needs_the_api(self) -> Settings:
+        """A pull-only ERP reaches orderbridge only through the API: it must be served, with a token."""
+        if not any(self.erp_adapter_of(account.name) == "rest" for account in self.accounts):
+            return self
+        if not self.api.enabled:
+            raise ValueError(
+                'erp.adapter "rest": the ERP pulls through the API, so [api] enabled must be true'
+            )
+        if not self.api.tokens:
+            raise ValueError(
+                f'erp.adapter "rest": the ERP needs an API token ([api] tokens or {self.api.tokens_env})'
+            )
         return self
 
     def erp_adapter_of(self, account: str) -> ErpAdapterName:

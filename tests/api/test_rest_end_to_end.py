@@ -207,7 +207,7 @@ async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: W
     assert "customer blocked" in detail["parkReason"]
     assert order_id not in (await h.stats())["start_handling"]
     again = await api.post(
-        f"/api/v1/orders/{order_id}/acceptance", json={"accepted": False, "reason": "still"}
+        f"/api/v1/orders/{order_id}/acceptance", json={"accepted": False, "reason": "customer blocked"}
     )
     late = await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
     assert again.status_code == 202  # the same decision again: answered as the first time

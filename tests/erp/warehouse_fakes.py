@@ -70,8 +70,9 @@ class FakeSink:
         accepted: bool,
         erp_reference: str | None = None,
         reason: str | None = None,
-    ) -> None:
+    ) -> SubmitOutcome:
         self.acceptances.append((account, order_id, accepted))
+        return SubmitOutcome(True, None)
 
     async def submit(
         self,

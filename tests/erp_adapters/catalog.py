@@ -285,7 +285,7 @@ CASES: tuple[Case, ...] = (
         "invoice",
         "B",
         lambda o: invoice(o, invoiceNumber=B_INVOICE, invoiceValue=o.remaining_to_invoice_cents),
-        "invoiceNumber: 'NF-B1' is already used",
+        "invoice_number_reused",
     ),
     Case(
         "cancel-after-invoice",

@@ -173,3 +173,46 @@ async def test_cancellation_notices_are_written_as_files(tmp_path: Path) -> None
         f"{ACCOUNT}__9-01__cancellation-requested__req_1.json",
     ]
     assert json.loads((tmp_path / "outbox" / names[0]).read_text())["reason"] == "customer"
+
+
+async def test_a_file_repeating_an_accepted_invoice_and_acceptance_is_done_with_the_first_command(
+    tmp_path: Path,
+) -> None:
+    config = FilesConfig(root=tmp_path / "erp", poll_interval_s=0.05)
+    async with running_pipeline(tmp_path, FilesErp(config)) as h:
+        [order_id] = await h.new_orders(1)
+        order = (await _order_file(config.outbox, order_id))["order"]
+        acceptance = {"command": "acceptance", "orderId": order_id, "accepted": True, "erpReference": "SO-2"}
+        drop(config.inbox, "accept-1.json", acceptance)
+        assert await filed(config.inbox, "accept-1.json") == "done"
+        await _state(h, order_id, PipelineState.HANDLING.value)
+        invoice = {
+            "command": "invoice",
+            "orderId": order_id,
+            "invoiceNumber": "NF-2",
+            "invoiceValue": order["value_cents"],
+            "issuanceDate": "2026-11-27T10:00:00Z",
+            "items": [
+                {"id": i["sku_id"], "quantity": i["quantity"], "price": i["unit_price_cents"]}
+                for i in order["items"]
+            ],
+        }
+
+        drop(config.inbox, "invoice-1.json", invoice)
+        assert await filed(config.inbox, "invoice-1.json") == "done"
+        drop(config.inbox, "invoice-1-resent.json", [invoice, acceptance])  # another name, same content
+        assert await filed(config.inbox, "invoice-1-resent.json") == "done"
+
+        first = json.loads((config.inbox / "done" / "invoice-1.json.result.json").read_text())["accepted"]
+        again = json.loads((config.inbox / "done" / "invoice-1-resent.json.result.json").read_text())[
+            "accepted"
+        ]
+        command_id = first[0].rsplit("command ", 1)[1]
+        assert command_id in again[0] and "the same command as before" in again[0]
+        assert "the same answer as before" in again[1]
+
+        async def invoiced() -> bool:
+            return bool((await h.stats())["invoices"].get(order_id, {}).get("packages") == 1)
+
+        await eventually(invoiced, what="the invoice at VTEX")
+        assert (await h.stats())["invoices"][order_id]["posts"] == 1

@@ -290,3 +290,50 @@ async def test_a_shoppers_cancellation_request_is_denied_through_the_tables(
             return bool((await h.vtex_order(order_id))["status"] == "handling")
 
         await eventually(back_in_handling, what="VTEX to show the order back in handling")
+
+
+async def test_a_row_repeating_an_accepted_invoice_or_acceptance_is_processed_as_the_first_one(
+    tmp_path: Path, erp: StagingTablesErp
+) -> None:
+    async with running_pipeline(tmp_path, erp) as h:
+        erp_side = ErpSide(erp)
+        [order_id] = await h.new_orders(1)
+        order = await _handed_over(h, erp_side, order_id)
+        accept = {"order_id": order_id, "accepted": True, "erp_reference": "SO-5"}
+        first_acceptance = await erp_side.write(st.erp_acceptances, accept)
+        assert (await erp_side.outcome(st.erp_acceptances, first_acceptance))["status"] == "processed"
+        await _state(h, order_id, PipelineState.HANDLING.value)
+        items = await erp_side.rows(st.ob_order_items, order_id=order_id)
+        lines = [(i["sku_id"], i["quantity"], i["unit_price_cents"]) for i in items]
+        invoice = {
+            "order_id": order_id,
+            "invoice_number": "NF-5",
+            "invoice_value_cents": order["value_cents"],
+            "issuance_date": "2026-11-27T10:00:00Z",
+        }
+
+        rows = [
+            await erp_side.write(st.erp_invoices, invoice, _invoice_rows(lines)),
+            await erp_side.write(st.erp_invoices, invoice, _invoice_rows(lines)),  # the ERP's job ran twice
+            await erp_side.write(
+                st.erp_invoices,
+                {**invoice, "invoice_value_cents": order["value_cents"] - 1},
+                _invoice_rows(lines),
+            ),
+        ]
+        again_acceptance = await erp_side.write(st.erp_acceptances, accept)
+        other_acceptance = await erp_side.write(st.erp_acceptances, {**accept, "erp_reference": "SO-6"})
+
+        first, again, other = [await erp_side.outcome(st.erp_invoices, row) for row in rows]
+        assert first["status"] == again["status"] == "processed", again["error"]
+        assert again["command_id"] == first["command_id"]
+        assert other["status"] == "rejected" and "invoice_number_reused" in other["error"]
+        assert (await erp_side.outcome(st.erp_acceptances, again_acceptance))["status"] == "processed"
+        refused = await erp_side.outcome(st.erp_acceptances, other_acceptance)
+        assert refused["status"] == "rejected" and "decision_already_recorded" in refused["error"]
+
+        async def invoiced() -> bool:
+            return bool((await h.stats())["invoices"].get(order_id, {}).get("packages") == 1)
+
+        await eventually(invoiced, what="the invoice at VTEX")
+        assert (await h.stats())["invoices"][order_id]["posts"] == 1

@@ -22,6 +22,9 @@ class StoredAnswer:
     status: int
     body: bytes
     media_type: str
+    #: The answer repeats an earlier one although no key asked for it: the pipeline recognised the
+    #: command (or acceptance) by its natural key. Sent as `Idempotent-Replayed: true` as well.
+    replayed: bool = False
 
 
 @dataclass(slots=True)

@@ -51,17 +51,8 @@ from orderbridge.erp.parsing import Problem, problem
 from orderbridge.erp.port import CommandSink, SubmitOutcome
 
 CHANNEL = "rest"
-#: Pipeline states that show an acceptance (or a rejection) was already recorded: a repeat is answered 202.
-_AFTER_ACCEPTANCE = frozenset(
-    s.value
-    for s in (
-        PipelineState.ACCEPTED,
-        PipelineState.HANDLING,
-        PipelineState.CANCELLATION_ASKED,
-        PipelineState.COMPLETED,
-    )
-)
-_AFTER_REJECTION = frozenset({PipelineState.PARKED.value})
+#: The rule of the pipeline's refusal of an acceptance for an order that is not awaiting one.
+_NOT_AWAITING = "not_awaiting_acceptance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +118,19 @@ _bearer = HTTPBearer(auto_error=False, description="A token from the `api.tokens
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 _COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": CommandAccepted, "description": "Validated and stored; it will be relayed to VTEX."},
+    202: {
+        "model": CommandAccepted,
+        "description": "Validated and stored; it will be relayed to VTEX. The identical repeat of a command "
+        "already accepted (same Idempotency-Key, or same invoice number, requestId… and content) is "
+        "answered with that first command and `Idempotent-Replayed: true`; nothing is sent twice.",
+    },
     **problem_responses(400, 401, 404, 409, 422),
 }
 _SUBMIT = {"status_code": 202, "response_model": None, "responses": _COMMAND_RESPONSES}
 
 
-def _json(status: int, model: Any) -> StoredAnswer:
-    return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json")
+def _json(status: int, model: Any, *, replayed: bool = False) -> StoredAnswer:
+    return StoredAnswer(status, orjson.dumps(model.model_dump(mode="json")), "application/json", replayed)
 
 
 def _problems_of_outcome(outcome: SubmitOutcome, in_path: frozenset[str]) -> list[Problem]:
@@ -154,7 +150,11 @@ def _problems_of_outcome(outcome: SubmitOutcome, in_path: frozenset[str]) -> lis
     for message in outcome.problems:  # a refusal without violations: "field: what is wrong [rule]"
         match = re.match(r"^([\w.\[\] -]+?): (.*?)(?: \[(\w+)\])?$", message, re.S)
         if match:
-            out.append(Problem(match.group(1), match.group(3) or "rejected", message))
+            field, rule = match.group(1), match.group(3) or "rejected"
+            if field in in_path:
+                out.append(Problem(field, rule, message, location="parameter"))
+            else:
+                out.append(Problem(field, rule, message))
         else:
             out.append(Problem("command", "rejected", message))
     return out
@@ -168,6 +168,8 @@ def _invoice_number(invoiceNumber: InvoiceNumber) -> str:
 Invoice = Annotated[str, Depends(_invoice_number)]
 #: A tracking command's invoice number comes from the URL: its refusals name the parameter.
 _INVOICE_IN_PATH = frozenset({"invoiceNumber"})
+#: An acceptance's refusal names the order, which the URL carries.
+_ORDER_IN_PATH = frozenset({"orderId"})
 
 
 async def _resolve_account(reads: OrderReads, order_id: str, account: str | None) -> str:
@@ -209,7 +211,7 @@ async def _answer(
         target = f"{request.url.path}?{request.url.query}"
         fingerprint = IdempotencyCache.fingerprint(request.method, target, await request.body())
         stored, replayed = await ctx.idempotency.run(to.client, to.key, fingerprint, guarded)
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    headers = {"Idempotent-Replayed": "true"} if replayed or stored.replayed else {}
     return Response(stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)
 
 
@@ -229,7 +231,11 @@ async def _submit(
         if not outcome.accepted or outcome.command_id is None:
             problems = _problems_of_outcome(outcome, in_path) or [_unknown_refusal()]
             raise invalid_command(problems, status=409 if outcome.conflict else 422)
-        return _json(202, CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id))
+        accepted = CommandAccepted(commandId=outcome.command_id, account=owner, orderId=order_id)
+        if outcome.repeat:  # the first command, as it stands now
+            first = await ctx.reads.command(outcome.command_id)
+            accepted.status = first.status if first is not None else accepted.status
+        return _json(202, accepted, replayed=outcome.repeat)
 
     return await _answer(ctx, to, produce)
 
@@ -295,7 +301,12 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
         status_code=202,
         response_model=None,
         responses={
-            202: {"model": AcceptanceRecorded, "description": "Recorded; the pipeline carries on."},
+            202: {
+                "model": AcceptanceRecorded,
+                "description": "Recorded; the pipeline carries on. The same decision sent again is "
+                "answered the same way, with `Idempotent-Replayed: true`; 409 when the order is not "
+                "awaiting this answer (its state is named).",
+            },
             **problem_responses(400, 401, 404, 409, 422),
         },
     )
@@ -308,25 +319,13 @@ def create_rest_router(ctx: RestContext) -> APIRouter:
             if problems:
                 raise invalid_command(problems)
             owner = await _resolve_account(ctx.reads, order_id, to.account)
-            state = await ctx.reads.pipeline_state(owner, order_id)
-            if state == PipelineState.AWAITING_ERP.value:
-                await ctx.sink.report_acceptance(
-                    owner,
-                    order_id,
-                    accepted=body.accepted,
-                    erp_reference=body.erpReference,
-                    reason=body.reason,
-                )
-            elif state not in (_AFTER_ACCEPTANCE if body.accepted else _AFTER_REJECTION):
-                raise ProblemError(
-                    409,
-                    "not-awaiting-acceptance",
-                    "Not awaiting acceptance",
-                    f"orderId: order {order_id} is in pipeline state {state!r}, not awaiting the ERP's "
-                    "acceptance [not_awaiting_acceptance]",
-                )
-            # else: the same decision was recorded before (a retry): answer as the first time.
-            return _json(202, AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted))
+            outcome = await ctx.sink.report_acceptance(
+                owner, order_id, accepted=body.accepted, erp_reference=body.erpReference, reason=body.reason
+            )
+            if not outcome.accepted:
+                raise _acceptance_refused(outcome)
+            recorded = AcceptanceRecorded(account=owner, orderId=order_id, accepted=body.accepted)
+            return _json(202, recorded, replayed=outcome.repeat)
 
         return await _answer(ctx, to, produce)
 
@@ -467,6 +466,19 @@ def _in_utc(since: datetime | None) -> datetime | None:
     except OverflowError:
         out_of_range = problem("since", "datetime_range", "is out of the range of dates")
         raise invalid_command([replace(out_of_range, location="parameter")], status=400) from None
+
+
+def _acceptance_refused(outcome: SubmitOutcome) -> ProblemError:
+    """409 naming the order's state (or the recorded answer that differs); 404 for an unknown order."""
+    problems = _problems_of_outcome(outcome, _ORDER_IN_PATH) or [_unknown_refusal()]
+    if not outcome.conflict:
+        return _not_found("; ".join(p.message for p in problems))
+    if any(p.rule == _NOT_AWAITING for p in problems):
+        detail = "; ".join(p.message for p in problems)
+        return ProblemError(
+            409, "not-awaiting-acceptance", "Not awaiting acceptance", detail, problems=problems
+        )
+    return invalid_command(problems, status=409)
 
 
 def _not_found(detail: str) -> ProblemError:

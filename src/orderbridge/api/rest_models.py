@@ -75,12 +75,18 @@ class OrderPage(BaseModel):
 
 
 class CommandAccepted(BaseModel):
-    """The command passed validation and is stored; it will be relayed to VTEX. Follow `commandId`."""
+    """The command passed validation and is stored; it will be relayed to VTEX. Follow `commandId`.
+
+    An identical repeat of a command already accepted is answered with that first command (and
+    `Idempotent-Replayed: true`), its status as it is now."""
 
     commandId: str
     account: str
     orderId: str
-    status: Literal["pending"] = "pending"
+    status: str = Field(
+        default="pending",
+        description="`pending` for a new command; for a repeat, the first command's status now.",
+    )
 
 
 class AcceptanceRecorded(BaseModel):

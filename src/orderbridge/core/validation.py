@@ -218,6 +218,7 @@ def _repeated_with_other_value(
                     "invoiceNumber",
                     "repeated_other_kind",
                     f"{cmd.invoice_number!r} is already an {package.kind} invoice of this order",
+                    conflict=True,
                 )
             )
             return True
@@ -230,6 +231,7 @@ def _repeated_with_other_value(
             "invoiceNumber",
             "repeated_other_value",
             f"{cmd.invoice_number!r} is already used for an invoice of {known}, not {cmd.value_cents}",
+            conflict=True,
         )
     )
     return True

@@ -300,14 +300,18 @@ class FilesErp:
             if account is not None and entry.order_id is not None:
                 if entry.acceptance is not None:
                     answer = entry.acceptance
-                    await sink.report_acceptance(
+                    outcome = await sink.report_acceptance(
                         account,
                         entry.order_id,
                         accepted=answer.accepted,
                         erp_reference=answer.erp_reference,
                         reason=answer.reason,
                     )
-                    accepted.append(f"{entry.label}: acceptance recorded")
+                    if outcome.accepted:
+                        again = " (the same answer as before)" if outcome.repeat else ""
+                        accepted.append(f"{entry.label}: acceptance recorded{again}")
+                        continue
+                    rejected.append(f"{entry.label}: {'; '.join(outcome.problems)}")
                     continue
                 assert entry.command is not None
                 outcome = await sink.submit(
@@ -318,7 +322,8 @@ class FilesErp:
                     idempotency_key=f"file:{name}:{n}",
                 )
                 if outcome.accepted:
-                    accepted.append(f"{entry.label}: command {outcome.command_id}")
+                    again = " (the same command as before)" if outcome.repeat else ""
+                    accepted.append(f"{entry.label}: command {outcome.command_id}{again}")
                     continue
                 why = _refusal_words(outcome, entry.csv_rows) or "refused without a reason"
             rejected.append(f"{entry.label}: {why}")

@@ -73,6 +73,8 @@ class SubmitOutcome:
 
     `conflict`: refused only because the command clashes with the order as VTEX has it (with what is
     accepted and not yet visible), e.g. a change removing more units than the order has; not malformed.
+    `repeat`: accepted as the identical repeat of what the pipeline had already accepted (`command_id`
+    is then the earlier command's); nothing new was stored or sent.
     """
 
     accepted: bool
@@ -82,6 +84,7 @@ class SubmitOutcome:
     #: The refusal's reasons one by one (field as the ERP wrote it, rule), for channels that report
     #: each field apart (the REST API's `errors[]`); `problems` holds the same as sentences.
     violations: tuple[Violation, ...] = ()
+    repeat: bool = False
 
 
 class CommandSink(Protocol):
@@ -105,7 +108,10 @@ class CommandSink(Protocol):
         accepted: bool,
         erp_reference: str | None = None,
         reason: str | None = None,
-    ) -> None: ...
+    ) -> SubmitOutcome:
+        """Accepted (applied, or kept until the handover is recorded), an identical repeat, or refused
+        with the order's state (`conflict`)."""
+        ...
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None: ...
 

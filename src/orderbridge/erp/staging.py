@@ -401,13 +401,15 @@ class StagingTablesErp:
                         ((p.field, p.message) for p in exc.problems), _ACCEPTANCES, ()
                     )
                 else:
-                    await sink.report_acceptance(
+                    outcome = await sink.report_acceptance(
                         account,
                         row["order_id"],
                         accepted=answer.accepted,
                         erp_reference=answer.erp_reference,
                         reason=answer.reason,
                     )
+                    if not outcome.accepted:
+                        problem = "; ".join(outcome.problems) or "refused without a reason"
             await self._mark(erp_acceptances, row["id"], error=problem)
         return len(rows)
 
@@ -436,7 +438,7 @@ class StagingTablesErp:
             if outcome.violations:
                 named = ((v.field, f"{v.message} [{v.rule}]") for v in outcome.violations)
                 return _in_staging_words(named, inbound, children), None
-            return "; ".join(outcome.problems) or "refused by the pipeline without a reason", None
+            return "; ".join(outcome.problems) or "refused without a reason", None
         return None, outcome.command_id
 
 

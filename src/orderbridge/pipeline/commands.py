@@ -10,9 +10,13 @@ snapshot and the in-flight commands after the lock. The sync stores a fresh read
 it shows as confirmed in one transaction, so a submit sees either the old snapshot with the command in
 flight or the new snapshot with it confirmed — never neither, never both.
 
-That still cannot tell a resubmitted change from a new one: "remove one unit" judged against the order
-that already shows the first removal is valid. So a change's `request_id` (the ERP's `requestId`) names
-it: the same change again is answered with the first command, under any idempotency key.
+That still cannot tell a resubmitted command from a new one: "remove one unit" judged against the order
+that already shows the first removal is valid, and an invoice re-sent by an ERP that retries without an
+idempotency key would be refused for what the first one did. So each command is first matched with the
+order's earlier ones by its natural key (`core.replays`: the invoice number, a change's `requestId`…):
+the same command again is answered with the first one, under any idempotency key or none, and the same
+key with other content is a conflict. The ERP's acceptance or refusal is keyed by the order the same way
+(`report_acceptance`, judged by `pipeline.acceptance`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.core.commands import (
-    ChangeCommand,
     Command,
     InvoiceCommand,
     TrackingEvent,
@@ -36,17 +39,17 @@ from orderbridge.core.commands import (
 )
 from orderbridge.core.decisions import PipelineState
 from orderbridge.core.orders import OrderSnapshot
+from orderbridge.core.replays import Earlier, find_replay
 from orderbridge.core.validation import (
     Violation,
-    change_request_reused,
     is_repeat_of_known_invoice,
-    is_resubmitted_change,
     validate_command,
 )
 from orderbridge.erp.port import SubmitOutcome
 from orderbridge.jobs.port import Job, JobQueue
 from orderbridge.store import repo, tables
 
+from .acceptance import judge_acceptance
 from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, PipelineDeps, lane_of
 from .intake import enqueue_sync
 from .ledger import add, attempt_of
@@ -92,24 +95,29 @@ class PipelineSink:
         idempotency_key: str | None,
     ) -> SubmitOutcome:
         order_id = snapshot.order_id
-        if isinstance(command, ChangeCommand) and command.request_id.strip():
-            earlier = await repo.find_change_by_request_id(session, account, order_id, command.request_id)
-            if earlier is not None:
-                return await _resubmitted_change(session, command, earlier)
-        pending = await repo.pending_work(session, account, order_id)
+        earlier = await repo.order_commands(session, account, order_id)
+        if isinstance(command, TrackingEventsCommand):
+            # VTEX replaces an invoice's events with each list it is sent: the command carries the whole
+            # history, and is then matched with the earlier ones as what VTEX would be sent.
+            command = with_history(command, _tracking_history(earlier, command.invoice_number))
+        replay = find_replay(command, _earlier_of_kind(earlier, command.kind), snapshot)
+        if replay is not None:
+            if replay.conflicts:
+                return await _refuse(session, account, order_id, command, replay.conflicts)
+            return await _repeat(session, account, order_id, command, replay.earlier_id)
+        in_flight = [(c.kind, c.payload, c.status) for c in earlier if c.status in repo.IN_FLIGHT_STATUSES]
+        pending = repo.pending_work_from(in_flight)
         violations = validate_command(command, snapshot, pending)
         if violations:
             return await _refuse(session, account, order_id, command, violations)
-        if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
-            # The same invoice again: already accepted, and an invoice is never posted twice.
-            return SubmitOutcome(True, None)
-        if isinstance(command, TrackingEventsCommand):
-            # VTEX replaces an invoice's events with each list it is sent: send the whole history.
-            history = await repo.tracking_history(session, account, order_id, command.invoice_number)
-            command = with_history(command, [TrackingEvent(**event) for event in history])
         command_id = await repo.add_command(
             session, account, order_id, command_to_dict(command), channel, idempotency_key
         )
+        if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
+            # On the VTEX order already, though no command of the order names it (posted outside
+            # orderbridge): stored as confirmed, so the ERP has a command to follow; nothing is sent.
+            await repo.set_command_status(session, command_id, "confirmed")
+            return await _repeat(session, account, order_id, command, command_id, "already on the VTEX order")
         await enqueue_relay(self.deps.queue, session, account, order_id, command_id)
         return SubmitOutcome(True, command_id)
 
@@ -121,19 +129,36 @@ class PipelineSink:
         accepted: bool,
         erp_reference: str | None = None,
         reason: str | None = None,
-    ) -> None:
+    ) -> SubmitOutcome:
         """The ERP's late answer to a handover; the order's sync then starts handling (or it stays parked).
 
-        The answer can arrive before the pipeline has recorded that it waits for one (the handover's
-        record may still be on its way to the database): it is then applied by a job in the order's
-        lane, which runs after the job that handed the order over — never dropped.
+        Keyed by the order, like a command by its natural key (see `pipeline.acceptance`): the same
+        decision again is answered as the first time, a decision on an order that is not awaiting one
+        is refused naming its state. The answer can arrive before the pipeline has recorded that it
+        waits for one (the handover's record may still be on its way to the database): it is then
+        applied by a job in the order's lane, which runs after the job that handed the order over.
         """
         answer: dict[str, Any] = {"accepted": accepted, "erp_reference": erp_reference, "reason": reason}
         async with self.deps.db.transaction() as session:
-            if not await apply_acceptance(self.deps, session, account, order_id, **answer):
+            await lock_order(session, account, order_id)
+            row = await repo.get_order(session, account, order_id)
+            if row is None:
+                return SubmitOutcome(False, None, (f"orderId: order {order_id} is not known to orderbridge",))
+            verdict = judge_acceptance(row, accepted=accepted, erp_reference=erp_reference, reason=reason)
+            if verdict.action == "apply" and await apply_acceptance(
+                self.deps, session, account, order_id, **answer
+            ):
+                return SubmitOutcome(True, None)
+            if verdict.action in ("apply", "later"):
                 payload = {"account": account, "order_id": order_id, **answer}
                 lane = lane_of(account, order_id)
                 await self.deps.queue.enqueue(session, kind=APPLY_ACCEPTANCE, lane=lane, payload=payload)
+                return SubmitOutcome(True, None)
+            step = attempt_of("report_acceptance", verdict.action, detail="; ".join(verdict.problems) or None)
+            await add(session, account, order_id, step)
+            if verdict.action == "repeat":
+                return SubmitOutcome(True, None, repeat=True)
+            return SubmitOutcome(False, None, verdict.problems, conflict=True)
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None:
         async with self.deps.db.read_session() as session:
@@ -152,24 +177,42 @@ async def _refuse(
     return SubmitOutcome(False, None, problems, conflict=conflict, violations=tuple(violations))
 
 
-async def _resubmitted_change(
-    session: AsyncSession, command: ChangeCommand, earlier: repo.CommandRow
-) -> SubmitOutcome:
-    """The ERP's `request_id` names a change already accepted for this order (in flight or applied).
+def _tracking_history(commands: Sequence[repo.OrderCommand], invoice_number: str) -> list[TrackingEvent]:
+    """The events already accepted for one invoice, oldest first, from its tracking commands VTEX did
+    not refuse (each carries the history before it: duplicates are dropped by `with_history`)."""
+    return [
+        TrackingEvent(**event)
+        for c in commands
+        if c.kind == "tracking_events"
+        and c.status != "rejected"
+        and c.payload.get("invoice_number") == invoice_number
+        for event in c.payload.get("events", ())
+    ]
 
-    The same change again is answered with the earlier command, whatever idempotency key it came
-    under: an ERP resubmits a change it has not yet seen on the order, built from the order as it was,
-    and judging it anew against the order that now shows the first one would apply it twice.
-    """
-    first = command_from_dict(earlier.payload)
-    if isinstance(first, ChangeCommand) and is_resubmitted_change(command, first):
-        detail = f"requestId {command.request_id!r}: the same change as command {earlier.id}"
-        repeat = attempt_of("submit_change", "repeat", command_id=earlier.id, detail=detail)
-        await add(session, earlier.account, earlier.order_id, repeat)
-        return SubmitOutcome(True, earlier.id)
-    return await _refuse(
-        session, earlier.account, earlier.order_id, command, [change_request_reused(command, earlier.id)]
-    )
+
+def _earlier_of_kind(commands: Sequence[repo.OrderCommand], kind: str) -> list[Earlier]:
+    """The order's earlier commands of `kind` that may be repeated: VTEX's refusal ("rejected") makes a
+    command free to be sent again as a new try."""
+    return [
+        Earlier(c.id, command_from_dict(c.payload), c.status in repo.IN_FLIGHT_STATUSES)
+        for c in commands
+        if c.kind == kind and c.status != "rejected"
+    ]
+
+
+async def _repeat(
+    session: AsyncSession,
+    account: str,
+    order_id: str,
+    command: Command,
+    earlier_id: str,
+    why: str = "the same command again",
+) -> SubmitOutcome:
+    """An identical repeat: answered with the earlier command; nothing more is stored or sent."""
+    detail = f"{why}: answered with command {earlier_id}"
+    repeat = attempt_of(f"submit_{command.kind}", "repeat", command_id=earlier_id, detail=detail)
+    await add(session, account, order_id, repeat)
+    return SubmitOutcome(True, earlier_id, repeat=True)
 
 
 async def lock_order(session: AsyncSession, account: str, order_id: str) -> None:

@@ -35,6 +35,10 @@ def build_adapter(name: ErpAdapterName, erp: ErpSettings) -> ErpAdapter:
         from orderbridge.erp.warehouse import SimulatedWarehouse
 
         return SimulatedWarehouse.from_settings(erp.warehouse)
+    if name == "rest":
+        from orderbridge.erp.pull import PullOnlyErp
+
+        return PullOnlyErp()
     if name == "webhook" and erp.webhook is not None:
         from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 

@@ -506,49 +506,6 @@ async def find_command_by_idempotency_key(
     return CommandRow(**row) if row is not None else None
 
 
-async def find_change_by_request_id(
-    session: AsyncSession, account: str, order_id: str, request_id: str
-) -> CommandRow | None:
-    """The order's change command with this ERP `request_id` that VTEX did not refuse, oldest first.
-
-    The request id lives in the payload; an order has few changes, so they are read and matched here
-    rather than indexed. A change VTEX refused ("rejected") does not count: sending it again is a new try.
-    """
-    stmt = (
-        select(*_COMMAND_COLUMNS)
-        .where(
-            commands.c.account == account,
-            commands.c.order_id == order_id,
-            commands.c.kind == "change",
-            commands.c.status != "rejected",
-        )
-        .order_by(commands.c.created_at, commands.c.id)
-    )
-    for row in (await session.execute(stmt)).mappings():
-        if row["payload"].get("request_id") == request_id:
-            return CommandRow(**row)
-    return None
-
-
-async def tracking_history(
-    session: AsyncSession, account: str, order_id: str, invoice_number: str
-) -> list[dict[str, Any]]:
-    """The tracking events already accepted for one invoice (as stored, oldest first), from its tracking
-    commands VTEX did not refuse: the history a new tracking command must carry whole."""
-    stmt = (
-        select(commands.c.payload)
-        .where(
-            commands.c.account == account,
-            commands.c.order_id == order_id,
-            commands.c.kind == "tracking_events",
-            commands.c.invoice_number == invoice_number,
-            commands.c.status != "rejected",
-        )
-        .order_by(commands.c.created_at, commands.c.id)
-    )
-    return [event for payload in (await session.scalars(stmt)) for event in payload.get("events", ())]
-
-
 async def list_commands(
     session: AsyncSession, account: str, order_id: str, statuses: Collection[str] | None = None
 ) -> list[CommandRow]:
@@ -604,6 +561,30 @@ async def confirm_landed_invoices(
         .values(status="confirmed", updated_at=utcnow())
     )
     return _rowcount(await session.execute(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCommand:
+    """What judging a new command needs of each earlier one of the order."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+
+
+async def order_commands(session: AsyncSession, account: str, order_id: str) -> list[OrderCommand]:
+    """The order's commands, oldest first (an order has few: one read serves the replay check and
+    `pending_work_from`)."""
+    rows = await session.execute(_ORDER_COMMANDS, {"account": account, "order_id": order_id})
+    return [OrderCommand(*row) for row in rows.all()]
+
+
+_ORDER_COMMANDS = (
+    select(commands.c.id, commands.c.kind, commands.c.payload, commands.c.status)
+    .where(commands.c.account == bindparam("account"), commands.c.order_id == bindparam("order_id"))
+    .order_by(commands.c.created_at, commands.c.id)
+)
 
 
 async def pending_work(session: AsyncSession, account: str, order_id: str) -> PendingWork:
@@ -910,6 +891,7 @@ __all__ = [
     "CommandStatus",
     "DuplicateIdempotencyKey",
     "IntakeSource",
+    "OrderCommand",
     "OrderRow",
     "OrderSummary",
     "VtexCallRow",
@@ -920,7 +902,6 @@ __all__ = [
     "confirm_landed_invoices",
     "count_orders_by_state",
     "count_vtex_calls",
-    "find_change_by_request_id",
     "find_command_by_idempotency_key",
     "get_account",
     "get_command",
@@ -930,6 +911,7 @@ __all__ = [
     "list_orders",
     "list_vtex_calls",
     "mark_intake_events_processed",
+    "order_commands",
     "pending_work",
     "pending_work_from",
     "purge_vtex_calls",
