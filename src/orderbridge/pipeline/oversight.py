@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, distinct, func, or_, select
 
 from orderbridge.core.decisions import FINAL_STATES, PipelineState
 from orderbridge.jobs.port import JobQueue
@@ -164,7 +164,7 @@ async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, Int
             jobs.c.payload["account"].as_string().label("account"),
             jobs.c.payload["order_id"].as_string().label("order_id"),
         )
-        .where(jobs.c.kind == SYNC_ORDER, jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
+        .where(jobs.c.kind == SYNC_ORDER, _unfinished())
         .distinct()
         .subquery()
     )
@@ -188,6 +188,15 @@ async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, Int
         str(account): IntakeLag(max(0.0, (moment - oldest).total_seconds()), int(n), int(n_orders))
         for account, oldest, n, n_orders in rows
     }
+
+
+def _unfinished() -> ColumnElement[bool]:
+    """The jobs not finished, with the statuses written into the SQL: SQLite uses the queue's partial
+    index of unfinished jobs only for the very literals of its definition (done jobs are most rows)."""
+    statuses: BindParameter[Any] = bindparam(
+        "unfinished", UNFINISHED_JOB_STATUSES, expanding=True, literal_execute=True
+    )
+    return tables.jobs.c.status.in_(statuses)
 
 
 #: Job kind -> what an operator reads next to its count.
@@ -231,7 +240,7 @@ async def pending_jobs(
                 select(jobs.c.kind, when, func.count())
                 .where(
                     jobs.c.lane.startswith(f"{account}:", autoescape=True),
-                    jobs.c.status.in_(UNFINISHED_JOB_STATUSES),
+                    _unfinished(),
                 )
                 .group_by(jobs.c.kind, when)
             )
