@@ -381,6 +381,8 @@ class Settings(BaseSettings):
     write_gather_ms: float = Field(default=150.0, ge=0, le=1000)
     incomplete_recheck_s: float = Field(default=60.0, gt=0)
     incomplete_recheck_max_s: float = Field(default=900.0, gt=0)
+    vtex_calls_retention_days: float = Field(default=7.0, gt=0)
+    """How long each order's VTEX calls (its timeline's evidence, table `vtex_calls`) are kept."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] | None = None
     """None: JSON when stdout is not a terminal, else console (`orderbridge.logsetup.wants_json`)."""

@@ -119,6 +119,7 @@ class Service:
             reconcile_interval_s=settings.reconcile_interval_s,
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
             erp_unhealthy_after=settings.erp.unhealthy_after,
+            vtex_calls_keep=timedelta(days=settings.vtex_calls_retention_days),
         )
         self.api_port: int | None = None
 

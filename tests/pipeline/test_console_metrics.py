@@ -152,5 +152,20 @@ async def test_the_shipped_dashboard_and_alert_rules_use_only_metrics_the_servic
     assert used and used <= exported, used - exported
 
 
+async def test_the_sample_scrape_shows_every_metric_family_the_service_exports(
+    make_harness: HarnessFactory,
+) -> None:
+    """`docs/metrics-sample.txt` is what operators read (and `tests/test_readme.py` checks that each of
+    its families is documented): a family added to the service must appear there too."""
+    harness = await make_harness(start=False)
+    _, text = await _scrape(harness)
+    sample = (Path(__file__).parents[2] / "docs" / "metrics-sample.txt").read_text()
+
+    exported = {_family(name) for name in re.findall(r"^# TYPE (orderbridge_\w+)", text, re.M)}
+    shown = {_family(name) for name in re.findall(r"^# TYPE (orderbridge_\w+)", sample, re.M)}
+
+    assert exported and exported <= shown, exported - shown
+
+
 def _family(name: str) -> str:
     return re.sub(r"_(bucket|total|count|sum|created)$", "", name)

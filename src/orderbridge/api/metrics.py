@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.metrics import REGISTRY
-from orderbridge.pipeline.oversight import STUCK_RULES, StuckThresholds, stuck_counts
+from orderbridge.pipeline.oversight import STUCK_RULES, IntakeLag, StuckThresholds, intake_lag, stuck_counts
 from orderbridge.store import tables
 from orderbridge.store.db import Database
 
@@ -30,6 +30,7 @@ class _Snapshot:
     commands: dict[tuple[str, str, str], int] = field(default_factory=dict)
     handover: dict[str, tuple[list[int], float, int]] = field(default_factory=dict)
     start: dict[str, tuple[list[int], float, int]] = field(default_factory=dict)
+    lag: dict[str, IntakeLag] = field(default_factory=dict)
 
 
 def _seconds_between(db: Database, start: Any, end: Any) -> ColumnElement[Any]:
@@ -68,6 +69,7 @@ class StoreCollector(Collector):
             snapshot.handover = await self._histogram(session, orders.c.created_at, orders.c.handed_over_at)
             snapshot.start = await self._histogram(session, orders.c.handed_over_at, orders.c.started_at)
         snapshot.stuck = await stuck_counts(self._db, self._thresholds)
+        snapshot.lag = await intake_lag(self._db)
         self._snapshot = snapshot
 
     async def _histogram(self, session: Any, start: Any, end: Any) -> dict[str, tuple[list[int], float, int]]:
@@ -108,6 +110,16 @@ class StoreCollector(Collector):
             for rule in STUCK_RULES:
                 stuck.add_metric([account, rule], rules.get(rule, 0))
         yield stuck
+        lag = GaugeMetricFamily(
+            "orderbridge_intake_lag_seconds",
+            "Age of the account's oldest intake event (feed, hook, reconciliation) whose order has not "
+            "been read since it arrived; 0 when caught up.",
+            labels=["account"],
+        )
+        for account in sorted(set(snap.stuck) | set(snap.lag)):
+            waiting = snap.lag.get(account)
+            lag.add_metric([account], waiting.seconds if waiting is not None else 0.0)
+        yield lag
         commands = GaugeMetricFamily(
             "orderbridge_erp_commands",
             "ERP commands by account, kind and outcome (status).",

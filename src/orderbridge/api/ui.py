@@ -306,8 +306,11 @@ async def _overview(
     vtex = vtex_totals()
     last_minute = VTEX_LAST_MINUTE.totals()
     feed_reads = last_feed_reads()
+    names = sorted(set(status) | set(deps.accounts))
+    lags = await oversight.intake_lag(deps.db)
+    pending = await oversight.pending_jobs(deps.db, names)
     rows = []
-    for name in sorted(set(status) | set(deps.accounts)):
+    for name in names:
         item = status.get(name, {"orders": {}, "orders_total": 0, "jobs_pending": 0, "jobs_parked": 0})
         policy = deps.accounts.get(name)
         last_read = feed_reads.get(name)
@@ -316,12 +319,13 @@ async def _overview(
                 "name": name,
                 "intake": policy.intake if policy else "-",
                 "last_feed_read": _ago(last_read),
+                "intake_lag": _lag(lags.get(name)),
                 "hook_last_hour": hooks.get(name, 0),
                 "paused": item.get("paused", False),
                 "paused_reason": item.get("paused_reason"),
                 "orders": item["orders"],
                 "orders_total": item["orders_total"],
-                "jobs_pending": item["jobs_pending"],
+                "jobs_pending": _pending(pending.get(name, oversight.PendingJobs())),
                 "jobs_parked": item["jobs_parked"],
                 "stuck": stuck.get(name, dict.fromkeys(oversight.STUCK_RULES, 0)),
                 "vtex": _vtex_use(deps, name, vtex.get(name, {}), last_minute.get(name, (0, 0))),
@@ -360,6 +364,39 @@ async def _hook_deliveries_last_hour(deps: PipelineDeps) -> dict[str, int]:
     )
     async with deps.db.read_session() as session:
         return {str(a): int(n) for a, n in (await session.execute(query)).all()}
+
+
+def _lag(lag: oversight.IntakeLag | None) -> dict[str, Any]:
+    """The intake lag as the page shows it: whole seconds, and a sentence."""
+    if lag is None:
+        return {"seconds": 0, "text": "caught up"}
+    events = f"{lag.events} event{'' if lag.events == 1 else 's'}"
+    orders = f"{lag.orders} order{'' if lag.orders == 1 else 's'}"
+    return {
+        "seconds": int(lag.seconds),
+        "text": f"{_duration(lag.seconds)} behind: {events} of {orders} waiting for their sync",
+    }
+
+
+def _pending(jobs: oversight.PendingJobs) -> dict[str, Any]:
+    """Unfinished jobs as the page shows them: how many, whether they run, wait or are due later, and
+    their kinds (so a handful of tracking relays or scheduled re-checks never looks like stuck work)."""
+    if not jobs.total:
+        return {"total": 0, "text": "none"}
+    when = f"{jobs.running} running, {jobs.due} due now, {jobs.later} scheduled later"
+    kinds = ", ".join(f"{oversight.JOB_KINDS.get(kind, kind)} {n}" for kind, n in sorted(jobs.kinds.items()))
+    return {"total": jobs.total, "text": f"{jobs.total} pending: {when} · {kinds}"}
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60} min"
+    return f"{whole // 86400} d {whole % 86400 // 3600} h"
 
 
 def _ago(unix: float | None) -> str:

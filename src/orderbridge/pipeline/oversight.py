@@ -8,19 +8,22 @@ orders. Every operator action is recorded as an attempt (who, when, note), so it
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, distinct, func, or_, select
 
 from orderbridge.core.decisions import FINAL_STATES, PipelineState
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
+from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
-from .deps import utcnow
+from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, SYNC_ORDER, utcnow
+from .incomplete import RECHECK_ORDER
 from .ledger import add, attempt_of
 from .operators import _json, retry_order
 
@@ -134,6 +137,120 @@ async def stuck_counts(
             for account, n in (await session.execute(query)).all():
                 counts.setdefault(str(account), dict.fromkeys(STUCK_RULES, 0))[rule] = int(n)
     return counts
+
+
+@dataclass(frozen=True)
+class IntakeLag:
+    """An account's intake backlog: events stored (feed, hook or reconciliation) whose order has a sync
+    waiting and has not been read since they arrived. `seconds`: the oldest one's age."""
+
+    seconds: float
+    events: int
+    orders: int
+
+
+async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, IntakeLag]:
+    """{account: its backlog}; an account that is caught up is absent.
+
+    An event is behind while its order has an unfinished `sync_order` job and the order's row was last
+    written before the event arrived: every sync stores the order it read (a write), so an event older
+    than that write has been read, whatever asked for the sync waiting now. An event whose sync ended
+    parked is no longer lag: its order counts as parked (stuck) instead. Events that need no sync (a
+    status the pipeline does not act on, the `handling` caused by our own start-handling) never wait.
+    """
+    events, jobs = tables.intake_events, tables.jobs
+    waiting = (
+        select(
+            jobs.c.payload["account"].as_string().label("account"),
+            jobs.c.payload["order_id"].as_string().label("order_id"),
+        )
+        .where(jobs.c.kind == SYNC_ORDER, _unfinished())
+        .distinct()
+        .subquery()
+    )
+    same_order = and_(events.c.account == waiting.c.account, events.c.order_id == waiting.c.order_id)
+    row_of_event = and_(orders.c.account == events.c.account, orders.c.order_id == events.c.order_id)
+    query = (
+        select(
+            events.c.account,
+            func.min(events.c.received_at),
+            func.count(),
+            func.count(distinct(events.c.order_id)),
+        )
+        .select_from(waiting.join(events, same_order).outerjoin(orders, row_of_event))
+        .where(or_(orders.c.updated_at.is_(None), events.c.received_at > orders.c.updated_at))
+        .group_by(events.c.account)
+    )
+    moment = now or utcnow()
+    async with db.read_session() as session:
+        rows = (await session.execute(query)).all()
+    return {
+        str(account): IntakeLag(max(0.0, (moment - oldest).total_seconds()), int(n), int(n_orders))
+        for account, oldest, n, n_orders in rows
+    }
+
+
+def _unfinished() -> ColumnElement[bool]:
+    """The jobs not finished, with the statuses written into the SQL: SQLite uses the queue's partial
+    index of unfinished jobs only for the very literals of its definition (done jobs are most rows)."""
+    statuses: BindParameter[Any] = bindparam(
+        "unfinished", UNFINISHED_JOB_STATUSES, expanding=True, literal_execute=True
+    )
+    return tables.jobs.c.status.in_(statuses)
+
+
+#: Job kind -> what an operator reads next to its count.
+JOB_KINDS: dict[str, str] = {
+    SYNC_ORDER: "order syncs",
+    RELAY_COMMAND: "commands relayed to VTEX",
+    APPLY_ACCEPTANCE: "late ERP acceptances",
+    RECHECK_ORDER: "re-checks of incomplete orders",
+}
+
+
+@dataclass(frozen=True)
+class PendingJobs:
+    """An account's unfinished jobs: `running` (claimed by a worker), `due` (waiting for a worker or for
+    an earlier job of the order), `later` (not due yet: a retry backing off after a failure, the next
+    re-check of an incomplete order), and how many of each kind."""
+
+    running: int = 0
+    due: int = 0
+    later: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.running + self.due + self.later
+
+
+async def pending_jobs(
+    db: Database, accounts: Iterable[str], now: float | None = None
+) -> dict[str, PendingJobs]:
+    """{account: its unfinished jobs} for each of `accounts` (an account's jobs run in its lanes)."""
+    jobs = tables.jobs
+    moment = time.time() if now is None else now  # the queue's clock: epoch seconds
+    when = case(
+        (jobs.c.status == "running", "running"), (jobs.c.run_at > moment, "later"), else_="due"
+    ).label("when")
+    found: dict[str, PendingJobs] = {}
+    async with db.read_session() as session:
+        for account in accounts:
+            query = (
+                select(jobs.c.kind, when, func.count())
+                .where(
+                    jobs.c.lane.startswith(f"{account}:", autoescape=True),
+                    _unfinished(),
+                )
+                .group_by(jobs.c.kind, when)
+            )
+            counts: dict[str, int] = {"running": 0, "due": 0, "later": 0}
+            kinds: dict[str, int] = {}
+            for kind, state, n in (await session.execute(query)).all():
+                counts[str(state)] += int(n)
+                kinds[str(kind)] = kinds.get(str(kind), 0) + int(n)
+            found[account] = PendingJobs(**counts, kinds=kinds)
+    return found
 
 
 @dataclass(frozen=True)
