@@ -18,7 +18,7 @@ async def enqueue_and_claim_as(db: Database, worker: str, lease_until: float, at
     """What a crashed process leaves behind: a job it claimed and never finished."""
     queue = EmbeddedQueue(db, {})
     async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="work", lane="acme:o1", payload={})
+        job_id = await queue.enqueue(session, kind="work", lock="acme:o1", payload={})
         await session.execute(
             update(jobs)
             .where(jobs.c.id == job_id)
@@ -93,7 +93,7 @@ async def test_a_slow_job_keeps_its_lease_while_it_runs(db: Database) -> None:
 
     queue = EmbeddedQueue(db, {"slow": slow}, lease_s=0.3, poll_interval_s=0.01)
     async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="slow", lane="acme:o1", payload={})
+        job_id = await queue.enqueue(session, kind="slow", lock="acme:o1", payload={})
     stop = asyncio.Event()
     runner = asyncio.create_task(queue.run(stop))
     await asyncio.wait_for(started.wait(), 5)
@@ -115,7 +115,7 @@ async def test_stopping_mid_run_gives_the_job_back_without_spending_an_attempt(d
 
     queue = EmbeddedQueue(db, {"x": endless}, poll_interval_s=0.01, shutdown_grace_s=0.05)
     async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="x", lane="acme:o1", payload={})
+        job_id = await queue.enqueue(session, kind="x", lock="acme:o1", payload={})
     stop = asyncio.Event()
     runner = asyncio.create_task(queue.run(stop))
     await asyncio.wait_for(started.wait(), 5)

@@ -1,4 +1,4 @@
-"""One lane per order: a lane's jobs run one at a time and in order; lanes run in parallel."""
+"""One lock per order: a lock's jobs run one at a time and in order; locks run in parallel."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from orderbridge.store.db import Database
 from orderbridge.store.tables import jobs
 
 
-async def enqueue_many(queue: EmbeddedQueue, db: Database, lanes: int, per_lane: int) -> None:
+async def enqueue_many(queue: EmbeddedQueue, db: Database, locks: int, per_lock: int) -> None:
     async with db.transaction() as session:
-        for n in range(per_lane):
-            for lane in range(lanes):
-                await queue.enqueue(session, kind="step", lane=f"acme:o{lane}", payload={"n": n})
+        for n in range(per_lock):
+            for lock in range(locks):
+                await queue.enqueue(session, kind="step", lock=f"acme:o{lock}", payload={"n": n})
 
 
-async def test_a_lanes_jobs_never_overlap_and_keep_their_order_under_concurrency(db: Database) -> None:
+async def test_a_locks_jobs_never_overlap_and_keep_their_order_under_concurrency(db: Database) -> None:
     seen: dict[str, list[int]] = defaultdict(list)
     busy: set[str] = set()
     overlaps: list[str] = []
@@ -30,25 +30,25 @@ async def test_a_lanes_jobs_never_overlap_and_keep_their_order_under_concurrency
 
     async def step(job: Job) -> None:
         nonlocal running, peak
-        if job.lane in busy:
-            overlaps.append(job.lane)
-        busy.add(job.lane)
+        if job.lock in busy:
+            overlaps.append(job.lock)
+        busy.add(job.lock)
         running += 1
         peak = max(peak, running)
         await asyncio.sleep(random.uniform(0, 0.003))
-        seen[job.lane].append(job.payload["n"])
+        seen[job.lock].append(job.payload["n"])
         running -= 1
-        busy.discard(job.lane)
+        busy.discard(job.lock)
 
     queue = EmbeddedQueue(db, {"step": step}, concurrency=16, poll_interval_s=0.01)
-    await enqueue_many(queue, db, lanes=40, per_lane=5)
+    await enqueue_many(queue, db, locks=40, per_lock=5)
     await queue.run_until_idle(timeout_s=30)
     assert overlaps == []
     assert all(order == [0, 1, 2, 3, 4] for order in seen.values()) and len(seen) == 40
     assert 1 < peak <= 16
 
 
-async def test_two_queues_sharing_a_database_run_each_job_once_and_in_lane_order(db: Database) -> None:
+async def test_two_queues_sharing_a_database_run_each_job_once_and_in_lock_order(db: Database) -> None:
     """Two workers (think: two processes on PostgreSQL) claim from the same table."""
     runs: list[tuple[str, int, str]] = []
     busy: set[str] = set()
@@ -56,23 +56,23 @@ async def test_two_queues_sharing_a_database_run_each_job_once_and_in_lane_order
 
     def handler(name: str):  # type: ignore[no-untyped-def]
         async def step(job: Job) -> None:
-            if job.lane in busy:
-                overlaps.append(job.lane)
-            busy.add(job.lane)
+            if job.lock in busy:
+                overlaps.append(job.lock)
+            busy.add(job.lock)
             await asyncio.sleep(random.uniform(0, 0.002))
-            runs.append((job.lane, job.payload["n"], name))
-            busy.discard(job.lane)
+            runs.append((job.lock, job.payload["n"], name))
+            busy.discard(job.lock)
 
         return step
 
     a = EmbeddedQueue(db, {"step": handler("a")}, concurrency=8, poll_interval_s=0.01, token="host-a|1|a")
     b = EmbeddedQueue(db, {"step": handler("b")}, concurrency=8, poll_interval_s=0.01, token="host-b|1|b")
-    await enqueue_many(a, db, lanes=20, per_lane=4)
+    await enqueue_many(a, db, locks=20, per_lock=4)
     await asyncio.gather(a.run_until_idle(30), b.run_until_idle(30))
     assert overlaps == []
-    assert len(runs) == 80 and len({(lane, n) for lane, n, _ in runs}) == 80
-    for lane in {lane for lane, _, _ in runs}:
-        assert [n for ln, n, _ in runs if ln == lane] == [0, 1, 2, 3]
+    assert len(runs) == 80 and len({(lock, n) for lock, n, _ in runs}) == 80
+    for lock in {lock for lock, _, _ in runs}:
+        assert [n for ln, n, _ in runs if ln == lock] == [0, 1, 2, 3]
     assert {name for _, _, name in runs} == {"a", "b"}
 
 
@@ -81,7 +81,7 @@ async def test_a_job_enqueued_by_a_handler_runs_without_waiting_for_a_poll(db: D
 
     async def first(job: Job) -> None:
         async with db.transaction() as session:
-            await queue.enqueue(session, kind="second", lane=job.lane, payload={})
+            await queue.enqueue(session, kind="second", lock=job.lock, payload={})
         done.append("first")
 
     async def second(job: Job) -> None:
@@ -89,12 +89,12 @@ async def test_a_job_enqueued_by_a_handler_runs_without_waiting_for_a_poll(db: D
 
     queue = EmbeddedQueue(db, {"first": first, "second": second}, poll_interval_s=30)
     async with db.transaction() as session:
-        await queue.enqueue(session, kind="first", lane="acme:o1", payload={})
+        await queue.enqueue(session, kind="first", lock="acme:o1", payload={})
     await queue.run_until_idle(timeout_s=5)  # a 30 s poll would time out: commits wake the queue
     assert done == ["first", "second"]
 
 
-async def test_throughput_smoke_many_jobs_over_many_lanes(db: Database) -> None:
+async def test_throughput_smoke_many_jobs_over_many_locks(db: Database) -> None:
     """Not a timed assert: prints a rate to notice regressions by eye (`pytest -s`)."""
     count = 0
 
@@ -103,7 +103,7 @@ async def test_throughput_smoke_many_jobs_over_many_lanes(db: Database) -> None:
         count += 1
 
     queue = EmbeddedQueue(db, {"step": step}, concurrency=32)
-    await enqueue_many(queue, db, lanes=500, per_lane=4)
+    await enqueue_many(queue, db, locks=500, per_lock=4)
     started = time.perf_counter()
     await queue.run_until_idle(timeout_s=60)
     elapsed = time.perf_counter() - started

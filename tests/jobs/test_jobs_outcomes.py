@@ -19,9 +19,9 @@ def queue_for(db: Database, handlers: dict[str, Handler], **options: float) -> E
     return EmbeddedQueue(db, handlers, **settings)  # type: ignore[arg-type]
 
 
-async def add(queue: EmbeddedQueue, db: Database, kind: str, lane: str = "acme:o1", **payload: object) -> int:
+async def add(queue: EmbeddedQueue, db: Database, kind: str, lock: str = "acme:o1", **payload: object) -> int:
     async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind=kind, lane=lane, payload=dict(payload))
+        job_id = await queue.enqueue(session, kind=kind, lock=lock, payload=dict(payload))
     assert job_id is not None
     return job_id
 
@@ -77,7 +77,7 @@ async def test_a_failed_job_waits_for_its_backoff_before_running_again(db: Datab
     assert (await job_row(db, job_id))["status"] == "done"
 
 
-async def test_a_job_is_parked_with_its_reason_after_max_attempts_and_frees_its_lane(db: Database) -> None:
+async def test_a_job_is_parked_with_its_reason_after_max_attempts_and_frees_its_lock(db: Database) -> None:
     later: list[int] = []
 
     async def broken(job: Job) -> None:
@@ -123,7 +123,7 @@ async def test_a_counted_retry_later_parks_once_attempts_are_spent(db: Database)
     ]
 
 
-async def test_park_gives_up_at_once_and_requeue_runs_it_again_at_the_back_of_its_lane(db: Database) -> None:
+async def test_park_gives_up_at_once_and_requeue_runs_it_again_at_the_back_of_its_lock(db: Database) -> None:
     order: list[str] = []
 
     async def picky(job: Job) -> None:
@@ -137,7 +137,7 @@ async def test_park_gives_up_at_once_and_requeue_runs_it_again_at_the_back_of_it
     await add(queue, db, "x", name="second")
     await queue.run_until_idle(timeout_s=10)
     assert order == ["parked", "second"]
-    [parked] = await queue.list_parked(lane="acme:*")
+    [parked] = await queue.list_parked(lock="acme:*")
     assert (parked.id, parked.reason, parked.attempt) == (
         first,
         "ERP rejected the order: unknown customer",
@@ -153,20 +153,20 @@ async def test_park_gives_up_at_once_and_requeue_runs_it_again_at_the_back_of_it
     assert (await job_row(db, first))["status"] == "requeued"
 
 
-async def test_an_operator_can_requeue_every_parked_job_of_a_lane(db: Database) -> None:
+async def test_an_operator_can_requeue_every_parked_job_of_a_lock(db: Database) -> None:
     async def park(job: Job) -> None:
         if job.attempt == 1 and not job.payload.get("retried"):
             raise Park("no")
 
     queue = queue_for(db, {"x": park})
-    await add(queue, db, "x", lane="acme:o1")
-    await add(queue, db, "x", lane="acme:o1")
-    await add(queue, db, "x", lane="acme:o2")
+    await add(queue, db, "x", lock="acme:o1")
+    await add(queue, db, "x", lock="acme:o1")
+    await add(queue, db, "x", lock="acme:o2")
     await queue.run_until_idle(timeout_s=10)
     async with db.read_session() as session:
         assert (await job_counts(session))[("acme", "parked")] == 3
     assert len(await queue.requeue_parked("acme:o1")) == 2
-    assert [p.lane for p in await queue.list_parked()] == ["acme:o2"]
+    assert [p.lock for p in await queue.list_parked()] == ["acme:o2"]
 
 
 async def test_a_job_without_a_handler_is_parked_not_lost(db: Database) -> None:
@@ -193,7 +193,7 @@ async def test_dedupe_coalesces_into_an_unclaimed_job_but_not_into_a_running_one
     async def enqueue_sync() -> int | None:
         async with db.transaction() as session:
             return await queue.enqueue(
-                session, kind="sync", lane="acme:o1", payload={}, dedupe_key="sync:acme:o1"
+                session, kind="sync", lock="acme:o1", payload={}, queueing_lock="sync:acme:o1"
             )
 
     first = await enqueue_sync()
@@ -220,7 +220,7 @@ async def test_a_job_enqueued_in_a_rolled_back_transaction_does_not_exist(db: Da
     queue = queue_for(db, {"x": record})
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
-            await queue.enqueue(session, kind="x", lane="acme:o1", payload={})
+            await queue.enqueue(session, kind="x", lock="acme:o1", payload={})
             raise RuntimeError("the state change failed")
     await queue.run_until_idle(timeout_s=5)
     async with db.read_session() as session:
@@ -240,7 +240,7 @@ async def test_a_job_can_be_scheduled_for_later(db: Database) -> None:
     queue = queue_for(db, {"x": record}, clock=lambda: now[0])  # type: ignore[arg-type]
     async with db.transaction() as session:
         await queue.enqueue(
-            session, kind="x", lane="acme:o1", payload={}, run_at=datetime.fromtimestamp(2060.0, UTC)
+            session, kind="x", lock="acme:o1", payload={}, run_at=datetime.fromtimestamp(2060.0, UTC)
         )
     await queue.run_until_idle(timeout_s=5, horizon_s=30)
     assert ran == []

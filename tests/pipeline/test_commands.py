@@ -1,4 +1,4 @@
-"""Moments 2–4: ERP commands are validated before they are accepted, then relayed in the order's lane;
+"""Moments 2–4: ERP commands are validated before they are accepted, then relayed under the order's lock;
 an invoice is never posted twice; VTEX's refusals are visible and parked for an operator."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from orderbridge.metrics import observe_vtex_call
-from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, RELAY_COMMAND, AccountPolicy, lane_of
+from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, RELAY_COMMAND, AccountPolicy, lock_of
 from orderbridge.store import repo, tables
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.errors import RateLimited
@@ -70,12 +70,12 @@ async def test_metrics_count_jobs_by_kind_and_state_and_erp_commands_by_kind_and
     harness = await make_harness(policy=policy, database=database, start=False)
     await _deliver_hooks(harness, ["o1", "o2", "o3"], unauthorized=0)  # three syncs enqueued
     async with harness.db.transaction() as session:
-        relay = {"kind": RELAY_COMMAND, "lane": lane_of(ACCOUNT, "o1"), "payload": {}}
+        relay = {"kind": RELAY_COMMAND, "lock": lock_of(ACCOUNT, "o1"), "payload": {}}
         await harness.pipeline.queue.enqueue(session, **relay)
     jobs = tables.jobs
     async with harness.db.transaction() as session:
         await session.execute(update(jobs).where(jobs.c.kind == RELAY_COMMAND).values(status="parked"))
-        first_sync = jobs.c.lane == lane_of(ACCOUNT, "o1")
+        first_sync = jobs.c.lock == lock_of(ACCOUNT, "o1")
         await session.execute(
             update(jobs).where(first_sync, jobs.c.kind != RELAY_COMMAND).values(status="done")
         )

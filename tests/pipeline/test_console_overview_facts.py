@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from orderbridge.api.app import create_api
-from orderbridge.pipeline.deps import SYNC_ORDER, AccountPolicy, lane_of
-from orderbridge.pipeline.incomplete import RECHECK_ORDER, recheck_lane
+from orderbridge.pipeline.deps import SYNC_ORDER, AccountPolicy, lock_of
+from orderbridge.pipeline.incomplete import RECHECK_ORDER, recheck_lock
 from orderbridge.pipeline.intake import IncomingEvent, store_events
 from orderbridge.store import tables
 from orderbridge.store.types import utcnow
@@ -108,7 +108,7 @@ async def test_an_event_about_an_order_synced_after_it_is_not_lag_when_another_s
         await harness.pipeline.queue.enqueue(
             session,
             kind=SYNC_ORDER,
-            lane=lane_of(ACCOUNT, order_id),
+            lock=lock_of(ACCOUNT, order_id),
             payload={"account": ACCOUNT, "order_id": order_id},
         )
 
@@ -123,18 +123,18 @@ async def test_the_overview_says_which_pending_jobs_are_running_due_or_scheduled
     queue = harness.pipeline.queue
     async with harness.db.transaction() as session:
         for n in range(2):
-            await queue.enqueue(session, kind=SYNC_ORDER, lane=lane_of(ACCOUNT, f"o{n}"), payload={})
+            await queue.enqueue(session, kind=SYNC_ORDER, lock=lock_of(ACCOUNT, f"o{n}"), payload={})
         # An incomplete order's re-check, due in ten minutes: waiting, not stuck.
         await queue.enqueue(
             session,
             kind=RECHECK_ORDER,
-            lane=recheck_lane(ACCOUNT, "o9"),
+            lock=recheck_lock(ACCOUNT, "o9"),
             payload={},
             run_at=utcnow() + timedelta(minutes=10),
         )
     jobs = tables.jobs
     async with harness.db.transaction() as session:  # one sync claimed by a worker
-        first = jobs.c.lane == lane_of(ACCOUNT, "o0")
+        first = jobs.c.lock == lock_of(ACCOUNT, "o0")
         claimed = {"status": "running", "lease_until": time.time() + 60}
         await session.execute(update(jobs).where(first).values(**claimed))
 

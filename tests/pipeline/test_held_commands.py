@@ -1,6 +1,6 @@
 """An invoice VTEX refuses because a shopper's cancellation request just arrived is held, not lost:
 it waits for the ERP's decision, then goes to VTEX once (denied) or is rejected with the reason
-(canceled). The order's lane stays free for the decision meanwhile."""
+(canceled). The order's lock stays free for the decision meanwhile."""
 
 from __future__ import annotations
 

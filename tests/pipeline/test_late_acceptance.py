@@ -53,7 +53,7 @@ async def test_an_acceptance_reported_before_the_handover_is_recorded_is_applied
     await PipelineSink(deps).report_acceptance("shop", "O-1", accepted=True, erp_reference="ERP-9")
 
     assert await _state(db) == repo.NEW_ORDER_STATE
-    assert await _kinds(db) == [APPLY_ACCEPTANCE]  # kept, in the order's lane, behind the handover's job
+    assert await _kinds(db) == [APPLY_ACCEPTANCE]  # kept, under the order's lock, behind the handover's job
     async with db.transaction() as session:  # the handover's record lands
         await repo.set_pipeline_state(session, "shop", "O-1", PipelineState.AWAITING_ERP.value)
     await queue.run_until_idle(timeout_s=10)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from orderbridge.core.commands import InvoiceCommand, InvoiceLine, command_to_dict
 from orderbridge.erp.port import HandoverOrder
-from orderbridge.pipeline.deps import RELAY_COMMAND, lane_of
+from orderbridge.pipeline.deps import RELAY_COMMAND, lock_of
 from orderbridge.pipeline.mapping import order_to_snapshot
 from orderbridge.pipeline.outbound import invoice_request
 from orderbridge.store import repo
@@ -80,7 +80,7 @@ async def test_an_invoice_posted_just_before_a_crash_is_found_on_the_order_and_n
         await harness.pipeline.queue.enqueue(
             session,
             kind=RELAY_COMMAND,
-            lane=lane_of(ACCOUNT, order_id),
+            lock=lock_of(ACCOUNT, order_id),
             payload={"account": ACCOUNT, "order_id": order_id, "command_id": command_id},
         )
 

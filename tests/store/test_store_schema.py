@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select, text
 
 from orderbridge.store import repo
 from orderbridge.store.db import Database, async_url
+from orderbridge.store.migrate import alembic_config
 from orderbridge.store.tables import intake_events, metadata
 from orderbridge.store.testing import fresh_postgres
 
@@ -27,7 +29,7 @@ async def test_migrating_an_up_to_date_database_changes_nothing(db: Database) ->
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0003_vtex_calls"
+    assert version == "0004_job_locks"
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout_for_waits_off_the_loop(
@@ -101,7 +103,7 @@ async def _migrate_concurrently(url: str) -> None:
         await asyncio.gather(*(d.migrate() for d in databases))
         async with databases[0].engine.connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-        assert versions == ["0003_vtex_calls"]
+        assert versions == ["0004_job_locks"]
     finally:
         for d in databases:
             await d.dispose()
@@ -111,3 +113,40 @@ def test_plain_urls_get_the_async_drivers() -> None:
     assert async_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
     assert async_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert async_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+
+
+async def test_jobs_waiting_in_a_database_of_the_old_names_keep_their_lock_and_queueing_lock(
+    db: Database, tmp_path: Path
+) -> None:
+    """0004 renames `lane`/`dedupe_key` to procrastinate's `lock`/`queueing_lock`: an upgrade keeps every
+    waiting job, and the unique queueing lock still coalesces."""
+    if db.is_sqlite:
+        old = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+        try:
+            await _check_job_rename(old)
+        finally:
+            await old.dispose()
+        return
+    async with fresh_postgres(str(db.url.render_as_string(hide_password=False)), migrate=False) as old:
+        await _check_job_rename(old)
+
+
+async def _check_job_rename(old: Database) -> None:
+    async with old.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0003_vtex_calls"))
+        await conn.execute(
+            text(
+                "INSERT INTO jobs (kind, lane, payload, status, attempt, run_at, dedupe_key, enqueued_at)"
+                " VALUES ('sync_order', 'acme:o1', '{}', 'ready', 0, 0, 'sync:acme:o1', 0)"
+            )
+        )
+    await old.migrate()
+    async with old.engine.begin() as conn:
+        row = (await conn.execute(text('SELECT "lock", queueing_lock FROM jobs'))).one()
+        assert tuple(row) == ("acme:o1", "sync:acme:o1")
+        duplicate = text(
+            'INSERT INTO jobs (kind, "lock", payload, status, attempt, run_at, queueing_lock, enqueued_at)'
+            " VALUES ('sync_order', 'acme:o1', '{}', 'ready', 0, 0, 'sync:acme:o1', 0)"
+            " ON CONFLICT DO NOTHING"
+        )
+        assert (await conn.execute(duplicate)).rowcount == 0

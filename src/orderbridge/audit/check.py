@@ -2,7 +2,7 @@
 
 For every order of the run:
 - **settled**: final at VTEX (canceled, or invoiced and delivered), or parked on the ERP's explicit
-  refusal, or still *waiting* with a pending job in its lane; anything else is **stranded** — and so is
+  refusal, or still *waiting* with a pending job under its lock; anything else is **stranded** — and so is
   an order the ERP gave up on, whatever jobs remain;
 - **handed over at most once**, plus once per operator's retry;
 - **each ERP command applied at VTEX at most once**: start-handling, each invoice number, each item

@@ -2,7 +2,7 @@
 
 - VTEX: the sandbox's `GET /_sandbox/ledger` (every effect applied, per order; one call);
 - the ERP: the simulated warehouse's SQLite file (handover log, each order's decision and plan);
-- the pipeline's database: only the unfinished jobs of each order's lane and the operators' retries
+- the pipeline's database: only the unfinished jobs of each order's lock and the operators' retries
   (read-only; SQLite or PostgreSQL).
 """
 
@@ -100,12 +100,12 @@ async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOr
         async with db.read_session() as session:
             pending = (
                 await session.execute(
-                    select(jobs.c.lane, func.count())
+                    select(jobs.c.lock, func.count())
                     .where(
                         jobs.c.status.in_(UNFINISHED_JOB_STATUSES),
-                        jobs.c.lane.startswith(prefix, autoescape=True),
+                        jobs.c.lock.startswith(prefix, autoescape=True),
                     )
-                    .group_by(jobs.c.lane)
+                    .group_by(jobs.c.lock)
                 )
             ).all()
             retries = (
@@ -123,8 +123,8 @@ async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOr
     finally:
         await db.dispose()
     pending_of: dict[str, int] = {}
-    for lane, n in pending:  # `account:order`, and side lanes such as `account:order:recheck`
-        order_id = lane.removeprefix(prefix).split(":", 1)[0]
+    for lock, n in pending:  # `account:order`, and side locks such as `account:order:recheck`
+        order_id = lock.removeprefix(prefix).split(":", 1)[0]
         pending_of[order_id] = pending_of.get(order_id, 0) + int(n)
     retries_of = {oid: int(n) for oid, n in retries}
     state_of = {oid: state for oid, state in states}

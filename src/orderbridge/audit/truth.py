@@ -66,7 +66,7 @@ class ErpOrder:
 @dataclass(frozen=True, slots=True)
 class PipelineOrder:
     pending_jobs: int = 0
-    """Jobs of the order's lane that are ready, running or waiting to retry."""
+    """Jobs of the order's lock that are ready, running or waiting to retry."""
     operator_retries: int = 0
     """Times an operator cleared the order's park (`orderbridge orders retry`)."""
     state: str | None = None

@@ -1,4 +1,4 @@
-"""Run work: the JobQueue port, one lane per order, scheduled retries, parking.
+"""Run work: the JobQueue port, one lock per order, scheduled retries, parking.
 
 - `port`: `JobQueue`, `Job`, `Handler`, `ParkedJob` — all that handlers and the pipeline depend on.
 - `errors`: `RetryLater`, `Park` — how a handler reports an outcome other than "done".

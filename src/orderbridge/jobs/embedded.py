@@ -2,7 +2,7 @@
 
 How it works
 - `enqueue` inserts a row in the caller's transaction (INSERT … ON CONFLICT DO NOTHING on the partial
-  unique index of not-yet-claimed dedupe keys) and, once that transaction commits, wakes the workers.
+  unique index of not-yet-claimed queueing locks) and, once that transaction commits, wakes the workers.
 - One loop owns all of the queue's database work: it writes finished jobs' outcomes in one batch,
   returns expired leases to the queue, and claims up to `concurrency − running` due jobs in one
   `UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING …`. Workers only run handlers.
@@ -11,10 +11,10 @@ How it works
   While jobs run, the loop waits `gather_s` between cycles so that one cycle (one transaction) records
   the outcomes of several finished jobs; expired leases are looked for a few times per lease, not on
   every cycle.
-- One lane, one job at a time, in order: a job is claimable only when no unfinished (ready, running,
-  retry) job of its lane has a smaller id. A job waiting for its retry keeps its lane blocked (order is
-  kept); a parked job does not. `requeue` copies a parked job to the back of its lane, so ids in a lane
-  always follow enqueue order and a running job is always its lane's oldest unfinished one.
+- One lock, one job at a time, in order: a job is claimable only when no unfinished (ready, running,
+  retry) job of its lock has a smaller id. A job waiting for its retry keeps its lock blocked (order is
+  kept); a parked job does not. `requeue` copies a parked job to the back of its lock's queue, so ids
+  under a lock always follow enqueue order and a running job is always its lock's oldest unfinished one.
 - Claims are leases (`lease_until`, renewed while the handler runs). A job whose lease expired — its
   process died — is returned to the queue by whoever notices; on start, jobs left running by a dead
   process on this host (same host, pid gone or reused) are returned at once. The crashed attempt counts,
@@ -24,9 +24,9 @@ How it works
 
 Mapping to procrastinate (a later adapter implementing the same port, handlers unchanged)
 - `kind` → the task name; `payload` → the task's keyword arguments; `Job` is built from the job context.
-- `lane` → procrastinate's `lock` (jobs sharing a lock run one at a time, in order).
-- `dedupe_key` → `queueing_lock` (at most one *todo* job per key; procrastinate raises
-  `AlreadyEnqueued`, which the adapter turns into `None`).
+- `lock` and `queueing_lock` are procrastinate's own names and meanings: jobs sharing a `lock` run one at
+  a time, in order; at most one *todo* job per `queueing_lock` (procrastinate raises `AlreadyEnqueued`,
+  which the adapter turns into `None`).
 - `run_at` → `schedule_at`; `RetryLater`/backoff → a `RetryStrategy` plus `RetryDecision(retry_at=…)`;
   `Park` → failing the job without retry (status `failed` is the parked list).
 - Transactional enqueue: procrastinate's psycopg connector on the caller's connection.
@@ -171,20 +171,20 @@ class EmbeddedQueue:
         session: AsyncSession,
         *,
         kind: str,
-        lane: str,
+        lock: str,
         payload: dict[str, Any],
         run_at: datetime | None = None,
-        dedupe_key: str | None = None,
+        queueing_lock: str | None = None,
     ) -> int | None:
         if run_at is not None and run_at.tzinfo is None:
             raise ValueError("run_at must be timezone-aware")
         now = self.clock()
         params = {
             "kind": kind,
-            "lane": lane,
+            "lock": lock,
             "payload": payload,
             "run_at": run_at.timestamp() if run_at is not None else now,
-            "dedupe_key": dedupe_key,
+            "queueing_lock": queueing_lock,
             "enqueued_at": now,
         }
         stmt = _ENQUEUE[session.get_bind().dialect.name]
@@ -205,14 +205,14 @@ class EmbeddedQueue:
             rows.append(
                 {
                     "kind": job.kind,
-                    "lane": job.lane,
+                    "lock": job.lock,
                     "payload": job.payload,
                     "run_at": run_at,
-                    "dedupe_key": job.dedupe_key,
+                    "queueing_lock": job.queueing_lock,
                     "enqueued_at": now,
                 }
             )
-        # One executemany, in order (ids follow it, so lane order holds); a coalesced row is skipped by
+        # One executemany, in order (ids follow it, so lock order holds); a coalesced row is skipped by
         # ON CONFLICT DO NOTHING exactly as in `enqueue`.
         await _ENQUEUE_BLIND[session.get_bind().dialect.name].execute_many(session, rows)
         session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
@@ -224,13 +224,13 @@ class EmbeddedQueue:
             self.wake()
         return new_id
 
-    async def requeue_parked(self, lane: str) -> list[int]:
-        """Requeue every parked job of a lane, oldest first (an operator's "retry this order")."""
+    async def requeue_parked(self, lock: str) -> list[int]:
+        """Requeue every parked job of a lock, oldest first (an operator's "retry this order")."""
         async with self.db.transaction() as session:
             ids = (
                 await session.scalars(
                     select(jobs.c.id)
-                    .where(jobs.c.lane == lane, jobs.c.status == "parked")
+                    .where(jobs.c.lock == lock, jobs.c.status == "parked")
                     .order_by(jobs.c.id)
                 )
             ).all()
@@ -239,21 +239,21 @@ class EmbeddedQueue:
             self.wake()
         return new_ids
 
-    async def list_parked(self, *, lane: str | None = None, limit: int = 100) -> list[ParkedJob]:
+    async def list_parked(self, *, lock: str | None = None, limit: int = 100) -> list[ParkedJob]:
         stmt = select(
             jobs.c.id,
             jobs.c.kind,
-            jobs.c.lane,
+            jobs.c.lock,
             jobs.c.payload,
             jobs.c.attempt,
             jobs.c.last_error,
             jobs.c.enqueued_at,
             jobs.c.finished_at,
         ).where(jobs.c.status == "parked")
-        if lane is not None and lane.endswith("*"):
-            stmt = stmt.where(jobs.c.lane.startswith(lane[:-1], autoescape=True))
-        elif lane is not None:
-            stmt = stmt.where(jobs.c.lane == lane)
+        if lock is not None and lock.endswith("*"):
+            stmt = stmt.where(jobs.c.lock.startswith(lock[:-1], autoescape=True))
+        elif lock is not None:
+            stmt = stmt.where(jobs.c.lock == lock)
         stmt = stmt.order_by(jobs.c.id.desc()).limit(limit)
         async with self.db.read_session() as session:
             rows = (await session.execute(stmt)).all()
@@ -261,7 +261,7 @@ class EmbeddedQueue:
             ParkedJob(
                 id=r.id,
                 kind=r.kind,
-                lane=r.lane,
+                lock=r.lock,
                 payload=r.payload,
                 attempt=r.attempt,
                 reason=r.last_error or "",
@@ -385,8 +385,8 @@ class EmbeddedQueue:
         claim = _CLAIM_FOR_UPDATE if self.db.dialect == "postgresql" else _CLAIM
         params = {"lease_until": now + self.lease_s, "worker": self.token, "now": now, "limit": limit}
         return [
-            Job(job_id, kind, lane, payload, attempt, _dt(enqueued_at))
-            for job_id, kind, lane, payload, attempt, enqueued_at in await claim.rows(session, params)
+            Job(job_id, kind, lock, payload, attempt, _dt(enqueued_at))
+            for job_id, kind, lock, payload, attempt, enqueued_at in await claim.rows(session, params)
         ]
 
     async def _execute(self, job: Job) -> None:
@@ -430,7 +430,7 @@ class EmbeddedQueue:
 
     def _park(self, job: Job, attempt: int, reason: str) -> _Outcome:
         self._counters["parked"] += 1
-        log.warning("jobs.parked", job_id=job.id, kind=job.kind, lane=job.lane, reason=reason)
+        log.warning("jobs.parked", job_id=job.id, kind=job.kind, lock=job.lock, reason=reason)
         return _Outcome(job.id, "parked", attempt, None, reason)
 
     def backoff_s(self, attempt: int) -> float:
@@ -529,7 +529,7 @@ class EmbeddedQueue:
     async def _requeue_in(self, session: AsyncSession, job_id: int) -> int | None:
         row = (
             await session.execute(
-                select(jobs.c.kind, jobs.c.lane, jobs.c.payload, jobs.c.dedupe_key).where(
+                select(jobs.c.kind, jobs.c.lock, jobs.c.payload, jobs.c.queueing_lock).where(
                     jobs.c.id == job_id, jobs.c.status == "parked"
                 )
             )
@@ -542,12 +542,12 @@ class EmbeddedQueue:
                 _insert(session)
                 .values(
                     kind=row.kind,
-                    lane=row.lane,
+                    lock=row.lock,
                     payload=row.payload,
                     status="ready",
                     attempt=0,
                     run_at=now,
-                    dedupe_key=row.dedupe_key,
+                    queueing_lock=row.queueing_lock,
                     enqueued_at=now,
                     requeued_from=job_id,
                 )
@@ -555,9 +555,9 @@ class EmbeddedQueue:
                 .returning(jobs.c.id)
             )
         ).scalar_one_or_none()
-        if new_id is None:  # a not-yet-claimed job with the same dedupe key will do the same work
+        if new_id is None:  # a not-yet-claimed job with the same queueing lock will do the same work
             new_id = await session.scalar(
-                select(jobs.c.id).where(jobs.c.dedupe_key == row.dedupe_key, jobs.c.status == "ready")
+                select(jobs.c.id).where(jobs.c.queueing_lock == row.queueing_lock, jobs.c.status == "ready")
             )
         await session.execute(update(jobs).where(jobs.c.id == job_id).values(status="requeued"))
         return new_id
@@ -574,12 +574,12 @@ def _enqueue_blind_statement(insert: Callable[[Any], Any]) -> Any:
         insert(jobs)
         .values(
             kind=bindparam("kind"),
-            lane=bindparam("lane"),
+            lock=bindparam("lock"),
             payload=bindparam("payload", type_=Json),
             status="ready",
             attempt=0,
             run_at=bindparam("run_at"),
-            dedupe_key=bindparam("dedupe_key"),
+            queueing_lock=bindparam("queueing_lock"),
             enqueued_at=bindparam("enqueued_at"),
         )
         .on_conflict_do_nothing()
@@ -601,7 +601,7 @@ def _insert(session: AsyncSession) -> Any:
 
 def _claim_statement(lock: str) -> Prepared:
     # Literal status lists so both databases match the partial indexes' WHERE clauses. "Oldest
-    # unfinished job of its lane" is a correlated min(): a per-row index probe on (lane, id) whatever
+    # unfinished job of its lock" is a correlated min(): a per-row index probe on (lock, id) whatever
     # the planner's statistics say (a NOT EXISTS anti-join degrades badly on a fresh, unanalyzed table).
     statement = text(
         f"""
@@ -612,12 +612,12 @@ def _claim_statement(lock: str) -> Prepared:
             WHERE j.status IN ('ready', 'retry') AND j.run_at <= :now
               AND j.id = (
                 SELECT min(o.id) FROM jobs o
-                WHERE o.lane = j.lane AND o.status IN ('ready', 'running', 'retry'))
+                WHERE o.lock = j.lock AND o.status IN ('ready', 'running', 'retry'))
             ORDER BY j.run_at, j.id
             LIMIT :limit {lock})
-        RETURNING id, kind, lane, payload, attempt, enqueued_at
+        RETURNING id, kind, lock, payload, attempt, enqueued_at
         """
-    ).columns(jobs.c.id, jobs.c.kind, jobs.c.lane, jobs.c.payload, jobs.c.attempt, jobs.c.enqueued_at)
+    ).columns(jobs.c.id, jobs.c.kind, jobs.c.lock, jobs.c.payload, jobs.c.attempt, jobs.c.enqueued_at)
     return Prepared(statement)
 
 
@@ -643,14 +643,14 @@ def _dt(epoch_s: float) -> datetime:
 
 
 async def job_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """{(lane prefix before the first ':', status): jobs} for unfinished and parked jobs (for `status`)."""
+    """{(lock prefix before the first ':', status): jobs} for unfinished and parked jobs (for `status`)."""
     stmt = (
-        select(jobs.c.lane, jobs.c.status, func.count())
+        select(jobs.c.lock, jobs.c.status, func.count())
         .where(jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
-        .group_by(jobs.c.lane, jobs.c.status)
+        .group_by(jobs.c.lock, jobs.c.status)
     )
     counts: dict[tuple[str, str], int] = {}
-    for lane, status, n in (await session.execute(stmt)).all():
-        key = (lane.partition(":")[0], status)
+    for lock, status, n in (await session.execute(stmt)).all():
+        key = (lock.partition(":")[0], status)
         counts[key] = counts.get(key, 0) + n
     return counts

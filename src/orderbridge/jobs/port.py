@@ -1,9 +1,9 @@
 """The `JobQueue` port: what handlers and the pipeline see of the queue, whatever runs it.
 
-A job has a `kind` (which handler runs it), a `lane` and a JSON `payload`. Jobs of one lane run one at
-a time, in the order they were enqueued (the pipeline uses one lane per order: `"{account}:{order_id}"`);
-different lanes run in parallel. `enqueue` writes in the caller's transaction, so a job exists exactly
-when the state change that caused it committed. A `dedupe_key` coalesces: while a job with that key has
+A job has a `kind` (which handler runs it), a `lock` and a JSON `payload`. Jobs of one lock run one at
+a time, in the order they were enqueued (the pipeline uses one lock per order: `"{account}:{order_id}"`);
+different locks run in parallel. `enqueue` writes in the caller's transaction, so a job exists exactly
+when the state change that caused it committed. A `queueing_lock` coalesces: while a job with that key has
 not been claimed yet, enqueuing another one with the same key returns None instead of adding a job (a job
 already running does not count: the new event may have arrived after it read the order).
 
@@ -31,7 +31,7 @@ class Job:
 
     id: int
     kind: str
-    lane: str
+    lock: str
     payload: dict[str, Any]
     attempt: int
     enqueued_at: datetime
@@ -45,10 +45,10 @@ class NewJob:
     """One job to add with `JobQueue.enqueue_many` (the arguments of `enqueue`)."""
 
     kind: str
-    lane: str
+    lock: str
     payload: dict[str, Any]
     run_at: datetime | None = None
-    dedupe_key: str | None = None
+    queueing_lock: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class ParkedJob:
 
     id: int
     kind: str
-    lane: str
+    lock: str
     payload: dict[str, Any]
     attempt: int
     reason: str
@@ -71,12 +71,12 @@ class JobQueue(Protocol):
         session: AsyncSession,
         *,
         kind: str,
-        lane: str,
+        lock: str,
         payload: dict[str, Any],
         run_at: datetime | None = None,
-        dedupe_key: str | None = None,
+        queueing_lock: str | None = None,
     ) -> int | None:
-        """Add a job in the caller's transaction; its id, or None when coalesced by `dedupe_key`."""
+        """Add a job in the caller's transaction; its id, or None when coalesced by `queueing_lock`."""
         ...
 
     async def enqueue_many(self, session: AsyncSession, jobs: Sequence[NewJob]) -> None:
@@ -85,10 +85,10 @@ class JobQueue(Protocol):
         ...
 
     async def requeue(self, job_id: int) -> int | None:
-        """Run a parked job again, at the back of its lane; the id of the job that will run, or None
+        """Run a parked job again, at the back of its lock's queue; the id of the job that will run, or None
         when `job_id` is not parked."""
         ...
 
-    async def list_parked(self, *, lane: str | None = None, limit: int = 100) -> list[ParkedJob]:
-        """Parked jobs, newest first (optionally of one lane or, with a trailing `*`, a lane prefix)."""
+    async def list_parked(self, *, lock: str | None = None, limit: int = 100) -> list[ParkedJob]:
+        """Parked jobs, newest first (optionally of one lock or, with a trailing `*`, a lock prefix)."""
         ...

@@ -5,7 +5,7 @@ accepted or refused once. So, whichever channel it comes through (REST, staging 
 
 - the order awaits the ERP's answer → `apply` it;
 - the handover may still be on its way to being recorded (the order is new or waiting and VTEX says
-  ready-for-handling or handling) → `later`: kept in the order's lane, applied once the record lands;
+  ready-for-handling or handling) → `later`: kept under the order's lock, applied once the record lands;
 - the same decision was recorded already → `repeat`, answered as the first time (an `erpReference` or
   `reason` that differs from the recorded one is a conflict: the ERP has two answers for one order);
 - anything else (the order was canceled, refused when this accepts it, accepted when this refuses it,

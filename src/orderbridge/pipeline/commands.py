@@ -2,9 +2,9 @@
 
 `submit` judges a command against the stored snapshot plus the work already in flight, and either
 refuses it with every reason (nothing stored, nothing sent to VTEX) or stores it and enqueues its relay
-in the order's lane — one transaction, so an accepted command is always relayed exactly in order.
+under the order's lock — one transaction, so an accepted command is always relayed exactly in order.
 
-ERP submissions do not run in the order's lane, so the decision is serialized per order instead: the
+ERP submissions do not run under the order's lock, so the decision is serialized per order instead: the
 transaction locks the order's row (PostgreSQL; SQLite's writers are serialized anyway) and reads the
 snapshot and the in-flight commands after the lock. The sync stores a fresh read and marks the commands
 it shows as confirmed in one transaction, so a submit sees either the old snapshot with the command in
@@ -50,7 +50,7 @@ from orderbridge.jobs.port import Job, JobQueue
 from orderbridge.store import repo, tables
 
 from .acceptance import judge_acceptance
-from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, PipelineDeps, lane_of
+from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, PipelineDeps, lock_of
 from .intake import enqueue_sync
 from .ledger import add, attempt_of
 from .records import ERP_REJECTED
@@ -136,7 +136,7 @@ class PipelineSink:
         decision again is answered as the first time, a decision on an order that is not awaiting one
         is refused naming its state. The answer can arrive before the pipeline has recorded that it
         waits for one (the handover's record may still be on its way to the database): it is then
-        applied by a job in the order's lane, which runs after the job that handed the order over.
+        applied by a job under the order's lock, which runs after the job that handed the order over.
         """
         answer: dict[str, Any] = {"accepted": accepted, "erp_reference": erp_reference, "reason": reason}
         async with self.deps.db.transaction() as session:
@@ -151,8 +151,8 @@ class PipelineSink:
                 return SubmitOutcome(True, None)
             if verdict.action in ("apply", "later"):
                 payload = {"account": account, "order_id": order_id, **answer}
-                lane = lane_of(account, order_id)
-                await self.deps.queue.enqueue(session, kind=APPLY_ACCEPTANCE, lane=lane, payload=payload)
+                lock = lock_of(account, order_id)
+                await self.deps.queue.enqueue(session, kind=APPLY_ACCEPTANCE, lock=lock, payload=payload)
                 return SubmitOutcome(True, None)
             step = attempt_of("report_acceptance", verdict.action, detail="; ".join(verdict.problems) or None)
             await add(session, account, order_id, step)
@@ -231,11 +231,11 @@ async def lock_order(session: AsyncSession, account: str, order_id: str) -> None
 async def enqueue_relay(
     queue: JobQueue, session: AsyncSession, account: str, order_id: str, command_id: str
 ) -> int | None:
-    """Relay a stored command in the order's lane, in the caller's transaction."""
+    """Relay a stored command under the order's lock, in the caller's transaction."""
     return await queue.enqueue(
         session,
         kind=RELAY_COMMAND,
-        lane=lane_of(account, order_id),
+        lock=lock_of(account, order_id),
         payload={"account": account, "order_id": order_id, "command_id": command_id},
     )
 
@@ -280,7 +280,7 @@ async def apply_acceptance(
 
 
 async def apply_late_acceptance(deps: PipelineDeps, job: Job) -> None:
-    """The `apply_acceptance` job: an answer that arrived early, applied now that the lane got to it."""
+    """The `apply_acceptance` job: an answer that arrived early, applied now that the lock got to it."""
     payload = dict(job.payload)
     account, order_id = payload.pop("account"), payload.pop("order_id")
     async with deps.db.transaction() as session:

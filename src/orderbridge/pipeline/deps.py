@@ -112,11 +112,11 @@ class PipelineDeps:
         return self.accounts[account]
 
 
-def lane_of(account: str, order_id: str) -> str:
-    """One lane per order: all of an order's jobs run in order, never concurrently (invariant 4)."""
+def lock_of(account: str, order_id: str) -> str:
+    """One lock per order: all of an order's jobs run in order, never concurrently (invariant 4)."""
     return f"{account}:{order_id}"
 
 
-def sync_dedupe_key(account: str, order_id: str) -> str:
+def sync_queueing_lock(account: str, order_id: str) -> str:
     """Coalesces waiting syncs of one order: safe, because a sync always re-reads the order."""
     return f"sync:{account}:{order_id}"

@@ -2,7 +2,7 @@
 
 VTEX refuses invoices and item changes (and their tracking) while an order is `cancellation-requested`.
 Such a refusal says "not now", not "never": the command is held (status `held`) and its job ends, so
-the order's lane stays free for the ERP's cancel or deny. Once the order leaves `cancellation-requested`
+the order's lock stays free for the ERP's cancel or deny. Once the order leaves `cancellation-requested`
 the held commands are released: relayed again when the request was denied, rejected with the reason
 when the order was canceled. A held invoice still counts toward what is invoiced, but a cancel no
 longer races it (it will not be sent before the decision).

@@ -5,9 +5,9 @@ it over nor starts it, shows it as `incomplete`, and schedules a re-check. VTEX 
 when the order completes, so the pipeline looks again by itself: after as long again as the order has
 waited so far (the delays double), within `incomplete_recheck_s` and `incomplete_recheck_max_s`.
 
-The re-check is a job of its own lane (`<account>:<order>:recheck`), not a delayed sync in the order's
-lane: a job waiting in the order's lane would hold back every event for the order (a cancellation, say)
-until it is due. When due, it merely asks for a sync in the order's lane, coalesced with any waiting.
+The re-check is a job of its own lock (`<account>:<order>:recheck`), not a delayed sync in the order's
+lock: a job waiting under the order's lock would hold back every event for the order (a cancellation, say)
+until it is due. When due, it merely asks for a sync under the order's lock, coalesced with any waiting.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.jobs.port import Job
 
-from .deps import PipelineDeps, Timing, lane_of
+from .deps import PipelineDeps, Timing, lock_of
 from .intake import enqueue_sync
 
 log = structlog.get_logger("orderbridge.pipeline.incomplete")
@@ -27,9 +27,9 @@ log = structlog.get_logger("orderbridge.pipeline.incomplete")
 RECHECK_ORDER = "recheck_order"
 
 
-def recheck_lane(account: str, order_id: str) -> str:
-    """Beside the order's lane (its jobs count as the account's in `orderbridge status`)."""
-    return f"{lane_of(account, order_id)}:recheck"
+def recheck_lock(account: str, order_id: str) -> str:
+    """Beside the order's lock (its jobs count as the account's in `orderbridge status`)."""
+    return f"{lock_of(account, order_id)}:recheck"
 
 
 def recheck_delay(timing: Timing, waited_s: float) -> float:
@@ -49,10 +49,10 @@ async def schedule_recheck(deps: PipelineDeps, account: str, order_id: str, sinc
         await deps.queue.enqueue(
             session,
             kind=RECHECK_ORDER,
-            lane=recheck_lane(account, order_id),
+            lock=recheck_lock(account, order_id),
             payload={"account": account, "order_id": order_id},
             run_at=now + timedelta(seconds=delay_s),
-            dedupe_key=f"recheck:{account}:{order_id}",
+            queueing_lock=f"recheck:{account}:{order_id}",
         )
 
     await deps.writes.run(write)
@@ -61,7 +61,7 @@ async def schedule_recheck(deps: PipelineDeps, account: str, order_id: str, sinc
 
 
 async def recheck_order(deps: PipelineDeps, job: Job) -> None:
-    """Time to look again: a sync in the order's lane decides (and schedules the next re-check)."""
+    """Time to look again: a sync under the order's lock decides (and schedules the next re-check)."""
     account, order_id = job.payload["account"], job.payload["order_id"]
 
     async def write(session: AsyncSession) -> None:

@@ -20,7 +20,7 @@ from orderbridge.jobs.port import JobQueue, NewJob
 from orderbridge.store import repo, tables
 from orderbridge.store.repo import IntakeSource
 
-from .deps import SYNC_ORDER, PipelineDeps, lane_of, sync_dedupe_key
+from .deps import SYNC_ORDER, PipelineDeps, lock_of, sync_queueing_lock
 from .records import record_of
 
 
@@ -119,7 +119,7 @@ def _nothing_to_do(row: Any, state: str | None) -> bool:
 def _start_in_flight(row: Any, state: str | None) -> bool:
     """The `handling` event of a start-handling whose job has not recorded it yet.
 
-    That job is still in the order's lane (running, or due to retry) and records the start itself; if it
+    That job is still under the order's lock (running, or due to retry) and records the start itself; if it
     is lost for good, reconciliation finds the stored `ready-for-handling` lagging behind VTEX.
     """
     return (
@@ -144,9 +144,9 @@ def sync_job(account: str, order_id: str) -> NewJob:
     """A sync of the order (coalesced with one not yet started)."""
     return NewJob(
         kind=SYNC_ORDER,
-        lane=lane_of(account, order_id),
+        lock=lock_of(account, order_id),
         payload={"account": account, "order_id": order_id},
-        dedupe_key=sync_dedupe_key(account, order_id),
+        queueing_lock=sync_queueing_lock(account, order_id),
     )
 
 
@@ -154,5 +154,5 @@ async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, ord
     """Ask for a sync of the order in the caller's transaction (coalesced with one not yet started)."""
     job = sync_job(account, order_id)
     return await queue.enqueue(
-        session, kind=job.kind, lane=job.lane, payload=job.payload, dedupe_key=job.dedupe_key
+        session, kind=job.kind, lock=job.lock, payload=job.payload, queueing_lock=job.queueing_lock
     )

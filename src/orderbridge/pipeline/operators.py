@@ -18,8 +18,8 @@ from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
-from .deps import lane_of
-from .incomplete import recheck_lane
+from .deps import lock_of
+from .incomplete import recheck_lock
 from .intake import enqueue_sync
 from .ledger import OPERATOR_RETRY, add, attempt_of
 from .vtex_health import VTEX_CHANNEL_PREFIX, channel_name
@@ -79,7 +79,7 @@ async def _job_counts(session: Any, account: str) -> tuple[int, int]:
     jobs = tables.jobs
     query = (
         select(jobs.c.status, func.count())
-        .where(jobs.c.lane.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
+        .where(jobs.c.lock.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
         .group_by(jobs.c.status)
     )
     counts = {str(s): int(n) for s, n in (await session.execute(query)).all()}
@@ -113,7 +113,7 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
         job_rows = (
             await session.execute(
                 select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
-                .where(jobs.c.lane.in_([lane_of(account, order_id), recheck_lane(account, order_id)]))
+                .where(jobs.c.lock.in_([lock_of(account, order_id), recheck_lock(account, order_id)]))
                 .order_by(jobs.c.id)
             )
         ).mappings()
@@ -143,7 +143,7 @@ async def retry_order(
     A cleared ERP rejection means the next sync hands the order over again — the operator's decision.
     `who` and `reason` (the console's user, `--reason`) are recorded with the cleared park.
     """
-    parked = await queue.list_parked(lane=f"{account}:{order_id}")
+    parked = await queue.list_parked(lock=f"{account}:{order_id}")
     requeued = [job_id for job in parked if (job_id := await queue.requeue(job.id)) is not None]
     async with db.transaction() as session:
         row = await repo.get_order(session, account, order_id)

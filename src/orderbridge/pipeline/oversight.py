@@ -227,7 +227,7 @@ class PendingJobs:
 async def pending_jobs(
     db: Database, accounts: Iterable[str], now: float | None = None
 ) -> dict[str, PendingJobs]:
-    """{account: its unfinished jobs} for each of `accounts` (an account's jobs run in its lanes)."""
+    """{account: its unfinished jobs} for each of `accounts` (an account's jobs run in its locks)."""
     jobs = tables.jobs
     moment = time.time() if now is None else now  # the queue's clock: epoch seconds
     when = case(
@@ -239,7 +239,7 @@ async def pending_jobs(
             query = (
                 select(jobs.c.kind, when, func.count())
                 .where(
-                    jobs.c.lane.startswith(f"{account}:", autoescape=True),
+                    jobs.c.lock.startswith(f"{account}:", autoescape=True),
                     _unfinished(),
                 )
                 .group_by(jobs.c.kind, when)

@@ -1,4 +1,4 @@
-"""The `relay_command` job: send one accepted ERP command to VTEX, in the order's lane.
+"""The `relay_command` job: send one accepted ERP command to VTEX, under the order's lock.
 
 An invoice is never posted twice: the command is marked "sending" before the POST, so a job that finds
 it "sending" (a crash, or a 5xx/timeout whose outcome is unknown) reads the order and looks for the

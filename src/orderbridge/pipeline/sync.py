@@ -115,7 +115,7 @@ async def refresh(
 
     `then_sync`: the caller is not `sync_order` (a relay checking what landed, or why VTEX refused).
     What its read reveals (a shopper's cancellation request, say) must be decided as an event would
-    be, not wait for the event: a sync is enqueued in the order's lane with the stored read. It is
+    be, not wait for the event: a sync is enqueued under the order's lock with the stored read. It is
     coalesced with one not started yet, and these reads are rare (unknown outcomes, refusals).
     """
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))

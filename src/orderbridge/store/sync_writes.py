@@ -26,7 +26,7 @@ from orderbridge.store.types import utcnow
 async def confirm_visible_commands(
     session: AsyncSession, account: str, order_id: str, snapshot: OrderSnapshot
 ) -> None:
-    """One statement: every "sent" command (lane order guarantees VTEX acknowledged it before this job
+    """One statement: every "sent" command (lock order guarantees VTEX acknowledged it before this job
     read the order), and every in-flight invoice whose number shows on the order — an invoice whose POST
     had an unknown outcome but landed is never posted again."""
     table = tables.commands

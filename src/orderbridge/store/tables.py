@@ -142,7 +142,7 @@ vtex_calls = Table(
 
 # The embedded job queue. Times are epoch seconds (float): compared on every claim, identical on both
 # dialects, no timezone handling. Status: ready (never claimed) | running | retry (waiting to run
-# again) | done | parked | requeued (parked, then copied to a new job at the back of its lane).
+# again) | done | parked | requeued (parked, then copied to a new job at the back of its lock's queue).
 UNFINISHED_JOB_STATUSES = ("ready", "running", "retry")
 _UNFINISHED = "status IN ('ready', 'running', 'retry')"
 
@@ -151,23 +151,23 @@ jobs = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("kind", String(64), nullable=False),
-    Column("lane", String(200), nullable=False),
+    Column("lock", String(200), nullable=False),
     Column("payload", Json, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("run_at", Double, nullable=False),
     Column("lease_until", Double),
     Column("worker", String(100)),
-    Column("dedupe_key", String(200)),
+    Column("queueing_lock", String(200)),
     Column("last_error", Text),
     Column("enqueued_at", Double, nullable=False),
     Column("started_at", Double),
     Column("finished_at", Double),
     Column("requeued_from", BigId),
-    # Lane order: the oldest unfinished job of a lane is found through this small partial index.
+    # Lock order: the oldest unfinished job of a lock is found through this small partial index.
     Index(
-        "ix_jobs_lane_unfinished",
-        "lane",
+        "ix_jobs_lock_unfinished",
+        "lock",
         "id",
         sqlite_where=text(_UNFINISHED),
         postgresql_where=text(_UNFINISHED),
@@ -187,15 +187,15 @@ jobs = Table(
     ),
     # At most one not-yet-claimed job per dedupe key: enqueue coalesces into it.
     Index(
-        "uq_jobs_dedupe_ready",
-        "dedupe_key",
+        "uq_jobs_queueing_lock_ready",
+        "queueing_lock",
         unique=True,
         sqlite_where=text("status = 'ready'"),
         postgresql_where=text("status = 'ready'"),
     ),
     Index(
         "ix_jobs_parked",
-        "lane",
+        "lock",
         sqlite_where=text("status = 'parked'"),
         postgresql_where=text("status = 'parked'"),
     ),
