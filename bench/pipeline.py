@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from _common import ACCOUNT, APP_KEY, APP_TOKEN, start_pipeline, stop_pipeline, usage_of
 
 from orderbridge.config import Settings
 from orderbridge.core.orders import OrderSnapshot
@@ -41,11 +40,7 @@ from orderbridge.pipeline.mapping import order_to_snapshot
 from orderbridge.sandbox.testing import sandbox_subprocess
 from orderbridge.vtex import Order
 
-ACCOUNT = "benchshop"
-APP_KEY = "vtexappkey-benchshop"
-APP_TOKEN = "benchshop-token"
 HEADERS = {"X-VTEX-API-AppKey": APP_KEY, "X-VTEX-API-AppToken": APP_TOKEN, "Accept": "application/json"}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def vtex_conditions(latency_ms: int, get_order_per_minute: int) -> dict[str, Any]:
@@ -117,24 +112,6 @@ enabled = false
 
 
 @dataclass
-class ProcessUsage:
-    cpu_s: float
-    sys_s: float
-    peak_rss_mb: float
-
-
-def usage_of(pid: int) -> ProcessUsage:
-    """CPU (user + system) and peak resident set of a live process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
-    peak_kb = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak_kb = int(line.split()[1])
-    return ProcessUsage(cpu_s, int(fields[12]) / CLOCK_TICKS, peak_kb / 1024)
-
-
-@dataclass
 class OrderbridgeResult:
     orders: int
     elapsed_s: float
@@ -153,19 +130,15 @@ class OrderbridgeResult:
 def run_orderbridge(args: argparse.Namespace, workdir: Path) -> OrderbridgeResult:
     with vtex(args.orders, args) as admin:
         config = write_config(workdir, str(admin.base_url).rstrip("/"), args)
-        env = {**os.environ, "VTEX_APP_KEY": APP_KEY, "VTEX_APP_TOKEN": APP_TOKEN}
-        env["ORDERBRIDGE_LOG_LEVEL"] = "warning"
-        log = (workdir / "pipeline.log").open("wb")
         launched = time.perf_counter()
         profile = ["-m", "cProfile", "-o", args.cprofile] if args.cprofile else []
-        command = [sys.executable, *profile, "-m", "orderbridge.cli", "run", "--config", str(config)]
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        env = {"ORDERBRIDGE_LOG_LEVEL": "warning"}
+        process = start_pipeline(config, workdir / "pipeline.log", env, profile)
         profiler = start_py_spy(process.pid, args.py_spy)
         try:
             return _watch(process, admin, args, launched)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            stop_pipeline(process)
             if profiler is not None:
                 profiler.wait(timeout=60)
 

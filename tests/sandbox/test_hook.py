@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -167,3 +168,32 @@ async def test_the_hook_goes_over_real_http_and_a_dead_receiver_is_a_failed_atte
         await dispatcher.close()
 
     assert seen == [({"hookConfig": "ping"}, "s3"), ({"OrderId": "1-01"}, "s3")]
+
+
+async def test_a_hook_waiting_for_its_answer_does_not_hold_back_the_next_orders_hook() -> None:
+    """VTEX does not keep one notification until the receiver answered another: a receiver slow to
+    answer (storing the first before its 200) still gets the second at once."""
+    second_arrived = asyncio.Event()
+
+    async def receive(request: httpx2.Request) -> httpx2.Response:
+        if json.loads(request.content)["OrderId"] == "2-01":
+            second_arrived.set()
+            return httpx2.Response(200)
+        await asyncio.wait_for(second_arrived.wait(), 1.0)  # the first answers only after the second came
+        return httpx2.Response(200)
+
+    dispatcher = HookDispatcher(
+        base_s=1, factor=2, max_attempts=3, timeout_s=5, transport=httpx2.MockTransport(receive)
+    )
+    hooks = {"key": HookConfig(parse_filter(None), "https://erp.example/hook", {}, 0.0)}
+    try:
+        dispatcher.enqueue("key", {"OrderId": "1-01"}, now=0.0)
+        first = asyncio.create_task(dispatcher.deliver_due(0.0, hooks))
+        await asyncio.sleep(0.05)  # the first is on its way, unanswered
+        dispatcher.enqueue("key", {"OrderId": "2-01"}, now=1.0)
+        second = await dispatcher.deliver_due(1.0, hooks)
+
+        assert (second, await first) == (1, 1)
+        assert dispatcher.counters.failed_attempts == 0
+    finally:
+        await dispatcher.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import AUTH, Sandbox
+from .conftest import AUTH, Sandbox, make_config, open_sandbox
 from .test_invoices import invoice, invoice_body
 
 
@@ -33,3 +33,23 @@ async def test_invoice_posts_are_counted_per_invoice_number(sandbox: Sandbox) ->
 
     assert ledger["orders"][order_id]["invoices"] == {"NF-1": 2, "NF-2": 1}
     assert ledger["feed_depth"] == 0
+
+
+async def test_the_ledger_shows_when_an_order_became_ready_and_was_started_on_the_sandbox_clock() -> None:
+    client, oms = await open_sandbox(make_config(grace_period_s=30.0))
+    async with client:
+        sandbox = Sandbox(client, oms)
+        created_at = oms.clock.now()
+        order_id = (await sandbox.orders())[0]
+        before = (await sandbox.http.get("/_sandbox/ledger")).json()["orders"][order_id]
+        await sandbox.advance(30)  # the grace period ends: ready-for-handling
+        await sandbox.advance(100)
+        assert (await sandbox.post(f"/api/oms/pvt/orders/{order_id}/start-handling")).status_code == 204
+        assert (await sandbox.post(f"/api/oms/pvt/orders/{order_id}/start-handling")).status_code == 409
+
+        row = (await sandbox.http.get("/_sandbox/ledger")).json()["orders"][order_id]
+
+    assert before["ready_at"] is None and before["started_at"] is None
+    # Advanced time counts (the sandbox clock), real seconds elapsed in the test are a few milliseconds.
+    assert 30 <= row["ready_at"] - created_at < 32
+    assert 100 <= row["started_at"] - row["ready_at"] < 102

@@ -62,6 +62,10 @@ def parse_hook_config(body: Any) -> tuple[OrderFilter, str, dict[str, str]]:
 class HookDispatcher:
     """Sends due deliveries; a failed one waits base * factor**(attempts-1) seconds of sandbox time.
 
+    Each delivery is sent as soon as it is due, whatever is still on its way: VTEX does not hold one
+    notification until the receiver answered another (a receiver that stores before its 200 would
+    otherwise delay every order behind the one it is storing).
+
     Deliveries go over aiohttp, the HTTP stack of every outgoing call; a ``transport`` (httpx2: a mock
     or an in-process ASGI receiver) replaces it in tests."""
 
@@ -79,7 +83,7 @@ class HookDispatcher:
         self.counters = HookCounters()
         self._client: httpx2.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._lock: asyncio.Lock | None = None
+        self._in_flight: set[asyncio.Task[bool]] = set()
 
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> bool:
         """POST ``body`` as JSON; True when the receiver answered 200 (any failure is a False)."""
@@ -102,6 +106,9 @@ class HookDispatcher:
             return False
 
     async def close(self) -> None:
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -121,24 +128,27 @@ class HookDispatcher:
         return await self._post(url, {"hookConfig": "ping"}, headers)
 
     async def deliver_due(self, now: float, hooks: dict[str, HookConfig]) -> int:
-        """Send every delivery that is due; returns how many succeeded. One pass at a time."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            due = [d for d in self.pending if d.next_at <= now]
-            if not due:
-                return 0
-            self.pending = [d for d in self.pending if d.next_at > now]
-            results = await asyncio.gather(*(self._send(d, hooks) for d in due))
-            for delivery, ok in zip(due, results, strict=True):
-                self._settle(delivery, ok, now)
-            return sum(results)
+        """Send every delivery that is due, alongside any still on its way; returns how many of these
+        succeeded once the sends started before this pass have finished too, so a caller knows that
+        everything due has been tried."""
+        earlier = list(self._in_flight)
+        due = [d for d in self.pending if d.next_at <= now]
+        self.pending = [d for d in self.pending if d.next_at > now]
+        sends = [asyncio.create_task(self._send(d, hooks, now)) for d in due]
+        for task in sends:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        results = await asyncio.gather(*sends)
+        if earlier:
+            await asyncio.wait(earlier)
+        return sum(results)
 
-    async def _send(self, delivery: Delivery, hooks: dict[str, HookConfig]) -> bool:
+    async def _send(self, delivery: Delivery, hooks: dict[str, HookConfig], now: float) -> bool:
         config = hooks.get(delivery.app_key)
-        if config is None:
-            return True  # hook removed: nothing left to deliver to
-        return await self._post(config.url, delivery.body, config.headers)
+        # A removed hook leaves nothing to deliver to.
+        ok = config is None or await self._post(config.url, delivery.body, config.headers)
+        self._settle(delivery, ok, now)
+        return ok
 
     def _settle(self, delivery: Delivery, ok: bool, now: float) -> None:
         delivery.attempts += 1

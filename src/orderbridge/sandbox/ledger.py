@@ -6,7 +6,10 @@ Per order: `status`, `delivered` (invoiced and every package's courier status fi
 `start_handling` (times VTEX started it), `cancels` (times a cancellation began: the store's or ERP's
 POST /cancel, or the shopper's inside the grace period), `invoices` (invoice number -> POSTs VTEX
 accepted for it; 1 is the package, more are repeats), `changes` (every item change applied, in order:
-`api`, `request_id`, `added` and `removed` as SKU -> units) and `cancellation_requests` (the shoppers').
+`api`, `request_id`, `added` and `removed` as SKU -> units), `cancellation_requests` (the shoppers'),
+`ready_at` (when the order first became ready-for-handling) and `started_at` (when VTEX first accepted its
+start-handling): seconds since the epoch on the sandbox clock (real time plus the offset
+`/_sandbox/clock/advance` added), null when it has not happened.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def order_ledger(oms: OmsState, order_id: str) -> dict[str, Any]:
         "invoices": dict(stats.invoice_numbers.get(order_id) or {}),
         "changes": list(stats.changes.get(order_id) or []),
         "cancellation_requests": len(order.get("cancellationRequests") or []),
+        "ready_at": stats.ready_at.get(order_id),
+        "started_at": stats.started_at.get(order_id),
     }
 
 

@@ -191,6 +191,7 @@ class OmsState:
         if doc.get("sequence") is not None:
             self.by_sequence[str(doc["sequence"])] = order_id
         self.meta[order_id] = OrderMeta(status_changed_at=now, last_state=last_state)
+        self._note_ready(order_id, doc.get("status"), now)
         self._announce(order_id, last_state, now, now)
 
     def set_status(self, order_id: str, status: str) -> None:
@@ -201,8 +202,15 @@ class OmsState:
         order["status"] = status
         order["statusDescription"] = status
         meta.last_state, meta.status_changed_at = previous, now
+        self._note_ready(order_id, status, now)
         self.touched(order_id, announce=False)
         self._announce(order_id, previous, previous_at, now)
+
+    def _note_ready(self, order_id: str, status: str | None, now: float) -> None:
+        """The first time an order becomes ready-for-handling (a denied cancellation request returns it
+        there later: that is not when it became ready)."""
+        if status == "ready-for-handling":
+            self.stats.ready_at.setdefault(order_id, now)
 
     def touched(self, order_id: str, announce: bool = True) -> None:
         """The document changed: new lastChange, cache dropped, FromOrders filters re-evaluated."""

@@ -34,6 +34,10 @@ class Stats:
     )
     # Per order: every item change VTEX applied, in order (what `/_sandbox/ledger` shows).
     changes: defaultdict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # Per order, on the sandbox clock: when it first became ready-for-handling and when VTEX first
+    # accepted its start-handling (what `bench/latency.py` measures the pipeline's latency from).
+    ready_at: dict[str, float] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
 
     def change_applied(
         self,

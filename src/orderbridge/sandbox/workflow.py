@@ -29,6 +29,7 @@ def start_handling(oms: OmsState, order_id: str) -> None:
     oms.set_status(order["orderId"], "start-handling")
     oms.set_status(order["orderId"], "handling")
     oms.stats.start_handling[order["orderId"]] += 1
+    oms.stats.started_at.setdefault(order["orderId"], oms.clock.now())
 
 
 def output_invoiced_cents(order: dict[str, Any]) -> int:
