@@ -71,6 +71,7 @@ def test_two_accounts_of_one_name_are_exit_2(monkeypatch: pytest.MonkeyPatch) ->
     assert "unique" in output
 
 
+@pytest.mark.slow
 def test_one_sandbox_process_serves_each_account_at_its_prefix_with_its_own_keys() -> None:
     other = SandboxAccount("b-store", "key-b", "tok-b")
     with sandbox_subprocess(2, account_name="a-store", more_accounts=[other]) as base_url:
