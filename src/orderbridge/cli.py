@@ -47,13 +47,13 @@ def sandbox(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8700, help="Port to listen on."),
     account_name: str | None = typer.Option(
-        None, help="VTEX account name the sandbox pretends to be [default: sandboxaccount]."
+        None, help="VTEX account name the sandbox pretends to be (default: sandboxaccount)."
     ),
     app_key: str | None = typer.Option(
-        None, help="The appKey clients must send [default: vtexappkey-sandbox]."
+        None, help="The appKey clients must send (default: vtexappkey-sandbox)."
     ),
     app_token: str | None = typer.Option(
-        None, help="The appToken clients must send [default: sandbox-token]."
+        None, help="The appToken clients must send (default: sandbox-token)."
     ),
     account: list[str] | None = typer.Option(
         None,
