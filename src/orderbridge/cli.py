@@ -46,9 +46,22 @@ def version() -> None:
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8700, help="Port to listen on."),
-    account_name: str = typer.Option("sandboxaccount", help="VTEX account name the sandbox pretends to be."),
-    app_key: str = typer.Option("vtexappkey-sandbox", help="The appKey clients must send."),
-    app_token: str = typer.Option("sandbox-token", help="The appToken clients must send."),
+    account_name: str | None = typer.Option(
+        None, help="VTEX account name the sandbox pretends to be (default: sandboxaccount)."
+    ),
+    app_key: str | None = typer.Option(
+        None, help="The appKey clients must send (default: vtexappkey-sandbox)."
+    ),
+    app_token: str | None = typer.Option(
+        None, help="The appToken clients must send (default: sandbox-token)."
+    ),
+    account: list[str] | None = typer.Option(
+        None,
+        "--account",
+        help="NAME:APPKEY:APPTOKEN of an account to serve too (repeatable); clients reach it at"
+        " /NAME/api/... The first is the default account unless --account-name, --app-key or --app-token"
+        " describe it.",
+    ),
     seed_orders: int = typer.Option(0, help="Orders generated in ready-for-handling, events in the feed."),
     latency_ms: int = typer.Option(0, help="Fixed latency added to every VTEX call."),
     faults: str = typer.Option("none", help="Fault profile: none or flaky."),
@@ -56,22 +69,41 @@ def sandbox(
     grace_period_s: float = typer.Option(0.0, help="window-to-cancel seconds of new orders, 0 = none."),
     changes_v1: bool = typer.Option(True, help="Serve Change v1 (--no-changes-v1: deactivated, as in 2026)."),
 ) -> None:
-    """Serve an offline VTEX OMS on VTEX's own paths."""
-    from orderbridge.sandbox.server import serve
+    """Serve an offline VTEX OMS on VTEX's own paths (one or several accounts)."""
+    from orderbridge.sandbox.config import SandboxAccount, SandboxConfig
+    from orderbridge.sandbox.server import serve_config
 
-    serve(
-        host=host,
-        port=port,
-        account_name=account_name,
-        app_key=app_key,
-        app_token=app_token,
-        seed_orders=seed_orders,
-        latency_ms=latency_ms,
-        faults=faults,
-        seed=seed,
-        grace_period_s=grace_period_s,
-        changes_v1_enabled=changes_v1,
-    )
+    defaults = SandboxConfig()
+    single_given = any(option is not None for option in (account_name, app_key, app_token))
+    try:
+        first = (
+            [
+                SandboxAccount(
+                    account_name or defaults.account_name,
+                    app_key or defaults.app_key,
+                    app_token or defaults.app_token,
+                )
+            ]
+            if single_given or not account
+            else []
+        )
+        default, *more = [*first, *(SandboxAccount.parse(spec) for spec in account or [])]
+        config = SandboxConfig(
+            account_name=default.name,
+            app_key=default.app_key,
+            app_token=default.app_token,
+            more_accounts=tuple(more),
+            seed_orders=seed_orders,
+            latency_ms=latency_ms,
+            faults=faults,
+            seed=seed,
+            grace_period_s=grace_period_s,
+            changes_v1_enabled=changes_v1,
+        )
+    except ValueError as error:
+        typer.echo(f"orderbridge sandbox: {error}", err=True)
+        raise typer.Exit(2) from None
+    serve_config(host, port, config)
 
 
 @app.command()

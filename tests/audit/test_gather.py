@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx2
 
 from orderbridge.audit.gather import read_vtex
+from orderbridge.sandbox.app import create_app
+from orderbridge.sandbox.config import SandboxAccount, SandboxConfig
 
 
 async def test_a_dropped_connection_while_reading_the_ledger_is_retried_not_fatal() -> None:
@@ -23,3 +25,19 @@ async def test_a_dropped_connection_while_reading_the_ledger_is_retried_not_fata
         orders, feed_depth = await read_vtex(client)
 
     assert (calls, orders["o1"].status, feed_depth) == (2, "invoiced", 3)
+
+
+async def test_the_ledger_of_one_account_of_a_sandbox_serving_several_holds_only_its_orders() -> None:
+    config = SandboxConfig(more_accounts=(SandboxAccount("otherstore", "key-o", "token-o"),))
+    transport = httpx2.ASGITransport(app=create_app(config))
+    async with httpx2.AsyncClient(base_url="http://127.0.0.1", transport=transport) as client:
+        mine = (await client.post("/_sandbox/orders", json={"count": 1})).json()["orderIds"]
+        theirs = (await client.post("/_sandbox/orders?account=otherstore", json={"count": 2})).json()[
+            "orderIds"
+        ]
+
+        default, _ = await read_vtex(client)
+        other, _ = await read_vtex(client, "otherstore")
+
+    assert sorted(default) == sorted(mine)
+    assert sorted(other) == sorted(theirs)

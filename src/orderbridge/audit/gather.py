@@ -60,8 +60,12 @@ def vtex_from_ledger(body: Mapping[str, Any]) -> tuple[dict[str, VtexOrder], int
 # A GET changes nothing: a watcher polling for an hour retries a dropped connection rather than end the
 # run it watches.
 @stamina.retry(on=httpx2.TransportError, attempts=4, wait_initial=0.2)
-async def read_vtex(sandbox: httpx2.AsyncClient) -> tuple[dict[str, VtexOrder], int]:
-    response = await sandbox.get("/_sandbox/ledger")
+async def read_vtex(
+    sandbox: httpx2.AsyncClient, account: str | None = None
+) -> tuple[dict[str, VtexOrder], int]:
+    """One account's ledger (`account` of a sandbox serving several; None: its default account)."""
+    params = {"account": account} if account is not None else None
+    response = await sandbox.get("/_sandbox/ledger", params=params)
     response.raise_for_status()
     return vtex_from_ledger(orjson.loads(response.content))
 

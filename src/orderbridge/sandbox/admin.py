@@ -1,6 +1,7 @@
 """The admin API under `/_sandbox/` for tests and tools: orders, clock, reset, faults, the
 shopper's cancellation, stats, the ledger of applied effects. No auth, but loopback callers only;
-faults never apply here."""
+faults never apply here. `?account=NAME` picks the account (default: the first); the clock, reset and
+hook delivery concern every account, faults every account unless one is named."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orderbridge.sandbox import workflow
+from orderbridge.sandbox.accounts import Accounts
 from orderbridge.sandbox.clock import iso_z
 from orderbridge.sandbox.faults import parse_faults
 from orderbridge.sandbox.ledger import ledger as ledger_view
@@ -37,15 +39,20 @@ def admin_endpoint(handler: AdminHandler) -> Callable[[Request], Awaitable[Respo
     async def endpoint(request: Request) -> Response:
         if request.client is not None and request.client.host not in _LOOPBACK:
             return json_response({"error": "the admin API answers loopback callers only"}, 403)
-        oms: OmsState = request.app.state.oms
-        oms.tick()
         try:
+            oms = _accounts(request).named(request.query_params.get("account"))
+            oms.tick()
             return await handler(request, oms)
         except (OmsError, ProblemError) as exc:
             return exc.response()
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
 async def _body(request: Request) -> Any:
@@ -126,9 +133,10 @@ async def advance_clock(request: Request, oms: OmsState) -> Response:
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_ADVANCE_S:
         raise ProblemError(400, f"Body must be {{seconds: 0..{MAX_ADVANCE_S}}}")
-    oms.clock.advance(float(seconds))
-    oms.tick()
-    await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+    accounts = _accounts(request)  # one clock: every account's time moves
+    accounts.clock.advance(float(seconds))
+    accounts.tick()
+    await accounts.deliver_due()
     return json_response({"now": iso_z(oms.clock.now())})
 
 
@@ -137,7 +145,7 @@ async def get_clock(request: Request, oms: OmsState) -> Response:
 
 
 async def reset(request: Request, oms: OmsState) -> Response:
-    oms.reset()
+    _accounts(request).reset()
     return json_response({"reset": True})
 
 
@@ -146,8 +154,12 @@ async def get_faults(request: Request, oms: OmsState) -> Response:
 
 
 async def put_faults(request: Request, oms: OmsState) -> Response:
-    oms.faults = parse_faults(await _body(request))
-    return json_response(oms.faults.to_json())
+    """The named account's faults, or every account's when none is named."""
+    faults = parse_faults(await _body(request))
+    named = request.query_params.get("account") is not None
+    for each in [oms] if named else list(_accounts(request)):
+        each.faults = faults
+    return json_response(faults.to_json())
 
 
 async def customer_cancel(request: Request, oms: OmsState) -> Response:
@@ -160,20 +172,25 @@ async def customer_cancel(request: Request, oms: OmsState) -> Response:
 
 
 async def stats(request: Request, oms: OmsState) -> Response:
-    return json_response(oms.snapshot())
+    return json_response({**oms.snapshot(), "account": oms.account_name})
 
 
 async def ledger(request: Request, oms: OmsState) -> Response:
-    return json_response(ledger_view(oms))
+    return json_response({**ledger_view(oms), "account": oms.account_name})
 
 
 async def deliver_hooks(request: Request, oms: OmsState) -> Response:
-    delivered = await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
-    return json_response({"delivered": delivered, "pending": len(oms.hooks.pending)})
+    """The named account's due hooks, or every account's when none is named."""
+    if request.query_params.get("account") is not None:
+        delivered = await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+        return json_response({"delivered": delivered, "pending": len(oms.hooks.pending)})
+    accounts = _accounts(request)
+    delivered = await accounts.deliver_due()
+    return json_response({"delivered": delivered, "pending": accounts.pending_hooks()})
 
 
 async def health(request: Request, oms: OmsState) -> Response:
-    return json_response({"ok": True, "account": oms.config.account_name})
+    return json_response({"ok": True, "account": oms.account_name, "accounts": _accounts(request).names()})
 
 
 ROUTES = [

@@ -1,4 +1,5 @@
-"""`create_app(config)`: the sandbox as an ASGI app (Starlette), state at `app.state.oms`."""
+"""`create_app(config)`: the sandbox as an ASGI app (Starlette); every account's state at
+`app.state.accounts`, the default account's also at `app.state.oms`."""
 
 from __future__ import annotations
 
@@ -13,19 +14,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from orderbridge.sandbox import admin, routes_feed, routes_oms
+from orderbridge.sandbox.accounts import AccountPrefix, Accounts
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.fastpath import FastGetOrder
 from orderbridge.sandbox.responses import oms_error
-from orderbridge.sandbox.state import OmsState
 
 
-async def _ticker(oms: OmsState) -> None:
+async def _ticker(accounts: Accounts, interval_s: float) -> None:
     """Keeps time-based transitions and hook deliveries moving when nobody calls in."""
     while True:
-        await asyncio.sleep(oms.config.ticker_interval_s)
+        await asyncio.sleep(interval_s)
         try:
-            oms.tick()
-            await oms.hooks.deliver_due(oms.clock.now(), oms.hook_configs)
+            accounts.tick()
+            await accounts.deliver_due()
         except Exception:  # a broken receiver or timer must never stop the clock
             continue
 
@@ -45,25 +46,30 @@ def create_app(
 ) -> Starlette:
     """A fresh sandbox. In-process tests drive time with `/_sandbox/clock/advance` (which also
     delivers due hooks); under uvicorn a background ticker does it in real time as well."""
-    oms = OmsState(config, hook_transport)
-    oms.seed()
+    accounts = Accounts(config, hook_transport)
+    accounts.seed_orders()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_ticker(oms))
+        task = asyncio.create_task(_ticker(accounts, config.ticker_interval_s))
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await oms.hooks.close()
+            await accounts.close()
 
     app = Starlette(
         routes=[*routes_oms.ROUTES, *routes_feed.ROUTES, *admin.ROUTES],
         lifespan=lifespan,
-        middleware=[Middleware(FastGetOrder)],
+        # The account prefix first: the fast path and the routes see VTEX's own paths.
+        middleware=[
+            Middleware(AccountPrefix, names=frozenset(accounts.names())),
+            Middleware(FastGetOrder),
+        ],
         exception_handlers={404: _not_found, 405: _wrong_verb},
     )
-    app.state.oms = oms
+    app.state.accounts = accounts
+    app.state.oms = accounts.default
     return app

@@ -217,7 +217,7 @@ def _v2_request(oms: OmsState, oid: str, reason: str, discount: int, increment: 
         "remove": None,
         "replace": [],
         "date": iso_z(oms.clock.now()),
-        "origin": {"account": oms.config.account_name, "orderId": oid, "component": "SellerComponent"},
+        "origin": {"account": oms.account_name, "orderId": oid, "component": "SellerComponent"},
         "settings": {"customPaymentSystemsAllowed": []},
         "logs": [],
     }

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 SellerCancelMode = Literal["direct", "request"]
+
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """One VTEX account the sandbox serves: its name and the appKey/appToken pair it accepts."""
+
+    name: str
+    app_key: str
+    app_token: str
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT_NAME.fullmatch(self.name):
+            raise ValueError(f"account name {self.name!r}: lowercase letters, digits and '-'")
+        if not self.app_key or not self.app_token:
+            raise ValueError(f"account {self.name!r}: the appKey and the appToken must not be empty")
+
+    @classmethod
+    def parse(cls, text: str) -> SandboxAccount:
+        """`NAME:APPKEY:APPTOKEN` (the token may itself hold ':')."""
+        name, sep, rest = text.partition(":")
+        app_key, sep2, app_token = rest.partition(":")
+        if not (sep and sep2):
+            raise ValueError(f"--account {name or text!r}: expected NAME:APPKEY:APPTOKEN")
+        return cls(name, app_key, app_token)
 
 
 @dataclass
@@ -49,10 +76,23 @@ class SandboxConfig:
     # List orders is an index that lags (~4 min at VTEX); 0 shows new orders at once.
     list_index_delay_s: float = 0.0
     list_max_pages: int = 30
-    # Further appKey -> appToken pairs that may call the sandbox (each gets its own feed and hook).
+    # Further appKey -> appToken pairs that may call the default account (each gets its own feed and hook).
     extra_credentials: dict[str, str] = field(default_factory=dict)
     ticker_interval_s: float = 0.1
+    # Accounts served beside the default one (`account_name`), each with its own orders, feeds, hooks,
+    # counters and credentials; a client names one by the path prefix `/{name}` (docs/sandbox.md).
+    more_accounts: tuple[SandboxAccount, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [account.name for account in self.accounts()]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"account names must be unique: {', '.join(duplicated)} appears twice")
+
+    def accounts(self) -> list[SandboxAccount]:
+        """Every account served, the default one first."""
+        return [SandboxAccount(self.account_name, self.app_key, self.app_token), *self.more_accounts]
 
     def credentials(self) -> dict[str, str]:
-        """All accepted appKey -> appToken pairs."""
+        """The appKey -> appToken pairs the default account accepts."""
         return {**self.extra_credentials, self.app_key: self.app_token}

@@ -25,7 +25,8 @@ class FastGetOrder:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             if path.startswith(PREFIX) and "/" not in path[len(PREFIX) :]:
-                body = self._lookup(scope["app"].state.oms, scope, path[len(PREFIX) :])
+                oms = scope["app"].state.accounts.of_scope(scope)
+                body = self._lookup(oms, scope, path[len(PREFIX) :])
                 if body is not None:
                     await send(
                         {

@@ -31,7 +31,8 @@ _FAULT_BODIES = {
 
 
 def authenticate(oms: OmsState, request: Request) -> str | None:
-    """The calling appKey when its appKey/appToken pair is known; None otherwise."""
+    """The calling appKey when its appKey/appToken pair is one of this account's; None otherwise
+    (another account's pair is as unknown here as at VTEX, where appKeys are per account)."""
     key = request.headers.get("x-vtex-api-appkey")
     token = request.headers.get("x-vtex-api-apptoken")
     if not key or token is None:
@@ -45,7 +46,7 @@ def authenticate(oms: OmsState, request: Request) -> str | None:
 async def _fault_response(oms: OmsState, name: str) -> Response | None:
     if oms.faults.is_quiet():
         return None
-    verdict = judge(oms.faults, oms.window, name, oms.config.account_name, oms.clock.now(), oms.rng)
+    verdict = judge(oms.faults, oms.window, name, oms.account_name, oms.clock.now(), oms.rng)
     if verdict.delay_s > 0:
         await asyncio.sleep(verdict.delay_s)
     if verdict.status is None:
@@ -61,7 +62,7 @@ def vtex_endpoint(name: str, handler: Handler) -> Callable[[Request], Awaitable[
     """Wrap a handler `(request, oms, app_key) -> Response` as a Starlette endpoint named `name`."""
 
     async def endpoint(request: Request) -> Response:
-        oms: OmsState = request.app.state.oms
+        oms: OmsState = request.app.state.accounts.of_scope(request.scope)
         oms.tick()
         response = await _fault_response(oms, name)
         if response is None:

@@ -12,7 +12,11 @@ from orderbridge.sandbox.config import SandboxConfig
 
 def serve(host: str, port: int, **options: Any) -> None:
     """Run until interrupted. The keyword options are `SandboxConfig` fields (account_name, faults, …)."""
-    config = SandboxConfig(**options)
+    serve_config(host, port, SandboxConfig(**options))
+
+
+def serve_config(host: str, port: int, config: SandboxConfig) -> None:
+    """Run `config`'s sandbox until interrupted."""
     app = create_app(config)
     uvicorn.run(
         app,

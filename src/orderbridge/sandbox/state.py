@@ -1,4 +1,4 @@
-"""`OmsState`: every order, feed, hook, timer, fault and counter of one sandbox.
+"""`OmsState`: every order, feed, hook, timer, fault and counter of one account of the sandbox.
 
 Single process, single event loop: handlers mutate it without awaiting in between, so no locks.
 Time-based transitions are timers on the sandbox clock, run lazily by `tick()` on every request
@@ -11,6 +11,7 @@ import heapq
 import itertools
 import random
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ import httpx2
 import orjson
 
 from orderbridge.sandbox.clock import Clock, iso_offset, iso_z
-from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.config import SandboxAccount, SandboxConfig
 from orderbridge.sandbox.creation_index import CreationIndex
 from orderbridge.sandbox.faults import FaultConfig, SlidingWindow, preset
 from orderbridge.sandbox.feed import Feed
@@ -42,13 +43,37 @@ class OrderMeta:
     invoice_receipts: dict[str, str] = field(default_factory=dict)
 
 
+def account_seed(config: SandboxConfig, account: str) -> int:
+    """The generator's seed of an account: `config.seed` for the default one (its ids stay what they
+    always were), one derived from the name for the others, so two accounts never share order ids."""
+    if account == config.account_name:
+        return config.seed
+    return zlib.crc32(f"{config.seed}:{account}".encode())
+
+
 class OmsState:
+    """One account. Several accounts of one sandbox share its config and clock, nothing else."""
+
     def __init__(
-        self, config: SandboxConfig, hook_transport: httpx2.AsyncBaseTransport | None = None
+        self,
+        config: SandboxConfig,
+        hook_transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        account: SandboxAccount | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
-        self.credentials = config.credentials()
-        self.clock = Clock()
+        account = account or config.accounts()[0]
+        self.account_name = account.name
+        self.app_key = account.app_key
+        self.seed = account_seed(config, account.name)
+        # The default account also accepts `extra_credentials`; any other only its own pair.
+        self.credentials = (
+            config.credentials()
+            if account.name == config.account_name
+            else {account.app_key: account.app_token}
+        )
+        self.clock = clock or Clock()
         self.hooks = HookDispatcher(
             config.hook_retry_base_s,
             config.hook_retry_factor,
@@ -61,7 +86,7 @@ class OmsState:
         self._init_data()
 
     def _init_data(self) -> None:
-        self.rng = random.Random(self.config.seed)
+        self.rng = random.Random(self.seed)
         self.orders: dict[str, dict[str, Any]] = {}
         self.meta: dict[str, OrderMeta] = {}
         self.by_sequence: dict[str, str] = {}
@@ -84,12 +109,12 @@ class OmsState:
         self.window = SlidingWindow()
         self.faults = preset(self.config.faults, self.config.latency_ms)
         self._init_data()
-        self.seed()
+        self.seed_orders()
 
-    def seed(self) -> None:
-        """`--seed-orders N`: a Feed v3 for the main appKey, then N ready-for-handling orders."""
+    def seed_orders(self) -> None:
+        """`--seed-orders N`: a Feed v3 for the account's appKey, then N ready-for-handling orders."""
         if self.config.seed_orders > 0:
-            self.ensure_seed_feed(self.config.app_key)
+            self.ensure_seed_feed(self.app_key)
             self.generate(self.config.seed_orders, "ready-for-handling")
 
     def ensure_seed_feed(self, app_key: str) -> None:
@@ -163,10 +188,10 @@ class OmsState:
         for _ in range(count):
             self.counter += 1
             now = self.clock.now()
-            doc = generate_order(self.config.seed, self.counter, self.config.account_name, entry, now)
+            doc = generate_order(self.seed, self.counter, self.account_name, entry, now)
             while doc["orderId"] in self.orders:  # an imported order took this id
                 self.counter += 1
-                doc = generate_order(self.config.seed, self.counter, self.config.account_name, entry, now)
+                doc = generate_order(self.seed, self.counter, self.account_name, entry, now)
             doc["isCompleted"] = is_completed
             self.add_order(doc, announced_last)
             if grace:
@@ -247,7 +272,7 @@ class OmsState:
                     "LastState": last_state or "",
                     "LastChange": event["last_change"],
                     "CurrentChange": event["current_change"],
-                    "Origin": {"Account": self.config.account_name, "Key": app_key},
+                    "Origin": {"Account": self.account_name, "Key": app_key},
                 }
                 self.hooks.enqueue(app_key, body, now)
                 hook.last_activity_at = now

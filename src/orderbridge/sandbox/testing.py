@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import IO, Self
 
@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from orderbridge.sandbox.app import create_app
-from orderbridge.sandbox.config import SandboxConfig
+from orderbridge.sandbox.config import SandboxAccount, SandboxConfig
 from orderbridge.sandbox.state import OmsState
 
 # uvicorn closes a connection idle for 5 s; a client reusing it at that instant reads nothing back
@@ -119,11 +119,15 @@ def sandbox_subprocess(
     app_token: str = "sandbox-token",
     latency_ms: int = 0,
     faults: str = "none",
+    more_accounts: Sequence[SandboxAccount] = (),
     extra_args: list[str] | None = None,
     startup_timeout_s: float = 20.0,
 ) -> Iterator[str]:
-    """Start `python -m orderbridge.cli sandbox ...` on 127.0.0.1, yield its base URL, terminate it."""
+    """Start `python -m orderbridge.cli sandbox ...` on 127.0.0.1, yield its base URL, terminate it.
+
+    `more_accounts` are served beside `account_name`, each at `{base_url}/{name}`."""
     port = port or free_port()
+    accounts = [f"--account={a.name}:{a.app_key}:{a.app_token}" for a in more_accounts]
     command = [
         sys.executable,
         "-m",
@@ -145,6 +149,7 @@ def sandbox_subprocess(
         str(latency_ms),
         "--faults",
         faults,
+        *accounts,
         *(extra_args or []),
     ]
     with tempfile.TemporaryFile() as stderr:  # a file, not a pipe nobody drains while it runs
