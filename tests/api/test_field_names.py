@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.test_rest_end_to_end import World, _state, erp, world
+from api.rest_world import reach_state
+from api.test_rest_end_to_end import World, erp, world
 from orderbridge.core.decisions import PipelineState
 
 __all__ = ["erp", "world"]  # the fixtures, imported for pytest
@@ -18,10 +19,10 @@ _INTERNAL_NAMES = ("value_cents", "sku_id", "lines[", "invoice_number", "unit_pr
 async def _handling_order(world: World) -> tuple[str, dict[str, Any]]:
     h, api = world.h, world.api
     [order_id] = await h.new_orders(1)
-    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(h, order_id, PipelineState.AWAITING_ERP.value)
     accepted = await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
     assert accepted.status_code == 202, accepted.text
-    await _state(h, order_id, PipelineState.HANDLING.value)
+    await reach_state(h, order_id, PipelineState.HANDLING.value)
     detail: dict[str, Any] = (await api.get(f"/api/v1/orders/{order_id}")).json()
     return order_id, detail
 

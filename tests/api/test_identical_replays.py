@@ -14,9 +14,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
+from api.rest_world import erp_deciding_later, reach_state, rest_client
+from erp_adapters.fake_erp_server import FakeErp, Reply
 from erp_adapters.harness import ACCOUNT, APP_KEY, APP_TOKEN, Harness, eventually, running_pipeline
-from orderbridge.api.app import create_api
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 from orderbridge.vtex import VtexClient
@@ -35,39 +35,24 @@ class World:
 
 @pytest.fixture
 def erp() -> Iterator[FakeErp]:
-    with fake_erp_server(SECRET) as server:
-        server.decide = lambda d: Reply(200, {}) if d.event == "order-canceled" else Reply(202, {})
+    with erp_deciding_later(SECRET) as server:
         yield server
 
 
 @pytest.fixture
 async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
     adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
-    async with running_pipeline(tmp_path, adapter) as h:
-        app = create_api(h.pipeline, [TOKEN])
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=app),
-            base_url="http://orderbridge",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as api:
-            yield World(h, api, erp)
-
-
-async def _state(h: Harness, order_id: str, state: str) -> None:
-    async def reached() -> bool:
-        row = await h.order_row(order_id)
-        return row is not None and row.pipeline_state == state
-
-    await eventually(reached, what=f"{order_id} in {state}")
+    async with running_pipeline(tmp_path, adapter) as h, rest_client(h, TOKEN) as api:
+        yield World(h, api, erp)
 
 
 async def _handling_order(world: World) -> tuple[str, dict[str, Any]]:
     """An order the ERP accepted, and its detail (`valueCents`, VTEX's own document in `raw`)."""
     [order_id] = await world.h.new_orders(1)
-    await _state(world.h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(world.h, order_id, PipelineState.AWAITING_ERP.value)
     accepted = await world.api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
     assert accepted.status_code == 202, accepted.text
-    await _state(world.h, order_id, PipelineState.HANDLING.value)
+    await reach_state(world.h, order_id, PipelineState.HANDLING.value)
     detail: dict[str, Any] = (await world.api.get(f"/api/v1/orders/{order_id}")).json()
     return order_id, detail
 
@@ -184,7 +169,7 @@ async def test_a_cancel_resent_is_the_first_cancel_and_one_with_another_reason_i
     assert again.json()["commandId"] == first.json()["commandId"]
     assert other.status_code == 409, other.text
     assert _errors(other) == [("/reason", "cancel_already_accepted")]
-    await _state(world.h, order_id, PipelineState.CANCELED.value)
+    await reach_state(world.h, order_id, PipelineState.CANCELED.value)
     after = await world.api.post(path, json={"reason": "out of stock"})
     assert after.status_code == 202 and after.json()["commandId"] == first.json()["commandId"]
     assert sum((await world.h.stats())["calls"].get("cancel", {}).values()) == 1
@@ -221,7 +206,7 @@ async def test_a_denial_the_webhook_erp_answered_and_resent_through_rest_is_the_
 
 async def _awaiting_order(world: World) -> str:
     [order_id] = await world.h.new_orders(1)
-    await _state(world.h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(world.h, order_id, PipelineState.AWAITING_ERP.value)
     return order_id
 
 
@@ -232,7 +217,7 @@ async def test_an_acceptance_sent_again_is_answered_as_the_first_and_another_ans
     path = f"/api/v1/orders/{order_id}/acceptance"
 
     first = await world.api.post(path, json={"accepted": True, "erpReference": "SO-1"})
-    await _state(world.h, order_id, PipelineState.HANDLING.value)
+    await reach_state(world.h, order_id, PipelineState.HANDLING.value)
     again = await world.api.post(path, json={"accepted": True, "erpReference": "SO-1"})
     other_reference = await world.api.post(path, json={"accepted": True, "erpReference": "SO-2"})
     refusal = await world.api.post(path, json={"accepted": False, "reason": "changed our mind"})
@@ -248,10 +233,10 @@ async def test_an_acceptance_sent_again_is_answered_as_the_first_and_another_ans
     assert (await world.h.stats())["start_handling"][order_id] == 1
 
 
-async def test_an_acceptance_of_a_canceled_order_is_a_409_naming_its_state(world: World) -> None:
+async def test_an_acceptance_of_a_canceled_order_is_a_409_naming_itsreach_state(world: World) -> None:
     order_id = await _awaiting_order(world)
     (await world.h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
-    await _state(world.h, order_id, PipelineState.CANCELED.value)
+    await reach_state(world.h, order_id, PipelineState.CANCELED.value)
 
     late = await world.api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
 
@@ -264,7 +249,7 @@ async def test_an_acceptance_of_a_canceled_order_is_a_409_naming_its_state(world
 async def test_an_acceptance_the_webhook_erp_already_answered_is_answered_as_a_repeat(world: World) -> None:
     world.erp.decide = lambda d: Reply(200, {"erpReference": "SO-9"})
     [order_id] = await world.h.new_orders(1)
-    await _state(world.h, order_id, PipelineState.HANDLING.value)
+    await reach_state(world.h, order_id, PipelineState.HANDLING.value)
     path = f"/api/v1/orders/{order_id}/acceptance"
 
     same = await world.api.post(path, json={"accepted": True, "erpReference": "SO-9"})
@@ -288,7 +273,7 @@ async def test_an_invoice_vtex_already_shows_from_elsewhere_is_answered_with_a_c
     )
     async with VtexClient(ACCOUNT, APP_KEY, APP_TOKEN, base_url=world.h.sandbox.base_url) as vtex:
         await vtex.send_invoice(order_id, outside)  # posted by someone else, straight to VTEX
-    await _state(world.h, order_id, PipelineState.COMPLETED.value)  # the pipeline read it
+    await reach_state(world.h, order_id, PipelineState.COMPLETED.value)  # the pipeline read it
 
     sent = await world.api.post(f"/api/v1/orders/{order_id}/invoices", json=body)
 

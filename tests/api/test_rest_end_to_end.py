@@ -12,9 +12,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
+from api.rest_world import erp_deciding_later, reach_state, rest_client
+from erp_adapters.fake_erp_server import FakeErp, Reply
 from erp_adapters.harness import APP_TOKEN, Harness, eventually, running_pipeline
-from orderbridge.api.app import create_api
 from orderbridge.core.decisions import PipelineState
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 
@@ -31,31 +31,15 @@ class World:
 
 @pytest.fixture
 def erp() -> Iterator[FakeErp]:
-    with fake_erp_server(SECRET) as server:
-        # This ERP decides later, through the REST API, on orders and on cancellation requests alike.
-        server.decide = lambda d: Reply(200, {}) if d.event == "order-canceled" else Reply(202, {})
+    with erp_deciding_later(SECRET) as server:
         yield server
 
 
 @pytest.fixture
 async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
     adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
-    async with running_pipeline(tmp_path, adapter) as h:
-        app = create_api(h.pipeline, [TOKEN])  # mounted exactly as the service mounts it
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=app),
-            base_url="http://orderbridge",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as api:
-            yield World(h, erp, api)
-
-
-async def _state(h: Harness, order_id: str, state: str) -> None:
-    async def reached() -> bool:
-        row = await h.order_row(order_id)
-        return row is not None and row.pipeline_state == state
-
-    await eventually(reached, what=f"{order_id} in {state}")
+    async with running_pipeline(tmp_path, adapter) as h, rest_client(h, TOKEN) as api:
+        yield World(h, erp, api)
 
 
 async def _command_done(api: httpx2.AsyncClient, command_id: str) -> dict[str, Any]:
@@ -80,7 +64,7 @@ async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_b
 ) -> None:
     h, api = world.h, world.api
     [order_id] = await h.new_orders(1)
-    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(h, order_id, PipelineState.AWAITING_ERP.value)
     [delivery] = [d for d in world.erp.deliveries if d.event == "order"]
     assert delivery.signature_ok and delivery.body["orderId"] == order_id
 
@@ -90,7 +74,7 @@ async def test_an_order_flows_out_by_webhook_and_its_invoice_and_tracking_come_b
         headers={"Idempotency-Key": "accept-1"},
     )
     assert accepted.status_code == 202, accepted.text
-    await _state(h, order_id, PipelineState.HANDLING.value)
+    await reach_state(h, order_id, PipelineState.HANDLING.value)
 
     detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
     assert detail["pipelineState"] == "handling" and detail["erpReference"] == "SO-1"
@@ -172,9 +156,9 @@ async def test_a_cancellation_request_is_denied_through_the_api_when_the_erp_say
 ) -> None:
     h, api = world.h, world.api
     [order_id] = await h.new_orders(1)
-    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(h, order_id, PipelineState.AWAITING_ERP.value)
     await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
-    await _state(h, order_id, PipelineState.HANDLING.value)
+    await reach_state(h, order_id, PipelineState.HANDLING.value)
     (await h.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel")).raise_for_status()
 
     async def asked() -> bool:
@@ -197,12 +181,12 @@ async def test_a_cancellation_request_is_denied_through_the_api_when_the_erp_say
 async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: World) -> None:
     h, api = world.h, world.api
     [order_id] = await h.new_orders(1)
-    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(h, order_id, PipelineState.AWAITING_ERP.value)
     rejected = await api.post(
         f"/api/v1/orders/{order_id}/acceptance", json={"accepted": False, "reason": "customer blocked"}
     )
     assert rejected.status_code == 202
-    await _state(h, order_id, PipelineState.PARKED.value)
+    await reach_state(h, order_id, PipelineState.PARKED.value)
     detail = (await api.get(f"/api/v1/orders/{order_id}")).json()
     assert "customer blocked" in detail["parkReason"]
     assert order_id not in (await h.stats())["start_handling"]
@@ -217,7 +201,7 @@ async def test_an_order_the_erp_rejects_later_is_parked_with_its_reason(world: W
 async def test_an_erp_outage_is_retried_until_the_erp_takes_the_order(world: World) -> None:
     world.erp.script += [Reply(503, {"reason": "maintenance"}), Reply(500, {})]
     [order_id] = await world.h.new_orders(1)
-    await _state(world.h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(world.h, order_id, PipelineState.AWAITING_ERP.value)
     deliveries = [d for d in world.erp.deliveries if d.event == "order"]
     assert len(deliveries) == 3
     assert all(d.signature_ok and d.delivery == f"acme:{order_id}:order" for d in deliveries)
@@ -228,10 +212,10 @@ async def test_a_change_resent_with_its_request_id_is_the_first_command_and_a_cl
 ) -> None:
     h, api = world.h, world.api
     [order_id] = await h.new_orders(1)
-    await _state(h, order_id, PipelineState.AWAITING_ERP.value)
+    await reach_state(h, order_id, PipelineState.AWAITING_ERP.value)
     accepted = await api.post(f"/api/v1/orders/{order_id}/acceptance", json={"accepted": True})
     assert accepted.status_code == 202, accepted.text
-    await _state(h, order_id, PipelineState.HANDLING.value)
+    await reach_state(h, order_id, PipelineState.HANDLING.value)
     item = (await api.get(f"/api/v1/orders/{order_id}")).json()["order"]["items"][0]
     path = f"/api/v1/orders/{order_id}/changes"
 

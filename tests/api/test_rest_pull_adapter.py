@@ -14,8 +14,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from api.rest_world import rest_client
 from erp_adapters.harness import ACCOUNT, Harness, eventually, running_pipeline
-from orderbridge.api.app import create_api
 from orderbridge.erp.pull import PullOnlyErp
 from orderbridge.pipeline.deps import AccountPolicy
 
@@ -64,14 +64,8 @@ class Erp:
 async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Harness, Erp]]:
     before_acceptance = getattr(request, "param", "accept")
     policy = AccountPolicy(ACCOUNT, pollers=1, cancellation_before_acceptance=before_acceptance)
-    async with running_pipeline(tmp_path, PullOnlyErp(), policy=policy) as h:
-        app = create_api(h.pipeline, [TOKEN])
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=app),
-            base_url="http://orderbridge",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as api:
-            yield h, Erp(api)
+    async with running_pipeline(tmp_path, PullOnlyErp(), policy=policy) as h, rest_client(h, TOKEN) as api:
+        yield h, Erp(api)
 
 
 def _lines(raw: dict[str, Any]) -> list[dict[str, Any]]:
