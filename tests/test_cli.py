@@ -165,3 +165,23 @@ def test_status_shows_an_account_whose_vtex_is_unreachable_as_degraded(tmp_path:
     assert "degraded" in shown
     assert "VTEX of sandboxaccount: DEGRADED" in " ".join(shown.split())
     assert "ERP channel vtex:" not in shown
+
+
+def test_migrate_brings_a_new_database_to_the_newest_schema_and_check_says_so(tmp_path: Path) -> None:
+    from orderbridge.store.migrate import head_revision
+
+    database = tmp_path / "deploy" / "orderbridge.db"
+    config = tmp_path / "orderbridge.toml"
+    config.write_text(f'database_url = "sqlite+aiosqlite:///{database}"\n')
+    runner = CliRunner()
+
+    def migrate(*flags: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["migrate", "--config", str(config), *flags])
+        return result.exit_code, result.output.strip().splitlines()[-1]  # after the migration's log line
+
+    head = head_revision()
+    assert migrate("--check") == (1, f"schema at none (never migrated); newest known: {head}")
+    assert not database.exists()  # a check creates nothing
+    assert migrate() == (0, f"schema migrated from nothing to {head}")
+    assert migrate("--check") == (0, f"schema at {head}; newest known: {head}")
+    assert migrate() == (0, f"schema at {head}; newest known: {head}")

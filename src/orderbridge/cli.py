@@ -252,6 +252,30 @@ def _operator(command: Callable[[], int]) -> int:
 
 
 @app.command()
+def migrate(
+    config: Path | None = ConfigOption,
+    check: bool = typer.Option(
+        False, "--check", help="Change nothing; exit 1 unless at the newest migration."
+    ),
+) -> None:
+    """Bring the database to this version's schema (`run` also does it when it starts)."""
+    import asyncio
+
+    from orderbridge.config import ConfigError
+    from orderbridge.pipeline.console import database_url
+    from orderbridge.store.schema_command import migrate_schema
+
+    try:
+        url = database_url(config)  # only the database: a deploy may migrate before accounts exist
+    except ConfigError as error:
+        typer.echo(f"orderbridge: {error}", err=True)
+        raise typer.Exit(2) from None
+    state = asyncio.run(migrate_schema(url, check_only=check))
+    typer.echo(state.describe())
+    raise typer.Exit(0 if state.at_head else 1)
+
+
+@app.command()
 def openapi(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import inspect, make_url
 
 from orderbridge.config import read_toml
 from orderbridge.jobs.embedded import EmbeddedQueue
-from orderbridge.store.db import DEFAULT_URL, Database
+from orderbridge.store.db import DEFAULT_URL, Database, sqlite_file_exists
 
 from . import operators
 
@@ -52,7 +52,7 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
 
     async def main() -> T:
         url = database_url(config)
-        if not _sqlite_file_exists(url):
+        if not sqlite_file_exists(url):
             raise NoDatabase(_shown(url))
         db = Database(url)
         try:
@@ -66,14 +66,6 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(main())
-
-
-def _sqlite_file_exists(url: str) -> bool:
-    """False for a SQLite URL whose file is missing (connecting would create it); True otherwise."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return True
-    return Path(parsed.database).exists()
 
 
 def _shown(url: str) -> str:

@@ -92,6 +92,13 @@ class Database:
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
             await conn.run_sync(upgrade_head)
 
+    async def revision(self) -> str | None:
+        """The schema's migration revision (None: never migrated)."""
+        from orderbridge.store.migrate import current_revision
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(current_revision)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -105,6 +112,14 @@ def async_url(url: str | URL) -> URL:
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         return parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def sqlite_file_exists(url: str | URL) -> bool:
+    """False for a SQLite URL whose file is missing (connecting would create it); True otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
 
 
 def _ensure_parent_dir(url: URL) -> None:

@@ -9,6 +9,7 @@ import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 log = structlog.get_logger("orderbridge.store")
@@ -39,3 +40,15 @@ def upgrade_head(connection: Connection) -> None:
         log.info("database_migrated", from_revision=before, to_revision=after)
     else:
         log.debug("database_up_to_date", revision=after)
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision this version of orderbridge knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the packaged scripts have one head
+    return head
