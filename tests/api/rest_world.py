@@ -1,16 +1,46 @@
 """What the REST tests share: the ERP-facing API mounted on a running pipeline exactly as the service
-mounts it, a webhook ERP that decides later through that API, and a wait for a pipeline state."""
+mounts it, a webhook ERP that decides later through that API, and a wait for a pipeline state.
+
+A test module takes the `world` fixture (a pipeline handing orders to that ERP, and the API) by
+importing `erp` and `world` from here."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
+import pytest
 
 from erp_adapters.fake_erp_server import FakeErp, Reply, fake_erp_server
-from erp_adapters.harness import Harness, eventually
+from erp_adapters.harness import Harness, eventually, running_pipeline
 from orderbridge.api.app import create_api
+from orderbridge.erp.webhook import WebhookConfig, WebhookErp
+
+TOKEN = "rest-e2e-token-abcdef0123456789"
+SECRET = "webhook-secret-e2e-0123456789"
+
+
+@dataclass
+class World:
+    h: Harness
+    erp: FakeErp
+    api: httpx2.AsyncClient
+
+
+@pytest.fixture
+def erp() -> Iterator[FakeErp]:
+    with erp_deciding_later(SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
+    adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
+    async with running_pipeline(tmp_path, adapter) as h, rest_client(h, TOKEN) as api:
+        yield World(h, erp, api)
 
 
 @contextlib.asynccontextmanager

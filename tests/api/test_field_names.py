@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.rest_world import reach_state
-from api.test_rest_end_to_end import World, erp, world
+from api.rest_world import World, erp, reach_state, world
 from orderbridge.core.decisions import PipelineState
 
 __all__ = ["erp", "world"]  # the fixtures, imported for pytest

@@ -5,45 +5,19 @@ Driven over REST against the in-process sandbox, with a webhook ERP that decides
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx2
-import pytest
 
-from api.rest_world import erp_deciding_later, reach_state, rest_client
-from erp_adapters.fake_erp_server import FakeErp, Reply
-from erp_adapters.harness import ACCOUNT, APP_KEY, APP_TOKEN, Harness, eventually, running_pipeline
+from api.rest_world import World, erp, reach_state, world
+from erp_adapters.fake_erp_server import Reply
+from erp_adapters.harness import ACCOUNT, APP_KEY, APP_TOKEN, eventually
 from orderbridge.core.decisions import PipelineState
-from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.models.invoice import Invoice, InvoiceItem
 
-TOKEN = "replays-token-0123456789abcdef"
-SECRET = "replays-webhook-secret-0123456789"
-
-
-@dataclass
-class World:
-    h: Harness
-    api: httpx2.AsyncClient
-    erp: FakeErp
-
-
-@pytest.fixture
-def erp() -> Iterator[FakeErp]:
-    with erp_deciding_later(SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
-    adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
-    async with running_pipeline(tmp_path, adapter) as h, rest_client(h, TOKEN) as api:
-        yield World(h, api, erp)
+__all__ = ["erp", "world"]  # the fixtures, imported for pytest
 
 
 async def _handling_order(world: World) -> tuple[str, dict[str, Any]]:

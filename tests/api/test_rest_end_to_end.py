@@ -4,42 +4,17 @@ REST, the sandbox's stats as ground truth. No token or secret shows in any respo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from api.rest_world import erp_deciding_later, reach_state, rest_client
-from erp_adapters.fake_erp_server import FakeErp, Reply
-from erp_adapters.harness import APP_TOKEN, Harness, eventually, running_pipeline
+from api.rest_world import SECRET, TOKEN, World, erp, reach_state, world
+from erp_adapters.fake_erp_server import Reply
+from erp_adapters.harness import APP_TOKEN, eventually
 from orderbridge.core.decisions import PipelineState
-from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 
-TOKEN = "rest-e2e-token-abcdef0123456789"
-SECRET = "webhook-secret-e2e-0123456789"
-
-
-@dataclass
-class World:
-    h: Harness
-    erp: FakeErp
-    api: httpx2.AsyncClient
-
-
-@pytest.fixture
-def erp() -> Iterator[FakeErp]:
-    with erp_deciding_later(SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-async def world(tmp_path: Path, erp: FakeErp) -> AsyncIterator[World]:
-    adapter = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
-    async with running_pipeline(tmp_path, adapter) as h, rest_client(h, TOKEN) as api:
-        yield World(h, erp, api)
+__all__ = ["erp", "world"]  # the fixtures, imported for pytest
 
 
 async def _command_done(api: httpx2.AsyncClient, command_id: str) -> dict[str, Any]:
