@@ -30,8 +30,17 @@ class Proxy:
     url: str
     log: Path
 
-    def access_log(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if "access_log" in line]
+    def access_lines(self, naming: str, timeout_s: float = 10.0) -> list[str]:
+        """The access log's lines naming `naming`, waiting for the first: proxy.py writes a connection's
+        line once the connection closes, a moment after the client let go of it (later on a busy
+        machine)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.log.read_text() if self.log.exists() else ""
+            found = [line for line in text.splitlines() if "access_log" in line and naming in line]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
@@ -94,7 +103,7 @@ async def test_plain_http_vtex_calls_are_forwarded_by_the_proxy_named_in_http_pr
     assert order.order_id == event.order_id
     # proxy.py logs a kept-alive connection once, with its first request: the feed read.
     host = server.base_url.removeprefix("http://")
-    assert [line for line in proxy.access_log() if f"GET {host}/api/orders/feed" in line]
+    assert proxy.access_lines(f"GET {host}/api/orders/feed")
 
 
 async def test_https_vtex_calls_go_through_a_connect_tunnel_named_in_https_proxy(
@@ -111,7 +120,7 @@ async def test_https_vtex_calls_go_through_a_connect_tunnel_named_in_https_proxy
 
     assert order.status == "handling"
     assert [(s.method, s.target) for s in server.seen] == [("GET", "/api/oms/pvt/orders/1001-01")] * 2
-    tunnels = [line for line in proxy.access_log() if f"CONNECT 127.0.0.1:{server.port}" in line]
+    tunnels = proxy.access_lines(f"CONNECT 127.0.0.1:{server.port}")
     assert len(tunnels) == 1, "one tunnel, kept alive for both calls"
 
 
