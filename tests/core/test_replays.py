@@ -8,6 +8,8 @@ from validation_fixtures import ORDER, full_invoice
 
 from orderbridge.core.commands import (
     CancelCommand,
+    ChangeCommand,
+    ChangeLine,
     DenyCancellationCommand,
     TrackingEvent,
     TrackingEventsCommand,
@@ -48,6 +50,18 @@ def test_tracking_events_are_keyed_by_their_content() -> None:
     assert find_replay(delivered, earlier, ORDER) is None
     repeat = find_replay(collected, earlier, ORDER)
     assert repeat is not None and repeat.conflicts == ()
+
+
+def test_a_change_is_keyed_by_its_request_id_and_another_content_under_it_is_refused() -> None:
+    remove_one = ChangeCommand("req-1", "out of stock", remove=(ChangeLine("A", 1, 4000),))
+    earlier = [Earlier("x1", remove_one, in_flight=True)]
+
+    repeat = find_replay(remove_one, earlier, ORDER)
+    other = find_replay(replace(remove_one, remove=(ChangeLine("A", 2, 4000),)), earlier, ORDER)
+
+    assert repeat is not None and repeat.earlier_id == "x1" and repeat.conflicts == ()
+    assert other is not None and [v.rule for v in other.conflicts] == ["request_id_reused"]
+    assert find_replay(replace(remove_one, request_id="req-2"), earlier, ORDER) is None
 
 
 def test_an_order_is_canceled_once_whatever_the_reason_says() -> None:

@@ -12,7 +12,6 @@ from orderbridge.core.commands import ChangeCommand, ChangeLine
 from orderbridge.core.validation import (
     PendingWork,
     change_request_reused,
-    is_resubmitted_change,
     validate_command,
 )
 
@@ -47,13 +46,6 @@ def test_a_malformed_change_is_invalid_not_a_conflict() -> None:
     violations = validate_command(replace(remove_a(0), reason=""), ORDER, NONE)
     assert {v.rule for v in violations} == {"required", "not_positive"}
     assert not any(v.conflict for v in violations)
-
-
-def test_the_same_change_under_the_same_request_id_is_a_resubmission() -> None:
-    assert is_resubmitted_change(remove_a(1), remove_a(1))
-    assert not is_resubmitted_change(remove_a(1), remove_a(2))
-    assert not is_resubmitted_change(replace(remove_a(1), request_id="req-2"), remove_a(1))
-    assert not is_resubmitted_change(replace(remove_a(1), reason="damaged"), remove_a(1))
 
 
 def test_a_request_id_naming_another_change_is_refused_as_a_conflict() -> None:

@@ -211,7 +211,12 @@ async def test_pending_work_counts_only_commands_not_yet_confirmed(db: Database)
         )
         await repo.add_command(s, "acme", "o1", {"kind": "change", "request_id": "r", "reason": "x"}, "api")
         await repo.add_command(s, "acme", "o2", {"kind": "cancel", "reason": "x"}, "api")
-        work = await repo.pending_work(s, "acme", "o1")
+        in_flight = [
+            (c.kind, c.payload, c.status)
+            for c in await repo.order_commands(s, "acme", "o1")
+            if c.status in repo.IN_FLIGHT_STATUSES
+        ]
+        work = repo.pending_work_from(in_flight)
     assert work.invoice_cents_in_flight == 5000
     assert work.invoice_numbers == {"NF1", "NF2", "RET1"}
     assert work.invoice_values == {"NF1": 3000, "NF2": 2000, "RET1": 500}

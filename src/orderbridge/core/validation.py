@@ -139,16 +139,6 @@ def _validate_by_kind(command: Command, order: OrderSnapshot, pending: PendingWo
     return _deny(command, order, pending)
 
 
-def is_resubmitted_change(command: ChangeCommand, earlier: ChangeCommand) -> bool:
-    """True when `command` repeats `earlier` (same `request_id`, same content): the same change.
-
-    An ERP that has not seen its change on the order yet may send it again, under another idempotency
-    key, from the order as it was before the change; a change says "remove one unit", not "leave one",
-    so judged anew it would be applied twice. The caller answers with the earlier command instead.
-    """
-    return command.request_id == earlier.request_id and command == earlier
-
-
 def change_request_reused(command: ChangeCommand, earlier_command_id: str) -> Violation:
     """The ERP's `request_id` names an earlier change of the order with other content: refused (409)."""
     return _v(

@@ -35,7 +35,7 @@ from orderbridge.store.types import utcnow
 IntakeSource = Literal["feed", "hook", "reconcile"]
 # "held": VTEX said "not now" (a cancellation request is open); relayed again once it is decided.
 CommandStatus = Literal["pending", "sending", "sent", "confirmed", "rejected", "failed", "held"]
-#: Accepted by us, not yet confirmed by VTEX: what `pending_work` counts.
+#: Accepted by us, not yet confirmed by VTEX: what `pending_work_from` counts.
 IN_FLIGHT_STATUSES: tuple[CommandStatus, ...] = ("pending", "sending", "sent", "held")
 NEW_ORDER_STATE = "new"
 
@@ -587,19 +587,6 @@ _ORDER_COMMANDS = (
 )
 
 
-async def pending_work(session: AsyncSession, account: str, order_id: str) -> PendingWork:
-    """What the order's in-flight commands (pending, sending, sent) mean for validation."""
-    rows = (await session.execute(_PENDING_WORK, {"account": account, "order_id": order_id})).all()
-    return pending_work_from([(kind, payload, status) for kind, payload, status in rows])
-
-
-_PENDING_WORK = select(commands.c.kind, commands.c.payload, commands.c.status).where(
-    commands.c.account == bindparam("account"),
-    commands.c.order_id == bindparam("order_id"),
-    commands.c.status.in_(IN_FLIGHT_STATUSES),
-)
-
-
 def pending_work_from(rows: Sequence[tuple[str, Mapping[str, Any], str]]) -> PendingWork:
     """Fold (kind, payload, status) of in-flight commands into a `PendingWork`."""
     change = cancel = deny = False
@@ -912,7 +899,6 @@ __all__ = [
     "list_vtex_calls",
     "mark_intake_events_processed",
     "order_commands",
-    "pending_work",
     "pending_work_from",
     "purge_vtex_calls",
     "record_intake_event",
