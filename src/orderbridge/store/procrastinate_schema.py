@@ -3,7 +3,9 @@
 procrastinate ships its schema as one SQL script (`SchemaManager.get_schema()`) that is not idempotent
 (`CREATE TYPE` …) and keeps no version table, so "applied" means "`procrastinate_jobs` exists". The
 script runs in one transaction under an advisory lock: several processes migrating at once apply it
-once, and a failure leaves nothing half-made.
+once, and a failure leaves nothing half-made. (procrastinate's own upgrades between versions — its
+`sql/migrations` — are not applied: the dependency is pinned below 4 and a new version's migrations
+would need a step of their own.)
 
 `orderbridge_job_notes` keeps what procrastinate's rows have no column for (the procrastinate adapter,
 `orderbridge.jobs.procrastinate_queue`, writes it): why a job was parked and when, attempts that must
@@ -52,27 +54,28 @@ def procrastinate_schema_applied(connection: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def apply_procrastinate_schema(connection: psycopg.Connection[Any]) -> bool:
-    """Apply procrastinate's schema and our notes table unless there; True when this call applied them.
+def ensure_procrastinate_schema(url: str | URL, *, check_only: bool = False) -> tuple[bool, bool]:
+    """(applied before, applied after) for the PostgreSQL database at `url`; applies it unless there.
 
-    Runs in the connection's current transaction (the caller commits): take the lock, look, create.
+    Under a session advisory lock, the look and the creation run in a transaction begun after the lock
+    is held: one begun before would keep seeing the catalog as it was (a process that waited for
+    another's creation would then create everything a second time, and fail).
     """
-    connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
-    if procrastinate_schema_applied(connection):
-        return False
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as connection:
+        before = procrastinate_schema_applied(connection)
+        if before or check_only:
+            return before, before
+        connection.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_ID,))
+        try:
+            with connection.transaction():
+                _create(connection)
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_ID,))
+        return before, procrastinate_schema_applied(connection)
+
+
+def _create(connection: psycopg.Connection[Any]) -> None:
     if connection.execute("SELECT to_regclass('procrastinate_jobs') IS NULL").fetchone() == (True,):
         # No parameters: psycopg sends the script as it is (several statements, literal `%` signs).
         connection.execute(SchemaManager.get_schema())
     connection.execute(NOTES_DDL)
-    return True
-
-
-def ensure_procrastinate_schema(url: str | URL, *, check_only: bool = False) -> tuple[bool, bool]:
-    """(applied before, applied after) for the PostgreSQL database at `url`."""
-    with psycopg.connect(libpq_conninfo(url)) as connection:
-        before = procrastinate_schema_applied(connection)
-        if before or check_only:
-            return before, before
-        apply_procrastinate_schema(connection)
-        connection.commit()
-        return before, procrastinate_schema_applied(connection)
