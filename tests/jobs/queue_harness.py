@@ -144,18 +144,15 @@ class _ProcrastinateHarness:
         raise NotImplementedError
 
     async def build(
-        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8
-    ) -> QueueUnderTest:
+        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8, **options: Any
+    ) -> ProcrastinateQueue:
+        """`options`: more of `ProcrastinateQueue`'s settings (polling, heartbeats, …)."""
         app = App(connector=self.connector())
         await app.open_async()
         self.apps.append(app)
+        settings: dict[str, Any] = {"retry_base_s": RETRY_BASE_S, "poll_interval_s": POLL_S} | options
         return ProcrastinateQueue(
-            app,
-            handlers,
-            concurrency=concurrency,
-            max_attempts=max_attempts,
-            retry_base_s=RETRY_BASE_S,
-            poll_interval_s=POLL_S,
+            app, handlers, concurrency=concurrency, max_attempts=max_attempts, **settings
         )
 
     def _in_transaction(

@@ -9,11 +9,12 @@ import itertools
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from queue_harness import (
+
+from jobs.queue_harness import (
     Harness,
     MemoryHarness,
     PostgresHarness,
@@ -22,26 +23,11 @@ from queue_harness import (
     eventually,
     running,
 )
-
-from conftest import postgres_url_or_skip
 from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Job, NewJob
-from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
-from orderbridge.store.testing import create_migrated_database, drop_database
 
 ALL = ["embedded", "procrastinate-memory", pytest.param("procrastinate-postgres", marks=pytest.mark.postgres)]
 TRANSACTIONAL = ["embedded", pytest.param("procrastinate-postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="module")
-def procrastinate_url() -> Iterator[str]:
-    """A migrated database with procrastinate's schema, as `orderbridge migrate` leaves it."""
-    url = create_migrated_database(postgres_url_or_skip())
-    try:
-        ensure_procrastinate_schema(url)
-        yield url
-    finally:
-        drop_database(url)
 
 
 def _adapter_setup(request: pytest.FixtureRequest) -> tuple[str, str | None]:
