@@ -230,6 +230,10 @@ class PostgresHarness(_ProcrastinateHarness):
         assert row is not None
         return str(row[0]), int(row[1])
 
+    def job_ids(self) -> set[int]:
+        with psycopg.connect(libpq_conninfo(self.url)) as conn:
+            return {row[0] for row in conn.execute("SELECT id FROM procrastinate_jobs").fetchall()}
+
     async def close(self) -> None:
         await super().close()
         self.engine.dispose()

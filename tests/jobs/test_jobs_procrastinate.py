@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jobs.queue_harness import PostgresHarness, eventually, running
-from orderbridge.jobs.errors import RetryLater
+from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store.procrastinate_schema import libpq_conninfo
 
@@ -90,8 +90,21 @@ async def test_a_retry_that_meets_a_waiting_job_of_its_queueing_lock_hands_it_th
         release.set()
         await eventually(lambda: runs == [1, 2], timeout_s=5)
     assert first is not None and second is not None
-    assert pg.status_of(first)[0] == "aborted" and pg.status_of(second)[0] == "succeeded"
+    assert pg.status_of(first)[0] == "aborted" and pg.job_ids() == {first}  # the second one succeeded
     assert await queue.list_parked() == []
+
+
+async def test_a_succeeded_job_leaves_no_row_and_a_parked_one_stays(pg: PostgresHarness) -> None:
+    async def step(job: Job) -> None:
+        if job.payload["park"]:
+            raise Park("ERP refused it")
+
+    queue = await pg.build({"step": step})
+    done = await pg.enqueue(queue, kind="step", lock="acme:o1", payload={"park": False})
+    parked = await pg.enqueue(queue, kind="step", lock="acme:o2", payload={"park": True})
+    async with running(queue):
+        await eventually(lambda: pg.job_ids() == {parked})
+    assert done is not None and pg.status_of(parked or 0)[0] == "failed"
 
 
 async def test_a_run_stopped_at_shutdown_runs_again_without_spending_an_attempt(pg: PostgresHarness) -> None:
@@ -162,7 +175,6 @@ async def test_the_job_of_a_sigkilled_worker_runs_again_once_found_by_the_stalle
 
     async with running(queue):
         await eventually(lambda: len(runs) == 1, timeout_s=5)
-        await eventually(lambda: pg.status_of(job_id)[0] == "succeeded", timeout_s=5)
+        await eventually(lambda: pg.job_ids() == set(), timeout_s=5)  # succeeded
         await asyncio.sleep(1.2)  # more sweeps: none takes the job again
     assert runs == [(job_id, 2)]  # the killed run counted as attempt 1
-    assert pg.status_of(job_id) == ("succeeded", 2)

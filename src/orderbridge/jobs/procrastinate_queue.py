@@ -137,6 +137,7 @@ class ProcrastinateQueue:
         stalled_after_s: float = 30.0,
         sweep_interval_s: float | None = None,
         shutdown_grace_s: float = 10.0,
+        keep_succeeded: bool = False,
         rng: Any = random.random,
     ) -> None:
         self.app = app_or_connector if isinstance(app_or_connector, App) else App(connector=app_or_connector)
@@ -151,6 +152,10 @@ class ProcrastinateQueue:
         self.stalled_after_s = stalled_after_s
         self.sweep_interval_s = sweep_interval_s if sweep_interval_s is not None else stalled_after_s / 3
         self.shutdown_grace_s = shutdown_grace_s
+        #: False: a job's row is deleted when it succeeds. procrastinate keeps every job by default, and
+        #: its `remove_old_jobs` scans all jobs' events: too slow for millions of jobs a day. History
+        #: lives in attempts, commands and orders; failed (parked) and aborted jobs stay.
+        self.keep_succeeded = keep_succeeded
         self._rng = rng
         connector = self.app.connector
         self.notes: Notes
@@ -225,6 +230,7 @@ class ProcrastinateQueue:
                 update_heartbeat_interval=self.heartbeat_s,
                 stalled_worker_timeout=self.stalled_after_s,
                 shutdown_graceful_timeout=self.shutdown_grace_s,
+                delete_jobs="never" if self.keep_succeeded else "successful",
                 install_signal_handlers=False,
             ),
             name="procrastinate-worker",
