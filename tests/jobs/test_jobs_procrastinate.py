@@ -70,7 +70,8 @@ async def test_a_retry_that_meets_a_waiting_job_of_its_queueing_lock_hands_it_th
     pg: PostgresHarness,
 ) -> None:
     """procrastinate's retry would violate the queueing lock's unique index and leave the job `doing` for
-    good, its lock blocked (procrastinate issue #1446)."""
+    good, its lock blocked (procrastinate issue #1446). The waiting job runs at once, not after the wait
+    the first one asked for."""
     runs: list[int] = []
     started, release = asyncio.Event(), asyncio.Event()
 
@@ -79,9 +80,9 @@ async def test_a_retry_that_meets_a_waiting_job_of_its_queueing_lock_hands_it_th
         if job.payload["n"] == 1:
             started.set()
             await release.wait()
-            raise RetryLater(0.05, "429: rate limited", count_attempt=False)
+            raise RetryLater(60, "429: rate limited", count_attempt=False)
 
-    queue = await pg.build({"sync": sync})
+    queue = await pg.build({"sync": sync}, poll_interval_s=NO_POLL_S)
     job = {"kind": "sync", "lock": "acme:o1", "queueing_lock": "sync:acme:o1"}
     first = await pg.enqueue(queue, **job, payload={"n": 1})
     async with running(queue):

@@ -106,6 +106,8 @@ class _JobManager(JobManager):
             other = await self.notes.supersede(job.id, job.queueing_lock)
             await self.finish_job_by_id_async(job.id, pjobs.Status.ABORTED, delete_job=False)
             log.info("jobs.coalesced_on_retry", job_id=job.id, into=other, queueing_lock=job.queueing_lock)
+            await self.notes.wake(job.lock)  # the lock is free for the waiting job now
+            return
         if retry_at is None or retry_at <= utils.utcnow():
             await self.notes.wake(job.lock)
 
