@@ -72,7 +72,7 @@ POLL_S = 0.02
 
 class EmbeddedHarness:
     """The embedded queue on a fresh SQLite file. Its enqueue takes an `AsyncSession` today; when the
-    store's sync path lands, `_in_transaction` is the one place to switch to a sync `Connection`."""
+    store's sync path lands, `enqueue_in_transaction` is the one place to switch to a sync `Connection`."""
 
     name = "embedded"
 
@@ -91,41 +91,43 @@ class EmbeddedHarness:
             poll_interval_s=POLL_S,
         )
 
-    async def _in_transaction(self, queue: QueueUnderTest, work: Callable[[Any, EmbeddedQueue], Any]) -> Any:
+    async def enqueue_in_transaction(
+        self,
+        queue: QueueUnderTest,
+        calls: Sequence[dict[str, Any] | Sequence[NewJob]],
+        *,
+        commit: bool = True,
+    ) -> list[int | None]:
+        """All `calls` in one transaction: a dict is one `enqueue(**call)` (its result), a list one
+        `enqueue_many` (None). The only place that uses the embedded queue's enqueue API."""
         assert isinstance(queue, EmbeddedQueue)
-        async with self.db.transaction() as session:
-            return await work(session, queue)
+        results: list[int | None] = []
+        try:
+            async with self.db.transaction() as session:
+                for call in calls:
+                    if isinstance(call, dict):
+                        results.append(await queue.enqueue(session, **call))
+                    else:
+                        await queue.enqueue_many(session, call)
+                        results.append(None)
+                if not commit:
+                    raise _RolledBack
+        except _RolledBack:
+            pass
+        return results
 
     async def enqueue(self, queue: QueueUnderTest, **job: Any) -> int | None:
-        async def enqueue(session: Any, q: EmbeddedQueue) -> int | None:
-            return await q.enqueue(session, **job)
-
-        result: int | None = await self._in_transaction(queue, enqueue)
-        return result
+        return (await self.enqueue_in_transaction(queue, [job]))[0]
 
     async def enqueue_many(self, queue: QueueUnderTest, jobs: Sequence[NewJob]) -> None:
-        async def enqueue_many(session: Any, q: EmbeddedQueue) -> None:
-            await q.enqueue_many(session, jobs)
-
-        await self._in_transaction(queue, enqueue_many)
+        await self.enqueue_in_transaction(queue, [jobs])
 
     async def enqueue_each(self, queue: QueueUnderTest, jobs: Sequence[dict[str, Any]]) -> list[int | None]:
-        async def enqueue_each(session: Any, q: EmbeddedQueue) -> list[int | None]:
-            return [await q.enqueue(session, **job) for job in jobs]
-
-        result: list[int | None] = await self._in_transaction(queue, enqueue_each)
-        return result
+        return await self.enqueue_in_transaction(queue, jobs)
 
     async def enqueue_rolled_back(self, queue: QueueUnderTest, *, kind: str, lock: str) -> int | None:
-        returned: list[int | None] = []
-
-        async def enqueue_then_fail(session: Any, q: EmbeddedQueue) -> None:
-            returned.append(await q.enqueue(session, kind=kind, lock=lock, payload={}))
-            raise _RolledBack
-
-        with contextlib.suppress(_RolledBack):
-            await self._in_transaction(queue, enqueue_then_fail)
-        return returned[0]
+        job = {"kind": kind, "lock": lock, "payload": {}}
+        return (await self.enqueue_in_transaction(queue, [job], commit=False))[0]
 
 
 class _RolledBack(Exception):
