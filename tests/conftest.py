@@ -30,6 +30,22 @@ def postgres_url_or_skip() -> str:
     pytest.skip(f"{PG_URL_VAR} not set (run `make test`, or `. .pg/env`)")
 
 
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The test PostgreSQL server's URL: skips without one, fails in CI (where `make test` starts it)."""
+    return postgres_url_or_skip()
+
+
+@pytest.fixture(scope="module")
+def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A new database on the test server, migrated, for one test module; dropped afterwards."""
+    url = create_migrated_database(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":

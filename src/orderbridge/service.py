@@ -36,7 +36,9 @@ from orderbridge.pipeline.erp_wiring import build_erp
 from orderbridge.pipeline.runtime import Pipeline
 from orderbridge.store.db import Database
 from orderbridge.store.instance_lock import AlreadyRunning, single_instance
+from orderbridge.store.rate_limits import SharedRateLimits
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
+from orderbridge.vtex.client import DEFAULT_BURST, pace_under
 from orderbridge.vtex.errors import VtexError
 
 log = structlog.get_logger("orderbridge.service")
@@ -67,7 +69,17 @@ def client_of(
     account: AccountSettings,
     transport: httpx2.AsyncBaseTransport | None = None,
     ca_bundle: Path | None = None,
+    shared: SharedRateLimits | None = None,
 ) -> VtexClient:
+    """The account's VTEX client; with `shared`, its limits are held in the cluster's database, so all
+    processes on the account pace themselves together (each alone would pace itself at the full quota)."""
+    limiter = get_order_pace = None
+    if shared is not None:
+        if account.requests_per_second is not None:
+            limiter = shared.bucket(f"{account.name}:all", account.requests_per_second, DEFAULT_BURST)
+        rate, burst = pace_under(account.get_order_per_minute)
+        if rate is not None:
+            get_order_pace = shared.bucket(f"{account.name}:get_order", rate, burst)
     return VtexClient(
         account.name,
         account.app_key.get_secret_value(),
@@ -75,7 +87,10 @@ def client_of(
         environment=account.environment,
         base_url=account.base_url,
         requests_per_second=account.requests_per_second,
+        burst=DEFAULT_BURST,
+        limiter=limiter,
         get_order_per_minute=account.get_order_per_minute,
+        get_order_pace=get_order_pace,
         timeout_s=account.timeout_s,
         connect_timeout_s=account.connect_timeout_s,
         ca_bundle=ca_bundle,
@@ -95,9 +110,13 @@ class Service:
     ) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
+        # On PostgreSQL several processes may serve one account: VTEX's quotas are then held in the
+        # database. On SQLite one process holds the database (`single_instance`), so in-process buckets.
+        self.rate_limits = None if self.db.is_sqlite else SharedRateLimits(settings.database_url)
         transports = transports or {}
         self.clients = {
-            a.name: client_of(a, transports.get(a.name), settings.ca_bundle) for a in settings.accounts
+            a.name: client_of(a, transports.get(a.name), settings.ca_bundle, self.rate_limits)
+            for a in settings.accounts
         }
         # Every ERP channel parses through `orderbridge.erp.parsing`: one switch covers them all.
         allow_http_urls(settings.erp.allow_http_urls)
@@ -141,6 +160,8 @@ class Service:
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.db.migrate()
+        if self.rate_limits is not None:
+            await self.rate_limits.open()
         server = self._api_server()
         api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
         try:
@@ -156,6 +177,8 @@ class Service:
                 await asyncio.gather(api_task, return_exceptions=True)
             for client in self.clients.values():
                 await client.aclose()
+            if self.rate_limits is not None:
+                await self.rate_limits.close()
             await self.db.dispose()
             log.info("service_stopped")
 

@@ -10,15 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import postgres_url_or_skip
 from orderbridge.store.procrastinate_schema import NOTES_TABLE, ensure_procrastinate_schema, libpq_conninfo
 from orderbridge.store.schema_command import migrate_schema
 from orderbridge.store.testing import create_migrated_database, drop_database
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    url = create_migrated_database(postgres_url_or_skip())
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    url = create_migrated_database(postgres_server_url)
     try:
         yield url
     finally:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select, text
 
 from orderbridge.store import repo
 from orderbridge.store.db import Database, async_url
-from orderbridge.store.migrate import alembic_config
+from orderbridge.store.migrate import alembic_config, head_revision
 from orderbridge.store.tables import intake_events, metadata
 from orderbridge.store.testing import fresh_postgres
 
@@ -29,7 +29,7 @@ async def test_migrating_an_up_to_date_database_changes_nothing(db: Database) ->
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0004_job_locks"
+    assert version == head_revision()
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout_for_waits_off_the_loop(
@@ -103,7 +103,7 @@ async def _migrate_concurrently(url: str) -> None:
         await asyncio.gather(*(d.migrate() for d in databases))
         async with databases[0].engine.connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-        assert versions == ["0004_job_locks"]
+        assert versions == [head_revision()]
     finally:
         for d in databases:
             await d.dispose()

@@ -218,3 +218,12 @@ erp_channels = Table(
     Column("last_error", Text),
     Column("changed_at", UtcDateTime, nullable=False),
 )
+
+# Cluster-wide rate limits (`store.rate_limits`): one GCRA row per account and endpoint class, whose
+# theoretical arrival time every process moves forward by one emission interval per call it sends.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tat", Double, nullable=False),
+)

@@ -65,7 +65,11 @@ MAX_PER_PAGE = 100
 GET_ORDER_PER_MINUTE = 6000  # VTEX's published limit for Get order, per account
 
 
-def _pace_under(per_minute: int | None) -> tuple[float | None, int]:
+DEFAULT_BURST = 10
+"""Calls an account's client-side bucket lets through at once (`requests_per_second` is the pace)."""
+
+
+def pace_under(per_minute: int | None) -> tuple[float | None, int]:
     """A token bucket (rate, burst) that never puts more than the quota's per-second share into any one
     second: a bucket admits at most `rate + burst` calls a second.
 
@@ -92,6 +96,7 @@ class VtexClient:
     ``limiter`` instead to share one bucket between several clients of the same account.
     ``get_order_per_minute`` paces Get order below VTEX's published quota for it (6000/min per
     account), so a busy pipeline is not answered 429s it could have avoided; None: no pacing.
+    ``get_order_pace`` replaces that pace with a given limiter (one shared by a cluster's processes).
     """
 
     def __init__(
@@ -102,7 +107,7 @@ class VtexClient:
         environment: str = "vtexcommercestable",
         base_url: str | None = None,
         requests_per_second: float | None = None,
-        burst: int = 10,
+        burst: int = DEFAULT_BURST,
         timeout_s: float = 10.0,
         max_short_wait_s: float = 5.0,
         *,
@@ -116,6 +121,7 @@ class VtexClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         get_order_per_minute: int | None = GET_ORDER_PER_MINUTE,
         observer: CallObserver | None = None,
+        get_order_pace: RateLimiter | None = None,
     ) -> None:
         self.account_name = account_name
         self.base_url = base_url or f"https://{account_name}.{environment}.com.br"
@@ -138,7 +144,7 @@ class VtexClient:
             observer=observer,
         )
 
-        self._get_order_pace = make_limiter(*_pace_under(get_order_per_minute))
+        self._get_order_pace = get_order_pace or make_limiter(*pace_under(get_order_per_minute))
         self.get_order_per_minute = get_order_per_minute
 
     @property
