@@ -14,20 +14,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from orderbridge.store import sqlite_driver
+from orderbridge.store.writer import GroupCommit
+
+T = TypeVar("T")
 
 DEFAULT_URL = "sqlite+aiosqlite:///orderbridge.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "orderbridge_read_only"
+_WRITE = "orderbridge_write"
+WAL_AUTOCHECKPOINT_PAGES = 1000
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class WalUnavailable(RuntimeError):
+    """SQLite would not put the database in WAL mode: the service refuses to run on it."""
+
+
 _MIGRATION_LOCK_ID = 0x0B_0001  # any constant: the key of the PostgreSQL advisory lock around migrations
 
 
@@ -38,9 +51,19 @@ def _json_dumps(value: Any) -> str:
 class Database:
     """One engine and its session factories. Create once per process; `await dispose()` at the end."""
 
-    def __init__(self, url: str | URL = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str | URL = DEFAULT_URL,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        readers: int = 4,
+        max_batch: int = 256,
+    ) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            _refuse_in_memory(self.url.database or "")
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": _json_dumps,
@@ -61,6 +84,27 @@ class Database:
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.sync_engine = _sync_engine(self.url, echo=echo, readers=readers)
+        self._writer = GroupCommit(self.sync_engine.execution_options(**{_WRITE: True}), max_batch=max_batch)
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="orderbridge-reader")
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in a write transaction on the writer thread; its result once committed.
+
+        The transaction may be shared with other units (group commit, see `store.writer`); if it fails,
+        `fn` is run again alone, so it must only touch the database (or keep what it took)."""
+        return await self._writer.run(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in a read transaction on a reader thread (never on the event loop: a
+        slow list or count must not stall it). On SQLite a deferred BEGIN: readers never wait for the
+        writer (WAL)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _read, self.sync_engine, fn)
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        return self._writer
 
     @property
     def dialect(self) -> str:
@@ -82,25 +126,34 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic `upgrade head`)."""
+        """Bring the schema to the newest migration (Alembic `upgrade head`), off the loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.migrate_sync)
+
+    def migrate_sync(self) -> None:
         from orderbridge.store.migrate import upgrade_head
 
-        async with self.engine.begin() as conn:
+        with self.sync_engine.execution_options(**{_WRITE: True}).begin() as conn:
             if not self.is_sqlite:
                 # Several processes may start at once; the first migrates, the others then find it done.
                 # (On SQLite, BEGIN IMMEDIATE already serializes them.)
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
-            await conn.run_sync(upgrade_head)
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+            upgrade_head(conn)
 
     async def revision(self) -> str | None:
         """The schema's migration revision (None: never migrated)."""
         from orderbridge.store.migrate import current_revision
 
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(current_revision)
+        return await self.read(current_revision)
 
     async def dispose(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._close_sync)
         await self.engine.dispose()
+
+    def _close_sync(self) -> None:
+        self._writer.close()
+        self._readers.shutdown(wait=True)
+        self.sync_engine.dispose()
 
 
 def async_url(url: str | URL) -> URL:
@@ -173,3 +226,93 @@ def _enable_wal(cursor: Any) -> None:
             if "locked" not in str(error) or attempt == 99:
                 raise
             time.sleep(0.02)
+
+
+def sync_url(url: str | URL) -> URL:
+    """The URL with this project's driver filled in (`sqlite://…` → the standard library's sqlite3,
+    `postgresql://…` → psycopg 3), so operators can write plain URLs; older `sqlite+aiosqlite` URLs
+    keep working."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+aiosqlite"):
+        return parsed.set(drivername="sqlite+pysqlite")
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg_async"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _read(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    """On a reader thread."""
+    with engine.connect() as conn, conn.begin():
+        return fn(conn)
+
+
+def _sync_engine(url: URL, *, echo: bool, readers: int) -> Engine:
+    url = sync_url(url)
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        # The writer thread, the readers, and a spare for migrations and tools.
+        "pool_size": readers + 2,
+        "max_overflow": readers + 2,
+    }
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        _refuse_in_memory(database)
+        # Connections move between the pool's threads (one at a time): sqlite3's same-thread check
+        # would refuse that. The busy timeout applies to a writer of another process.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(url, **kwargs)
+        _tune_sync_sqlite(engine, database)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    return create_engine(url, **kwargs)
+
+
+def _refuse_in_memory(database: str) -> None:
+    if database in ("", ":memory:") or "mode=memory" in database:
+        raise ValueError(
+            "orderbridge needs a SQLite database file: an in-memory database is private to each "
+            "connection, and the writer and readers use connections of their own"
+        )
+
+
+def _tune_sync_sqlite(engine: Engine, database: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let the "begin" event below issue BEGIN itself (sqlite3 would emit a deferred one).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            _require_wal(cursor, database)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # Checkpoints run in the COMMIT that crosses the threshold: on the writer thread.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _require_wal(cursor: Any, database: str) -> None:
+    """Put the file in WAL mode (persistent) and check that SQLite agreed.
+
+    Without WAL a reader blocks the writer and the writer every reader; SQLite silently keeps the old
+    journal mode where WAL cannot work (a file system without shared memory or locks, such as many
+    network file systems). Running on such a file would look fine and stall under load: refuse.
+    """
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA journal_mode")
+    mode = str(cursor.fetchone()[0]).lower()
+    if mode != "wal":
+        raise WalUnavailable(
+            f"SQLite refused WAL mode for {database} (journal mode stays {mode!r}): orderbridge needs "
+            "WAL, which requires a local file system with shared memory and file locks (not a network "
+            "file system); put the database on a local disk or use PostgreSQL"
+        )
