@@ -34,7 +34,7 @@ def postgres_url_or_skip() -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "orderbridge.db"
-        url = f"sqlite+aiosqlite:///{path}"
+        url = f"sqlite:///{path}"
         asyncio.run(_migrate(Database(url)))
         yield url
         return

@@ -109,7 +109,6 @@ class Service:
             {a.name: policy_of(a) for a in settings.accounts},
             timing=timing
             or Timing(
-                write_gather_s=settings.write_gather_ms / 1000,
                 incomplete_recheck_s=settings.incomplete_recheck_s,
                 incomplete_recheck_max_s=max(
                     settings.incomplete_recheck_max_s, settings.incomplete_recheck_s

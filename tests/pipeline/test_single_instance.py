@@ -47,7 +47,7 @@ PASSWORD = "n0t-in-any-message"
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+        yield f"sqlite:///{tmp_path / 'ob.db'}"
         return
     url = create_migrated_database(postgres_url_or_skip())
     try:
