@@ -22,7 +22,10 @@ How it works
   process on this host (same host, pid gone or reused) are returned at once. The crashed attempt counts,
   so a job that kills its process ends parked rather than looping.
 - On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so several processes can share a database;
-  wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`).
+  wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`). On SQLite the
+  service is alone on its database (its instance lock), so an idle loop sleeps until the next job is
+  due, at most `idle_poll_s` (a job an operator's command adds is found within that); a wake-up after an
+  in-process enqueue ends the sleep at once.
 
 Mapping to procrastinate (a later adapter implementing the same port, handlers unchanged)
 - `kind` → the task name; `payload` → the task's keyword arguments; `Job` is built from the job context.
@@ -124,6 +127,7 @@ class EmbeddedQueue:
         keep_done_s: float = 86_400.0,
         rng: Callable[[], float] = random.random,
         gather_s: float = 0.005,
+        idle_poll_s: float = 1.0,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -140,6 +144,9 @@ class EmbeddedQueue:
         self._next_purge = 0.0
         self._next_release = 0.0
         self.gather_s = gather_s
+        self.idle_poll_s = idle_poll_s
+        #: When the earliest waiting job is due (epoch s), as the last claim that found nothing saw it.
+        self._next_due: float | None = None
         self._rng = rng
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -270,7 +277,7 @@ class EmbeddedQueue:
                     if not self._tasks and not self._outcomes:
                         self._idle.set()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+                        await asyncio.wait_for(self._wakeup.wait(), self._idle_wait_s())
                     self._wakeup.clear()
                 if self.gather_s > 0 and self._tasks and not stop.is_set():
                     # Jobs are finishing all the time: a few milliseconds' wait lets one cycle (one
@@ -337,7 +344,10 @@ class EmbeddedQueue:
                 expired = self._release(conn, jobs.c.lease_until < now)
             if now >= self._next_purge:
                 self._purge_done(conn, now)
-            return expired, self._claim(conn, free, now) if free > 0 else []
+            claimed = self._claim(conn, free, now) if free > 0 else []
+            if free > 0 and not claimed:
+                self._next_due = conn.scalar(_NEXT_DUE)
+            return expired, claimed
 
         expired, claimed = await self.db.write(bookkeeping)
         if expired:
@@ -346,6 +356,15 @@ class EmbeddedQueue:
             self._tasks[job.id] = asyncio.create_task(self._execute(job), name=f"job-{job.id}-{job.kind}")
         self._counters["claimed"] += len(claimed)
         return bool(outcomes or claimed or expired)
+
+    def _idle_wait_s(self) -> float:
+        """How long an idle loop waits for a wake-up before it looks for due jobs again."""
+        if self.db.dialect == "postgresql":
+            return self.poll_interval_s  # other processes may share the queue
+        longest = max(self.idle_poll_s, self.poll_interval_s)
+        if self._next_due is None:
+            return longest
+        return min(max(self._next_due - self.clock(), self.poll_interval_s), longest)
 
     def _claim(self, conn: Connection, limit: int, now: float) -> list[Job]:
         claim = _CLAIM_FOR_UPDATE if self.db.dialect == "postgresql" else _CLAIM
@@ -585,6 +604,7 @@ def _claim_statement(lock: str) -> Any:
 
 
 _CLAIM = _claim_statement("")
+_NEXT_DUE = select(func.min(jobs.c.run_at)).where(jobs.c.status.in_(("ready", "retry")))
 _CLAIM_FOR_UPDATE = _claim_statement("FOR UPDATE SKIP LOCKED")
 _WRITE_OUTCOME = (
     update(jobs)

@@ -90,6 +90,7 @@ class GroupCommit:
         self._started = False
         self._lock = threading.Lock()
         self._closed = False
+        self._conn: Connection | None = None
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` in a (possibly shared) write transaction; its result once committed."""
@@ -122,6 +123,7 @@ class GroupCommit:
         while True:
             first = self._queue.get()
             if first is None:
+                self._drop_connection()
                 return
             batch = [first]
             stop = False
@@ -138,13 +140,40 @@ class GroupCommit:
             if batch:
                 self._commit(batch)
             if stop:
+                self._drop_connection()
                 return
+
+    def _connection(self) -> Connection:
+        """The writer's connection, kept between transactions (a pool checkout per transaction cost more
+        than a small transaction); a fresh one after a failure may have broken it."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            conn = self._conn = self.engine.connect()
+        return conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def _transaction(self, units: list[_Unit]) -> list[Any]:
+        conn = self._connection()
+        try:
+            with _deferring(conn), conn.begin():
+                results = [self._call(conn, unit) for unit in units]
+                _flush(conn)
+        except BaseException:
+            # Whatever failed (a unit, the database, the connection), start the next one afresh.
+            self._drop_connection()
+            raise
+        return results
 
     def _commit(self, batch: list[_Unit]) -> None:
         try:
-            with self.engine.connect() as conn, _deferring(conn), conn.begin():
-                results = [self._call(conn, unit) for unit in batch]
-                _flush(conn)
+            results = self._transaction(batch)
         except Exception as error:
             for unit in batch:
                 unit.callbacks.clear()
@@ -160,9 +189,7 @@ class GroupCommit:
 
     def _alone(self, unit: _Unit) -> None:
         try:
-            with self.engine.connect() as conn, _deferring(conn), conn.begin():
-                result = self._call(conn, unit)
-                _flush(conn)
+            (result,) = self._transaction([unit])
         except Exception as error:
             unit.callbacks.clear()
             _settle(unit, error=error)
@@ -173,7 +200,7 @@ class GroupCommit:
 
     @staticmethod
     def _call(conn: Connection, unit: _Unit) -> Any:
-        with _collecting(conn, unit.callbacks):
+        with collecting_after_commit(conn, unit.callbacks):
             return unit.fn(conn)
 
 
@@ -194,7 +221,8 @@ def _flush(conn: Connection) -> None:
 
 
 @contextlib.contextmanager
-def _collecting(conn: Connection, callbacks: list[Callable[[], None]]) -> Iterator[None]:
+def collecting_after_commit(conn: Connection, callbacks: list[Callable[[], None]]) -> Iterator[None]:
+    """While in the block, `after_commit(conn, …)` appends to `callbacks` (the caller runs them)."""
     conn.info[_AFTER_COMMIT] = callbacks
     try:
         yield
