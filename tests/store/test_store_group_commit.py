@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
+from loop_ticks import counting_ticks
 from orderbridge.store import tables
 from orderbridge.store.db import Database, WalUnavailable
 from orderbridge.store.group_commit import after_commit
@@ -121,22 +122,11 @@ async def test_a_slow_read_does_not_stall_the_event_loop(db: Database) -> None:
         raw.create_function("pause_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
         return int(conn.execute(text("SELECT pause_ms(400)")).scalar_one())
 
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    counting = asyncio.create_task(ticker())
-    try:
+    async with counting_ticks(0.01) as ticks:
         assert await db.read(slow) == 400
-    finally:
-        counting.cancel()
 
     # 400 ms at 10 ms a tick: a loop blocked by the read would have ticked once or twice.
-    assert ticks >= 10
+    assert ticks.count >= 10
 
 
 async def test_reads_see_what_committed_writes_wrote(db: Database) -> None:
