@@ -346,7 +346,9 @@ class EmbeddedQueue:
                 self._purge_done(conn, now)
             claimed = self._claim(conn, free, now) if free > 0 else []
             if free > 0 and not claimed:
-                self._next_due = conn.scalar(_NEXT_DUE)
+                # Only jobs due later: one due now but not claimed waits for its lock, and the job that
+                # holds the lock wakes the loop when it ends.
+                self._next_due = conn.scalar(_NEXT_DUE, {"now": now})
             return expired, claimed
 
         expired, claimed = await self.db.write(bookkeeping)
@@ -604,7 +606,9 @@ def _claim_statement(lock: str) -> Any:
 
 
 _CLAIM = _claim_statement("")
-_NEXT_DUE = select(func.min(jobs.c.run_at)).where(jobs.c.status.in_(("ready", "retry")))
+_NEXT_DUE = select(func.min(jobs.c.run_at)).where(
+    jobs.c.status.in_(("ready", "retry")), jobs.c.run_at > bindparam("now")
+)
 _CLAIM_FOR_UPDATE = _claim_statement("FOR UPDATE SKIP LOCKED")
 _WRITE_OUTCOME = (
     update(jobs)
