@@ -148,6 +148,8 @@ class Harness:
         stats = await self.stats()
         if stats["feed_depth"] != 0:
             return False
+        if not self.warehouse.path.exists():
+            return False  # the pipeline has not started its ERP yet (it registers the accounts first)
         states = self.warehouse.summary().states
         if any(state not in FINAL_WAREHOUSE for state in states):
             return False
