@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/latency.py                              # 2, 20, 40, 60 orders/s, 30 s each
     .venv/bin/python bench/latency.py --rates 2,20 --seconds 5     # a short look
-    .venv/bin/python bench/latency.py --intakes hook --write-gather-ms 0 --workers 32   # compare settings
+    .venv/bin/python bench/latency.py --intakes hook --workers 32   # compare settings
 
 For each intake (`hook`, `feed`) and each rate, a fresh `orderbridge sandbox` process (50 ms latency on
 every VTEX call) and a fresh pipeline process (`orderbridge run --config`, the service's DEFAULT settings
-unless `--write-gather-ms`/`--workers` say otherwise; the `webhook` ERP adapter). The ERP is a small
+unless `--workers` says otherwise; the `webhook` ERP adapter). The ERP is a small
 receiver in this process that checks each delivery's signature, answers "accepted" at once and notes
 when each order arrived. After a few warm-up orders (not counted), the bench creates one
 ready-for-handling order at a time at the sandbox, at the steady rate, for `--seconds`; then waits until
@@ -116,11 +116,7 @@ def write_config(workdir: Path, vtex_url: str, erp_url: str, intake: str, args: 
     """Only what this setup needs (where things are, the intake, the webhook ERP); every tuning key is
     the service's default unless a flag asks for another value."""
     api_port = free_port()
-    tuning = "".join(
-        f"{key} = {value}\n"
-        for key, value in (("workers", args.workers), ("write_gather_ms", args.write_gather_ms))
-        if value is not None
-    )
+    tuning = f"workers = {args.workers}\n" if args.workers is not None else ""
     hook = f'hook_url = "http://127.0.0.1:{api_port}/hooks/vtex/{ACCOUNT}"\n' if intake == "hook" else ""
     path = workdir / "orderbridge.toml"
     path.write_text(
@@ -360,12 +356,10 @@ def spread(values: list[float]) -> str:
 
 def report(results: list[RateResult], args: argparse.Namespace) -> None:
     workers = args.workers if args.workers is not None else DEFAULTS["workers"].default
-    gather = args.write_gather_ms if args.write_gather_ms is not None else DEFAULTS["write_gather_ms"].default
     hooks = "the sandbox's 100 ms ticker" if args.sandbox_hook_tick else "pushed as each order is created"
     print(
         f"conditions: {args.latency_ms} ms latency on every VTEX call, webhook ERP answering at once,"
-        f" workers={workers} write_gather_ms={gather}"
-        f"{'' if args.workers is None and args.write_gather_ms is None else ' (not the defaults)'};"
+        f" workers={workers}{'' if args.workers is None else ' (not the default)'};"
         f" hooks {hooks}; {args.seconds:g} s per rate"
     )
     print(" " * 28 + "| ready → handover (ms)       | ready → start-handling (ms) |    CPU   idle CPU")
@@ -416,7 +410,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--intakes", default="hook,feed", help="hook, feed or both, comma-separated")
     parser.add_argument("--latency-ms", type=int, default=50, help="latency of every VTEX call")
     parser.add_argument("--workers", type=int, help="job workers (default: the service's)")
-    parser.add_argument("--write-gather-ms", type=float, help="group-commit wait (default: the service's)")
     parser.add_argument("--warmup", type=int, default=5, help="orders end to end before measuring")
     parser.add_argument("--idle-s", type=float, default=3.0, help="seconds of idle CPU measured first")
     parser.add_argument("--drain-timeout-s", type=float, default=120.0, help="wait for the last orders")

@@ -1,7 +1,7 @@
 """Moment 1 at volume: orderbridge against the seed guide's one-loop integration, same VTEX conditions.
 
     .venv/bin/python bench/pipeline.py            # 3000 orders for orderbridge, 100 for the baseline
-    .venv/bin/python bench/pipeline.py --orders 500 --baseline-orders 50 --write-gather-ms 40 --workers 64
+    .venv/bin/python bench/pipeline.py --orders 500 --baseline-orders 50 --workers 128
     .venv/bin/python bench/pipeline.py --py-spy /tmp/pipeline.txt   # also profile the pipeline process
     .venv/bin/python bench/pipeline.py --cprofile /tmp/pipeline.prof  # deterministic profile (slower)
 
@@ -85,9 +85,8 @@ def write_config(workdir: Path, base_url: str, args: argparse.Namespace) -> Path
     path = workdir / "orderbridge.toml"
     path.write_text(
         f"""
-database_url = "sqlite+aiosqlite:///{workdir / "orderbridge.db"}"
+database_url = "sqlite:///{workdir / "orderbridge.db"}"
 workers = {args.workers}
-write_gather_ms = {args.write_gather_ms}
 reconcile_interval_s = 3600
 log_level = "warning"
 
@@ -265,7 +264,7 @@ def report(ob: OrderbridgeResult, baseline_rate: float, args: argparse.Namespace
     per_order_ms = 1000 * ob.cpu_work_s / ob.orders
     lines = [
         f"conditions: {args.latency_ms} ms latency per call, Get order {args.get_order_per_minute}/min,"
-        f" orderbridge workers={args.workers} pollers={args.pollers} write_gather_ms={args.write_gather_ms}",
+        f" orderbridge workers={args.workers} pollers={args.pollers}",
         f"orderbridge : {ob.rate:7.1f} orders/s  ({ob.orders} orders in {ob.work_s:.1f} s of work;"
         f" {ob.elapsed_s:.1f} s from launch; Get order 429s: {ob.get_order_429})",
         f"baseline    : {baseline_rate:7.1f} orders/s  ({args.baseline_orders} orders, seed guide's loop)",
@@ -297,9 +296,6 @@ def parse_args() -> argparse.Namespace:
     defaults = Settings.model_fields  # orderbridge's own defaults, so the bench measures what users get
     parser.add_argument("--workers", type=int, default=defaults["workers"].default, help="job workers")
     parser.add_argument("--pollers", type=int, default=4, help="orderbridge feed pollers")
-    parser.add_argument(
-        "--write-gather-ms", type=float, default=defaults["write_gather_ms"].default, help="group-commit wait"
-    )
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile of the pipeline")

@@ -44,7 +44,7 @@ ORDERS: list[dict[str, Any]] = [
 def seed_database(directory: Path, vtex_unreachable: str | None = None) -> str:
     """A config file pointing at a fresh database holding `ORDERS` (and, for `vtex_unreachable`, that
     account's VTEX as the service records an outage); its path."""
-    url = f"sqlite+aiosqlite:///{directory / 'ob.db'}"
+    url = f"sqlite:///{directory / 'ob.db'}"
     asyncio.run(_seed(url, vtex_unreachable))
     config = directory / "orderbridge.toml"
     config.write_text(f'database_url = "{url}"\n')
@@ -55,23 +55,23 @@ async def _seed(url: str, vtex_unreachable: str | None) -> None:
     db = Database(url)
     await db.migrate()
     try:
-        async with db.engine.begin() as conn:
+        with db.begin() as conn:
             for n, order in enumerate(ORDERS):
-                await conn.execute(
+                conn.execute(
                     tables.orders.insert().values(
                         last_change="", snapshot={}, created_at=NOW - timedelta(hours=3),
                         updated_at=NOW - timedelta(minutes=7 * n), version=1, **order,
                     )
                 )  # fmt: skip
             first = ORDERS[0]["order_id"]
-            await conn.execute(
+            conn.execute(
                 tables.commands.insert().values(
                     id="c0ffee00-0000-4000-8000-000000000001", account="sandboxaccount", order_id=first,
                     kind="invoice", payload={"invoiceNumber": "NF-000123456"}, status="sent",
                     channel="rest", invoice_number="NF-000123456", created_at=NOW, updated_at=NOW,
                 )
             )  # fmt: skip
-            await conn.execute(
+            conn.execute(
                 tables.attempts.insert().values(
                     account="sandboxaccount", order_id=first, action="vtex.invoice", outcome="retry",
                     http_status=503, detail="Service Unavailable", at=NOW,

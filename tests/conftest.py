@@ -50,7 +50,7 @@ def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "orderbridge.db"
-        url = f"sqlite+aiosqlite:///{path}"
+        url = f"sqlite:///{path}"
         asyncio.run(_migrate(Database(url)))
         yield url
         return

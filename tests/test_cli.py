@@ -23,13 +23,13 @@ def test_version_command_prints_the_package_version() -> None:
 def test_operator_commands_never_create_a_database(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.db"
     config = tmp_path / "orderbridge.toml"
-    config.write_text(f'database_url = "sqlite+aiosqlite:///{missing}"\n')
+    config.write_text(f'database_url = "sqlite:///{missing}"\n')
     runner = CliRunner()
 
     for args in (["status"], ["orders", "list"], ["orders", "show", "1-01"], ["orders", "retry", "--parked"]):
         result = runner.invoke(app, [*args, "--config", str(config)])
         assert result.exit_code == 2, (args, result.output)
-        assert f"no orderbridge database at sqlite+aiosqlite:///{missing}; pass --config" in result.output
+        assert f"no orderbridge database at sqlite:///{missing}; pass --config" in result.output
         assert "Traceback" not in result.output
     assert not missing.exists()
 
@@ -39,7 +39,7 @@ def test_retrying_every_parked_order_reports_how_many(tmp_path: Path) -> None:
 
     from orderbridge.store.db import Database
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+    url = f"sqlite:///{tmp_path / 'ob.db'}"
 
     async def create() -> None:
         db = Database(url)
@@ -172,7 +172,7 @@ def test_migrate_brings_a_new_database_to_the_newest_schema_and_check_says_so(tm
 
     database = tmp_path / "deploy" / "orderbridge.db"
     config = tmp_path / "orderbridge.toml"
-    config.write_text(f'database_url = "sqlite+aiosqlite:///{database}"\n')
+    config.write_text(f'database_url = "sqlite:///{database}"\n')
     runner = CliRunner()
 
     def migrate(*flags: str) -> tuple[int, str]:

@@ -63,7 +63,7 @@ def test_the_example_file_loads_with_the_documented_defaults(tmp_path: Path) -> 
 def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, MINIMAL))
     account = settings.accounts[0]
-    assert settings.database_url == "sqlite+aiosqlite:///orderbridge.db"
+    assert settings.database_url == "sqlite:///orderbridge.db"
     assert (account.intake, account.pollers, account.maxlot, account.change_api) == ("feed", 4, 10, "v2")
     assert account.environment == "vtexcommercestable" and account.base_url is None
     assert account.feed_filter == FromWorkflowFilter(

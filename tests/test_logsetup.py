@@ -68,7 +68,7 @@ async def test_a_migration_logs_one_line(tmp_path, capsys) -> None:  # type: ign
     from orderbridge.store.db import Database
 
     configure_logging("INFO")
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     await db.migrate()
     await db.migrate()
     await db.dispose()

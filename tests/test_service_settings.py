@@ -12,7 +12,7 @@ from orderbridge.config import load_settings
 from orderbridge.service import Service
 
 CONFIG = """
-database_url = "sqlite+aiosqlite:///{tmp}/orderbridge.db"
+database_url = "sqlite:///{tmp}/orderbridge.db"
 {extra}
 
 [[accounts]]

@@ -34,7 +34,7 @@ from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps, Timing
 from orderbridge.pipeline.erp_wiring import build_erp
 from orderbridge.pipeline.runtime import Pipeline
-from orderbridge.store.db import Database
+from orderbridge.store.db import Database, WalUnavailable
 from orderbridge.store.instance_lock import AlreadyRunning, single_instance
 from orderbridge.store.rate_limits import SharedRateLimits
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
@@ -44,6 +44,7 @@ from orderbridge.vtex.errors import VtexError
 log = structlog.get_logger("orderbridge.service")
 
 ALREADY_RUNNING_EXIT = 3
+UNUSABLE_DATABASE_EXIT = 2  # like a configuration problem: the file's `database_url` must change
 PRIVATE_UMASK = 0o077
 
 
@@ -128,7 +129,6 @@ class Service:
             {a.name: policy_of(a) for a in settings.accounts},
             timing=timing
             or Timing(
-                write_gather_s=settings.write_gather_ms / 1000,
                 incomplete_recheck_s=settings.incomplete_recheck_s,
                 incomplete_recheck_max_s=max(
                     settings.incomplete_recheck_max_s, settings.incomplete_recheck_s
@@ -238,7 +238,8 @@ def _bound_port(server: uvicorn.Server) -> int | None:
 
 def run_service(config: Path | None) -> int:
     """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM. The exit status:
-    0, or 3 when another service already runs on the same database (the message says which)."""
+    0, 3 when another service already runs on the same database (the message says which), or 2 when
+    SQLite refuses WAL mode for the database file (the message names it)."""
     # Databases, their WAL, the warehouse and the files adapter's folders hold customers' personal data:
     # whatever umask the service was started with, it creates files 0600 and directories 0700.
     os.umask(PRIVATE_UMASK)
@@ -251,6 +252,9 @@ def run_service(config: Path | None) -> int:
         except AlreadyRunning as refused:
             print(f"orderbridge: {refused}", file=sys.stderr)
             return ALREADY_RUNNING_EXIT
+        except WalUnavailable as refused:
+            print(f"orderbridge: {refused}", file=sys.stderr)
+            return UNUSABLE_DATABASE_EXIT
     return 0
 
 

@@ -22,7 +22,7 @@ from pipeline.conftest import ACCOUNT, APP_KEY, APP_TOKEN, sandbox_config
 TOKEN = "erp-t0ken-for-tests"
 HOOK_SECRET = "hook-s3cret-for-tests"
 CONFIG = """
-database_url = "sqlite+aiosqlite:///{db}"
+database_url = "sqlite:///{db}"
 workers = 2
 reconcile_interval_s = 3600
 

@@ -32,10 +32,10 @@ async def _record_outages(url: str) -> None:
     db = Database(url)
     await db.migrate()
     try:
-        async with db.transaction() as session:
-            await repo.upsert_account(session, "shop", {})
-            await repo.upsert_account(session, "calm", {})
-            await repo.set_erp_channel(
+        with db.begin() as session:
+            repo.upsert_account(session, "shop", {})
+            repo.upsert_account(session, "calm", {})
+            repo.set_erp_channel(
                 session, "webhook", healthy=False, consecutive_failures=7,
                 last_error="POST https://erp.example/orders: 503", changed_at=NOW,
             )  # fmt: skip
@@ -58,7 +58,7 @@ def _signed_in(client: TestClient) -> None:
 def test_the_overview_shows_erp_channel_health_and_an_account_whose_vtex_is_unreachable(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+    url = f"sqlite:///{tmp_path / 'ob.db'}"
     asyncio.run(_record_outages(url))
     db = Database(url)
     policies = {name: AccountPolicy(name) for name in ("shop", "calm")}
@@ -104,7 +104,7 @@ def _calls(account: str, count: int, *, rate_limited: int = 0) -> None:
 def test_the_overview_shows_each_accounts_vtex_calls_per_minute_and_429s_against_its_own_limit(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+    url = f"sqlite:///{tmp_path / 'ob.db'}"
     asyncio.run(_record_outages(url))
     # Names of their own: the counters are the process's, shared with every other test.
     busy, calm = "busy-minute-shop", "calm-minute-shop"

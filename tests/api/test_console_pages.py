@@ -36,26 +36,24 @@ async def _seed(url: str) -> None:
     db = Database(url)
     await db.migrate()
     try:
-        async with db.transaction() as session:
-            await repo.upsert_account(session, "shop", {})
-            await repo.upsert_account(session, "calm", {})
-            await repo.set_account_paused(session, "calm", True, "VTEX answered 401: appKey revoked")
+        with db.begin() as session:
+            repo.upsert_account(session, "shop", {})
+            repo.upsert_account(session, "calm", {})
+            repo.set_account_paused(session, "calm", True, "VTEX answered 401: appKey revoked")
             for n in range(2):
-                await repo.record_intake_event(
-                    session, "shop", "hook", order_id(n), "handling", None, "t", {}
-                )
+                repo.record_intake_event(session, "shop", "hook", order_id(n), "handling", None, "t", {})
             for n in range(ORDERS):
                 status = "handling" if n % 2 else "invoiced"
                 raw = {"orderId": order_id(n), "sellerOrderId": f"SLR-{n:04d}", "status": status}
-                await repo.upsert_order(session, "shop", order_id(n), status, raw, {"value_cents": 100}, "t")
-            await repo.set_pipeline_state(session, "shop", order_id(7), "parked", park_reason="test")
+                repo.upsert_order(session, "shop", order_id(n), status, raw, {"value_cents": 100}, "t")
+            repo.set_pipeline_state(session, "shop", order_id(7), "parked", park_reason="test")
     finally:
         await db.dispose()
 
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[TestClient]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+    url = f"sqlite:///{tmp_path / 'ob.db'}"
     asyncio.run(_seed(url))
     erp: Any = None
     deps = PipelineDeps(Database(url), {}, erp, {name: AccountPolicy(name) for name in ("shop", "calm")})

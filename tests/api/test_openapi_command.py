@@ -35,7 +35,7 @@ def test_the_running_service_serves_the_very_document_the_command_prints(tmp_pat
             self.deps = deps
 
     erp: Any = None
-    deps = PipelineDeps(Database(f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"), {}, erp, {})
+    deps = PipelineDeps(Database(f"sqlite:///{tmp_path / 'ob.db'}"), {}, erp, {})
     deps.sink = erp  # only the document is read
     printed = json.loads(CliRunner().invoke(app, ["openapi"]).output)
 

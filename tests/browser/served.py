@@ -105,7 +105,7 @@ def _started(server: uvicorn.Server) -> Any:
 def served_console(tmp: Path, token: str, orders: int = 5, refused: int = 3) -> Iterator[ServedConsole]:
     served = ServedConsole(
         base_url=f"http://127.0.0.1:{free_port()}",
-        database_url=f"sqlite+aiosqlite:///{tmp / 'orderbridge.db'}",
+        database_url=f"sqlite:///{tmp / 'orderbridge.db'}",
         token=token,
     )
     ready = threading.Event()

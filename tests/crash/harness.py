@@ -41,7 +41,7 @@ def write_config(workdir: Path, base_url: str, warehouse: str = "") -> Path:
     path = workdir / "orderbridge.toml"
     path.write_text(
         f"""
-database_url = "sqlite+aiosqlite:///{workdir / "orderbridge.db"}"
+database_url = "sqlite:///{workdir / "orderbridge.db"}"
 workers = 8
 reconcile_interval_s = 3600
 log_level = "warning"

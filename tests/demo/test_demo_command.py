@@ -38,7 +38,7 @@ def orderbridge(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_demo_moves_every_order_exactly_once_and_says_so_in_one_json_object(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    database_url = f"sqlite:///{tmp_path / 'demo.db'}"
 
     result = orderbridge(
         "demo", "--orders", "20", "--json", "--timeout", "60", "--database-url", database_url

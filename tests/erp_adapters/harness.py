@@ -81,14 +81,14 @@ class Harness:
                 .select_from(tables.jobs)
                 .where(tables.jobs.c.status.in_(tables.UNFINISHED_JOB_STATUSES))
             )
-            async with self.db.read_session() as session:
-                return int((await session.execute(query)).scalar_one()) == 0
+            with self.db.connect() as session:
+                return int((session.execute(query)).scalar_one()) == 0
 
         await eventually(quiet, what="the pipeline to settle")
 
     async def order_row(self, order_id: str) -> repo.OrderRow | None:
-        async with self.db.read_session() as session:
-            return await repo.get_order(session, ACCOUNT, order_id)
+        with self.db.connect() as session:
+            return repo.get_order(session, ACCOUNT, order_id)
 
     async def snapshot(self, order_id: str) -> OrderSnapshot:
         snapshot = await self.sink.current_order(ACCOUNT, order_id)
@@ -127,7 +127,7 @@ async def running_pipeline(
     config = sandbox or SandboxConfig(
         account_name=ACCOUNT, app_key=APP_KEY, app_token=APP_TOKEN, invoice_settle_s=0.1, cancel_settle_s=0.1
     )
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orderbridge.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'orderbridge.db'}")
     await db.migrate()
     async with SandboxServer(config) as server:
         client = VtexClient(

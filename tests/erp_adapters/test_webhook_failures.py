@@ -70,15 +70,15 @@ async def denies(h: Harness) -> int:
 
 
 async def parked_jobs(h: Harness) -> int:
-    async with h.db.read_session() as session:
+    with h.db.connect() as session:
         query = select(tables.jobs.c.id).where(tables.jobs.c.status == "parked")
-        return len((await session.execute(query)).all())
+        return len((session.execute(query)).all())
 
 
 async def channel(h: Harness) -> dict[str, Any] | None:
-    async with h.db.read_session() as session:
+    with h.db.connect() as session:
         erp_only = ~tables.erp_channels.c.name.startswith(VTEX_CHANNEL_PREFIX)  # not VTEX's own health
-        row = (await session.execute(select(tables.erp_channels).where(erp_only))).mappings().one_or_none()
+        row = (session.execute(select(tables.erp_channels).where(erp_only))).mappings().one_or_none()
     return dict(row) if row is not None else None
 
 

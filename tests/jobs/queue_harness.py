@@ -19,6 +19,7 @@ import psycopg
 import sqlalchemy
 from procrastinate import App, PsycopgConnector
 from procrastinate.testing import InMemoryConnector
+from sqlalchemy import Connection
 
 from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.jobs.port import Handler, NewJob, ParkedJob
@@ -71,8 +72,8 @@ POLL_S = 0.02
 
 
 class EmbeddedHarness:
-    """The embedded queue on a fresh SQLite file. Its enqueue takes an `AsyncSession` today; when the
-    store's sync path lands, `enqueue_in_transaction` is the one place to switch to a sync `Connection`."""
+    """The embedded queue on a fresh SQLite file; its enqueue writes in a transaction of the store's
+    writer thread (`Database.write`), as the pipeline's do."""
 
     name = "embedded"
 
@@ -102,18 +103,19 @@ class EmbeddedHarness:
         `enqueue_many` (None). The only place that uses the embedded queue's enqueue API."""
         assert isinstance(queue, EmbeddedQueue)
         results: list[int | None] = []
-        try:
-            async with self.db.transaction() as session:
-                for call in calls:
-                    if isinstance(call, dict):
-                        results.append(await queue.enqueue(session, **call))
-                    else:
-                        await queue.enqueue_many(session, call)
-                        results.append(None)
-                if not commit:
-                    raise _RolledBack
-        except _RolledBack:
-            pass
+
+        def enqueue_all(conn: Connection) -> None:
+            for call in calls:
+                if isinstance(call, dict):
+                    results.append(queue.enqueue(conn, **call))
+                else:
+                    queue.enqueue_many(conn, call)
+                    results.append(None)
+            if not commit:
+                raise _RolledBack
+
+        with contextlib.suppress(_RolledBack):
+            await self.db.write(enqueue_all)
         return results
 
     async def enqueue(self, queue: QueueUnderTest, **job: Any) -> int | None:

@@ -17,9 +17,9 @@ from orderbridge.store.tables import jobs
 async def enqueue_and_claim_as(db: Database, worker: str, lease_until: float, attempt: int = 1) -> int:
     """What a crashed process leaves behind: a job it claimed and never finished."""
     queue = EmbeddedQueue(db, {})
-    async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="work", lock="acme:o1", payload={})
-        await session.execute(
+    with db.begin() as session:
+        job_id = queue.enqueue(session, kind="work", lock="acme:o1", payload={})
+        session.execute(
             update(jobs)
             .where(jobs.c.id == job_id)
             .values(status="running", worker=worker, lease_until=lease_until, attempt=attempt)
@@ -29,8 +29,8 @@ async def enqueue_and_claim_as(db: Database, worker: str, lease_until: float, at
 
 
 async def status_of(db: Database, job_id: int) -> tuple[str, int]:
-    async with db.read_session() as session:
-        row = (await session.execute(select(jobs.c.status, jobs.c.attempt).where(jobs.c.id == job_id))).one()
+    with db.connect() as session:
+        row = (session.execute(select(jobs.c.status, jobs.c.attempt).where(jobs.c.id == job_id))).one()
     return row.status, row.attempt
 
 
@@ -92,8 +92,8 @@ async def test_a_slow_job_keeps_its_lease_while_it_runs(db: Database) -> None:
         await release.wait()
 
     queue = EmbeddedQueue(db, {"slow": slow}, lease_s=0.3, poll_interval_s=0.01)
-    async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="slow", lock="acme:o1", payload={})
+    with db.begin() as session:
+        job_id = queue.enqueue(session, kind="slow", lock="acme:o1", payload={})
     stop = asyncio.Event()
     runner = asyncio.create_task(queue.run(stop))
     await asyncio.wait_for(started.wait(), 5)
@@ -114,8 +114,8 @@ async def test_stopping_mid_run_gives_the_job_back_without_spending_an_attempt(d
         await asyncio.Event().wait()
 
     queue = EmbeddedQueue(db, {"x": endless}, poll_interval_s=0.01, shutdown_grace_s=0.05)
-    async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind="x", lock="acme:o1", payload={})
+    with db.begin() as session:
+        job_id = queue.enqueue(session, kind="x", lock="acme:o1", payload={})
     stop = asyncio.Event()
     runner = asyncio.create_task(queue.run(stop))
     await asyncio.wait_for(started.wait(), 5)

@@ -23,11 +23,11 @@ async def test_jobs_enqueued_together_run_once_each_in_lock_order_and_a_waiting_
     queue = EmbeddedQueue(db, {"step": step}, concurrency=8, poll_interval_s=0.01)
     batch = [NewJob("step", f"acme:o{lock}", {"n": n}) for n in range(3) for lock in range(4)]
     coalesced = NewJob("step", "acme:o9", {"n": 0}, queueing_lock="sync:o9")
-    async with db.transaction() as session:
-        await queue.enqueue_many(session, [*batch, coalesced, coalesced])
-        await queue.enqueue_many(session, [])
-    async with db.read_session() as session:
-        stored = (await session.execute(select(jobs.c.lock, jobs.c.status))).all()
+    with db.begin() as session:
+        queue.enqueue_many(session, [*batch, coalesced, coalesced])
+        queue.enqueue_many(session, [])
+    with db.connect() as session:
+        stored = (session.execute(select(jobs.c.lock, jobs.c.status))).all()
     assert len(stored) == len(batch) + 1 and {status for _, status in stored} == {"ready"}
     await queue.run_until_idle(timeout_s=30)
     assert dict(seen) == {**{f"acme:o{lock}": [0, 1, 2] for lock in range(4)}, "acme:o9": [0]}

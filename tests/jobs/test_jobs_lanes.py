@@ -15,11 +15,11 @@ from orderbridge.store.db import Database
 from orderbridge.store.tables import jobs
 
 
-async def enqueue_many(queue: EmbeddedQueue, db: Database, locks: int, per_lock: int) -> None:
-    async with db.transaction() as session:
+def enqueue_many(queue: EmbeddedQueue, db: Database, locks: int, per_lock: int) -> None:
+    with db.begin() as session:
         for n in range(per_lock):
             for lock in range(locks):
-                await queue.enqueue(session, kind="step", lock=f"acme:o{lock}", payload={"n": n})
+                queue.enqueue(session, kind="step", lock=f"acme:o{lock}", payload={"n": n})
 
 
 async def test_a_locks_jobs_never_overlap_and_keep_their_order_under_concurrency(db: Database) -> None:
@@ -41,7 +41,7 @@ async def test_a_locks_jobs_never_overlap_and_keep_their_order_under_concurrency
         busy.discard(job.lock)
 
     queue = EmbeddedQueue(db, {"step": step}, concurrency=16, poll_interval_s=0.01)
-    await enqueue_many(queue, db, locks=40, per_lock=5)
+    enqueue_many(queue, db, locks=40, per_lock=5)
     await queue.run_until_idle(timeout_s=30)
     assert overlaps == []
     assert all(order == [0, 1, 2, 3, 4] for order in seen.values()) and len(seen) == 40
@@ -67,7 +67,7 @@ async def test_two_queues_sharing_a_database_run_each_job_once_and_in_lock_order
 
     a = EmbeddedQueue(db, {"step": handler("a")}, concurrency=8, poll_interval_s=0.01, token="host-a|1|a")
     b = EmbeddedQueue(db, {"step": handler("b")}, concurrency=8, poll_interval_s=0.01, token="host-b|1|b")
-    await enqueue_many(a, db, locks=20, per_lock=4)
+    enqueue_many(a, db, locks=20, per_lock=4)
     await asyncio.gather(a.run_until_idle(30), b.run_until_idle(30))
     assert overlaps == []
     assert len(runs) == 80 and len({(lock, n) for lock, n, _ in runs}) == 80
@@ -80,16 +80,16 @@ async def test_a_job_enqueued_by_a_handler_runs_without_waiting_for_a_poll(db: D
     done: list[str] = []
 
     async def first(job: Job) -> None:
-        async with db.transaction() as session:
-            await queue.enqueue(session, kind="second", lock=job.lock, payload={})
+        with db.begin() as session:
+            queue.enqueue(session, kind="second", lock=job.lock, payload={})
         done.append("first")
 
     async def second(job: Job) -> None:
         done.append("second")
 
     queue = EmbeddedQueue(db, {"first": first, "second": second}, poll_interval_s=30)
-    async with db.transaction() as session:
-        await queue.enqueue(session, kind="first", lock="acme:o1", payload={})
+    with db.begin() as session:
+        queue.enqueue(session, kind="first", lock="acme:o1", payload={})
     await queue.run_until_idle(timeout_s=5)  # a 30 s poll would time out: commits wake the queue
     assert done == ["first", "second"]
 
@@ -103,11 +103,11 @@ async def test_throughput_smoke_many_jobs_over_many_locks(db: Database) -> None:
         count += 1
 
     queue = EmbeddedQueue(db, {"step": step}, concurrency=32)
-    await enqueue_many(queue, db, locks=500, per_lock=4)
+    enqueue_many(queue, db, locks=500, per_lock=4)
     started = time.perf_counter()
     await queue.run_until_idle(timeout_s=60)
     elapsed = time.perf_counter() - started
     print(f"\n{db.dialect}: 2000 jobs in {elapsed:.2f}s = {2000 / elapsed:.0f} jobs/s; {queue.stats()}")
-    async with db.read_session() as session:
-        done = await session.scalar(select(func.count()).select_from(jobs).where(jobs.c.status == "done"))
+    with db.connect() as session:
+        done = session.scalar(select(func.count()).select_from(jobs).where(jobs.c.status == "done"))
     assert count == 2000 and done == 2000

@@ -20,15 +20,15 @@ def queue_for(db: Database, handlers: dict[str, Handler], **options: float) -> E
 
 
 async def add(queue: EmbeddedQueue, db: Database, kind: str, lock: str = "acme:o1", **payload: object) -> int:
-    async with db.transaction() as session:
-        job_id = await queue.enqueue(session, kind=kind, lock=lock, payload=dict(payload))
+    with db.begin() as session:
+        job_id = queue.enqueue(session, kind=kind, lock=lock, payload=dict(payload))
     assert job_id is not None
     return job_id
 
 
 async def job_row(db: Database, job_id: int) -> dict[str, object]:
-    async with db.read_session() as session:
-        return dict((await session.execute(select(jobs).where(jobs.c.id == job_id))).mappings().one())
+    with db.connect() as session:
+        return dict((session.execute(select(jobs).where(jobs.c.id == job_id))).mappings().one())
 
 
 async def test_a_failing_job_is_retried_until_it_succeeds(db: Database) -> None:
@@ -163,8 +163,8 @@ async def test_an_operator_can_requeue_every_parked_job_of_a_lock(db: Database) 
     await add(queue, db, "x", lock="acme:o1")
     await add(queue, db, "x", lock="acme:o2")
     await queue.run_until_idle(timeout_s=10)
-    async with db.read_session() as session:
-        assert (await job_counts(session))[("acme", "parked")] == 3
+    with db.connect() as session:
+        assert (job_counts(session))[("acme", "parked")] == 3
     assert len(await queue.requeue_parked("acme:o1")) == 2
     assert [p.lock for p in await queue.list_parked()] == ["acme:o2"]
 
@@ -190,19 +190,19 @@ async def test_dedupe_coalesces_into_an_unclaimed_job_but_not_into_a_running_one
 
     queue = queue_for(db, {"sync": sync})
 
-    async def enqueue_sync() -> int | None:
-        async with db.transaction() as session:
-            return await queue.enqueue(
+    def enqueue_sync() -> int | None:
+        with db.begin() as session:
+            return queue.enqueue(
                 session, kind="sync", lock="acme:o1", payload={}, queueing_lock="sync:acme:o1"
             )
 
-    first = await enqueue_sync()
-    assert first is not None and await enqueue_sync() is None
+    first = enqueue_sync()
+    assert first is not None and enqueue_sync() is None
     stop = asyncio.Event()
     runner = asyncio.create_task(queue.run(stop))
     await asyncio.wait_for(started.wait(), 5)
-    second = await enqueue_sync()  # the first one is running: it may have read the order already
-    third = await enqueue_sync()
+    second = enqueue_sync()  # the first one is running: it may have read the order already
+    third = enqueue_sync()
     assert second is not None and third is None
     release.set()
     stop.set()
@@ -218,13 +218,12 @@ async def test_a_job_enqueued_in_a_rolled_back_transaction_does_not_exist(db: Da
         ran.append(job.id)
 
     queue = queue_for(db, {"x": record})
-    with pytest.raises(RuntimeError):
-        async with db.transaction() as session:
-            await queue.enqueue(session, kind="x", lock="acme:o1", payload={})
-            raise RuntimeError("the state change failed")
+    with pytest.raises(RuntimeError), db.begin() as session:
+        queue.enqueue(session, kind="x", lock="acme:o1", payload={})
+        raise RuntimeError("the state change failed")
     await queue.run_until_idle(timeout_s=5)
-    async with db.read_session() as session:
-        assert (await session.execute(select(jobs.c.id))).all() == []
+    with db.connect() as session:
+        assert (session.execute(select(jobs.c.id))).all() == []
     assert ran == []
 
 
@@ -238,8 +237,8 @@ async def test_a_job_can_be_scheduled_for_later(db: Database) -> None:
         ran.append(now[0])
 
     queue = queue_for(db, {"x": record}, clock=lambda: now[0])  # type: ignore[arg-type]
-    async with db.transaction() as session:
-        await queue.enqueue(
+    with db.begin() as session:
+        queue.enqueue(
             session, kind="x", lock="acme:o1", payload={}, run_at=datetime.fromtimestamp(2060.0, UTC)
         )
     await queue.run_until_idle(timeout_s=5, horizon_s=30)

@@ -9,8 +9,8 @@ from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
 
 
 async def _attempts(harness: Harness, order_id: str) -> list[tuple[str, str]]:
-    async with harness.db.read_session() as session:
-        return [(a.action, a.outcome) for a in await repo.list_attempts(session, ACCOUNT, order_id)]
+    with harness.db.connect() as session:
+        return [(a.action, a.outcome) for a in repo.list_attempts(session, ACCOUNT, order_id)]
 
 
 async def test_acceptance_and_start_are_recorded_in_one_write_with_both_attempts_in_order(

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.pipeline.call_log import CallLog
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
-from orderbridge.store.group_commit import GroupCommit
+from orderbridge.store.testing import writer_held
 from orderbridge.vtex import VtexCall
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -37,24 +37,26 @@ def call(order_id: str | None, attempt: int = 1, status: int | None = 200, at: d
 
 
 async def stored(db: Database) -> list[repo.VtexCallRow]:
-    async with db.read_session() as session:
-        ids = (await session.execute(select(tables.vtex_calls.c.order_id).distinct())).scalars()
-        return [c for order_id in sorted(ids) for c in await repo.list_vtex_calls(session, "shop", order_id)]
+    with db.connect() as session:
+        ids = (session.execute(select(tables.vtex_calls.c.order_id).distinct())).scalars()
+        return [c for order_id in sorted(ids) for c in repo.list_vtex_calls(session, "shop", order_id)]
 
 
 async def test_calls_observed_together_share_one_transaction_with_a_pipeline_step(db: Database) -> None:
-    writes = GroupCommit(db, gather_s=0.02)
-    log = CallLog(writes)
+    log = CallLog(db)
 
-    async def step(session: AsyncSession) -> None:
-        await repo.add_attempt(session, "shop", "o1", "start_handling", "ok")
+    def step(session: Connection) -> None:
+        repo.add_attempt(session, "shop", "o1", "start_handling", "ok")
 
-    for n in range(5):
-        log.observe(call("o1", attempt=n + 1, status=429 if n < 4 else 200))
-    await writes.run(step)
+    async with writer_held(db):  # a busy pipeline: the writer is committing others' units
+        for n in range(5):
+            log.observe(call("o1", attempt=n + 1, status=429 if n < 4 else 200))
+        stepped = asyncio.ensure_future(db.write(step))
+    before = db.group_commit.transactions
+    await stepped
     await log.drain()
 
-    assert writes.transactions == 1 and writes.units == 2
+    assert db.group_commit.transactions - before == 1, "the five calls rode the step's transaction"
     rows = await stored(db)
     assert [(r.attempt, r.status) for r in rows] == [(1, 429), (2, 429), (3, 429), (4, 429), (5, 200)]
     assert rows[0].path == "/api/oms/pvt/orders/o1" and rows[0].latency_ms == 12.3 and rows[0].at == NOW
@@ -63,7 +65,7 @@ async def test_calls_observed_together_share_one_transaction_with_a_pipeline_ste
 async def test_a_call_without_an_answer_is_stored_with_its_error_and_feed_reads_are_not_stored(
     db: Database,
 ) -> None:
-    log = CallLog(GroupCommit(db))
+    log = CallLog(db)
 
     log.observe(call(None))
     log.observe(call("o2", status=None))
@@ -74,15 +76,15 @@ async def test_a_call_without_an_answer_is_stored_with_its_error_and_feed_reads_
 
 
 async def test_calls_sharing_a_transaction_that_fails_are_written_alone(db: Database) -> None:
-    writes = GroupCommit(db, gather_s=0.02)
-    log = CallLog(writes)
+    log = CallLog(db)
 
-    async def failing(session: AsyncSession) -> None:
-        await repo.add_attempt(session, "shop", "o3", "test", "ok")
+    def failing(session: Connection) -> None:
+        repo.add_attempt(session, "shop", "o3", "test", "ok")
         raise ValueError("this unit fails")
 
-    log.observe(call("o3"))
-    failed = asyncio.ensure_future(writes.run(failing))
+    async with writer_held(db):
+        log.observe(call("o3"))
+        failed = asyncio.ensure_future(db.write(failing))
     await log.drain()
 
     with pytest.raises(ValueError):
@@ -92,7 +94,7 @@ async def test_calls_sharing_a_transaction_that_fails_are_written_alone(db: Data
 
 async def test_calls_older_than_the_retention_are_purged(db: Database) -> None:
     moments = iter([NOW, NOW + timedelta(days=3)])
-    log = CallLog(GroupCommit(db), keep=timedelta(days=2), purge_every_s=0, clock=lambda: next(moments))
+    log = CallLog(db, keep=timedelta(days=2), purge_every_s=0, clock=lambda: next(moments))
 
     log.observe(call("old", at=NOW))
     await log.drain()
@@ -100,5 +102,5 @@ async def test_calls_older_than_the_retention_are_purged(db: Database) -> None:
     await log.drain()
 
     assert [r.order_id for r in await stored(db)] == ["new"]
-    async with db.read_session() as session:
-        assert await session.scalar(select(func.count()).select_from(tables.vtex_calls)) == 1
+    with db.connect() as session:
+        assert session.scalar(select(func.count()).select_from(tables.vtex_calls)) == 1

@@ -30,8 +30,8 @@ async def vtex_changes(harness: Harness, order_id: str) -> list[Any]:
 
 
 async def nothing_in_flight(harness: Harness, order_id: str) -> bool:
-    async with harness.db.read_session() as session:
-        return not await repo.list_commands(session, ACCOUNT, order_id, repo.IN_FLIGHT_STATUSES)
+    with harness.db.connect() as session:
+        return not repo.list_commands(session, ACCOUNT, order_id, repo.IN_FLIGHT_STATUSES)
 
 
 @pytest.mark.parametrize("database", DATABASES)

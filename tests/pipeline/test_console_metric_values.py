@@ -50,16 +50,14 @@ async def _deliver_hooks(harness: Harness, order_ids: list[str], *, unauthorized
 
 async def _commands(harness: Harness) -> None:
     """Three invoices (one confirmed by VTEX, one rejected) and one tracking number, still pending."""
-    async with harness.db.transaction() as session:
+    with harness.db.begin() as session:
         invoices = [
-            await repo.add_command(
-                session, ACCOUNT, "o1", {"kind": "invoice", "invoice_number": f"NF-{n}"}, "rest"
-            )
+            repo.add_command(session, ACCOUNT, "o1", {"kind": "invoice", "invoice_number": f"NF-{n}"}, "rest")
             for n in range(3)
         ]
-        await repo.add_command(session, ACCOUNT, "o1", {"kind": "tracking_number"}, "rest")
-        await repo.set_command_status(session, invoices[1], "confirmed")
-        await repo.set_command_status(session, invoices[2], "rejected", error="VTEX refused it")
+        repo.add_command(session, ACCOUNT, "o1", {"kind": "tracking_number"}, "rest")
+        repo.set_command_status(session, invoices[1], "confirmed")
+        repo.set_command_status(session, invoices[2], "rejected", error="VTEX refused it")
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -69,16 +67,14 @@ async def test_metrics_count_jobs_by_kind_and_state_and_erp_commands_by_kind_and
     policy = AccountPolicy(ACCOUNT, intake="hook", hook_secret=SECRET)
     harness = await make_harness(policy=policy, database=database, start=False)
     await _deliver_hooks(harness, ["o1", "o2", "o3"], unauthorized=0)  # three syncs enqueued
-    async with harness.db.transaction() as session:
+    with harness.db.begin() as session:
         relay = {"kind": RELAY_COMMAND, "lock": lock_of(ACCOUNT, "o1"), "payload": {}}
-        await harness.pipeline.queue.enqueue(session, **relay)
+        harness.pipeline.queue.enqueue(session, **relay)
     jobs = tables.jobs
-    async with harness.db.transaction() as session:
-        await session.execute(update(jobs).where(jobs.c.kind == RELAY_COMMAND).values(status="parked"))
+    with harness.db.begin() as session:
+        session.execute(update(jobs).where(jobs.c.kind == RELAY_COMMAND).values(status="parked"))
         first_sync = jobs.c.lock == lock_of(ACCOUNT, "o1")
-        await session.execute(
-            update(jobs).where(first_sync, jobs.c.kind != RELAY_COMMAND).values(status="done")
-        )
+        session.execute(update(jobs).where(first_sync, jobs.c.kind != RELAY_COMMAND).values(status="done"))
     await _commands(harness)
 
     _, text = await _scrape(harness)

@@ -62,8 +62,8 @@ async def _event_received(harness: Harness, order_id: str, seconds_ago: float) -
     event = IncomingEvent(order_id, "ready-for-handling", "payment-approved", None, {"OrderId": order_id})
     assert await store_events(harness.pipeline.deps, ACCOUNT, "hook", [event]) == 1
     events = tables.intake_events
-    async with harness.db.transaction() as session:
-        await session.execute(
+    with harness.db.begin() as session:
+        session.execute(
             update(events)
             .where(events.c.order_id == order_id)
             .values(received_at=utcnow() - timedelta(seconds=seconds_ago))
@@ -104,8 +104,8 @@ async def test_an_event_about_an_order_synced_after_it_is_not_lag_when_another_s
 
     # A sync asked for by something else than an event (a relay's re-read, an operator's retry):
     # the hour-old event was read long ago, so nothing of the intake is late.
-    async with harness.db.transaction() as session:
-        await harness.pipeline.queue.enqueue(
+    with harness.db.begin() as session:
+        harness.pipeline.queue.enqueue(
             session,
             kind=SYNC_ORDER,
             lock=lock_of(ACCOUNT, order_id),
@@ -121,11 +121,11 @@ async def test_the_overview_says_which_pending_jobs_are_running_due_or_scheduled
 ) -> None:
     harness = await make_harness(start=False)
     queue = harness.pipeline.queue
-    async with harness.db.transaction() as session:
+    with harness.db.begin() as session:
         for n in range(2):
-            await queue.enqueue(session, kind=SYNC_ORDER, lock=lock_of(ACCOUNT, f"o{n}"), payload={})
+            queue.enqueue(session, kind=SYNC_ORDER, lock=lock_of(ACCOUNT, f"o{n}"), payload={})
         # An incomplete order's re-check, due in ten minutes: waiting, not stuck.
-        await queue.enqueue(
+        queue.enqueue(
             session,
             kind=RECHECK_ORDER,
             lock=recheck_lock(ACCOUNT, "o9"),
@@ -133,10 +133,10 @@ async def test_the_overview_says_which_pending_jobs_are_running_due_or_scheduled
             run_at=utcnow() + timedelta(minutes=10),
         )
     jobs = tables.jobs
-    async with harness.db.transaction() as session:  # one sync claimed by a worker
+    with harness.db.begin() as session:  # one sync claimed by a worker
         first = jobs.c.lock == lock_of(ACCOUNT, "o0")
         claimed = {"status": "running", "lease_until": time.time() + 60}
-        await session.execute(update(jobs).where(first).values(**claimed))
+        session.execute(update(jobs).where(first).values(**claimed))
 
     pending, text = _fact(await _overview(harness), "jobs-pending")
 

@@ -16,8 +16,8 @@ LONG_AGO = NOW - timedelta(hours=5)
 
 
 async def _order(db: Database, order_id: str, state: str, vtex_status: str, **extra: Any) -> None:
-    async with db.transaction() as session:
-        await session.execute(
+    with db.begin() as session:
+        session.execute(
             tables.orders.insert().values(
                 **{
                     "account": ACCOUNT, "order_id": order_id, "vtex_status": vtex_status,
@@ -50,8 +50,8 @@ async def test_a_park_marked_resolved_is_no_longer_stuck_until_the_order_is_park
     assert await oversight.mark_resolved(db, ACCOUNT, "1-01", who="bob", note="refunded by phone")
 
     assert (await oversight.stuck_counts(db, thresholds))[ACCOUNT]["parked"] == 1
-    async with db.transaction() as session:  # parked again later (e.g. after a retry)
-        await session.execute(
+    with db.begin() as session:  # parked again later (e.g. after a retry)
+        session.execute(
             tables.orders.update()
             .where(tables.orders.c.order_id == "1-01")
             .values(updated_at=datetime.now(UTC) + timedelta(seconds=1))

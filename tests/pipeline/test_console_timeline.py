@@ -93,9 +93,9 @@ async def test_only_calls_about_orders_are_stored_never_feed_reads(make_harness:
     harness = await make_harness(warehouse=IDLE_WAREHOUSE)
     order_ids = [await _handling_order(harness) for _ in range(2)]
 
-    async with harness.db.read_session() as session:
-        calls = [c for o in order_ids for c in await repo.list_vtex_calls(session, ACCOUNT, o)]
-        stored = await session.scalar(select(func.count()).select_from(tables.vtex_calls))
+    with harness.db.connect() as session:
+        calls = [c for o in order_ids for c in repo.list_vtex_calls(session, ACCOUNT, o)]
+        stored = session.scalar(select(func.count()).select_from(tables.vtex_calls))
 
     assert len(calls) >= 4 and stored == len(calls)
     assert all(c.path.startswith("/api/oms/pvt/orders/") and c.latency_ms >= 0 for c in calls)

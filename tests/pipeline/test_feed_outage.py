@@ -72,8 +72,8 @@ async def test_while_vtex_is_unreachable_a_poller_backs_off_exponentially_with_j
 async def test_status_shows_an_account_whose_vtex_is_unreachable_as_degraded_until_a_read_works(
     db: Database,
 ) -> None:
-    async with db.transaction() as session:
-        await repo.upsert_account(session, ACCOUNT, {})  # as the service's start-up does
+    with db.begin() as session:
+        repo.upsert_account(session, ACCOUNT, {})  # as the service's start-up does
     client = UnreachableVtex()
     deps = _deps(db, client)
     poller = FeedPoller(deps, ACCOUNT)

@@ -32,8 +32,8 @@ def api_client(harness: Harness) -> httpx2.AsyncClient:
 
 
 async def count(harness: Harness, table: object) -> int:
-    async with harness.db.read_session() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+    with harness.db.connect() as session:
+        return int((session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
 
 
 async def test_the_hook_ping_needs_the_secret_too(make_harness: HarnessFactory) -> None:
@@ -88,8 +88,8 @@ async def test_the_app_key_a_hook_carries_is_not_stored(make_harness: HarnessFac
             f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers={HOOK_SECRET_HEADER: SECRET}
         )
     assert response.status_code == 200
-    async with harness.db.read_session() as session:
-        stored = (await session.execute(select(tables.intake_events.c.raw))).scalar_one()
+    with harness.db.connect() as session:
+        stored = (session.execute(select(tables.intake_events.c.raw))).scalar_one()
     assert "vtexappkey-shop" not in json.dumps(stored)
     assert stored["Origin"] == {"Account": ACCOUNT}
     assert stored["OrderId"] == NOTIFICATION["OrderId"]
@@ -164,9 +164,9 @@ async def get_order_calls(harness: Harness) -> int:
 
 
 async def no_unfinished_jobs(harness: Harness) -> bool:
-    async with harness.db.read_session() as session:
+    with harness.db.connect() as session:
         query = select(func.count()).where(tables.jobs.c.status.in_(tables.UNFINISHED_JOB_STATUSES))
-        return int((await session.execute(query)).scalar_one()) == 0
+        return int((session.execute(query)).scalar_one()) == 0
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

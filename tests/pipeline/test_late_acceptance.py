@@ -16,22 +16,22 @@ from orderbridge.store.db import Database
 
 
 async def _order_in_state(db: Database, state: str) -> None:
-    async with db.transaction() as session:
+    with db.begin() as session:
         changed = "2026-11-27T00:00:00Z"
-        await repo.upsert_order(session, "shop", "O-1", "ready-for-handling", None, {}, changed)
-        await repo.set_pipeline_state(session, "shop", "O-1", state)
+        repo.upsert_order(session, "shop", "O-1", "ready-for-handling", None, {}, changed)
+        repo.set_pipeline_state(session, "shop", "O-1", state)
 
 
 async def _state(db: Database) -> str:
-    async with db.read_session() as session:
-        row = await repo.get_order(session, "shop", "O-1")
+    with db.connect() as session:
+        row = repo.get_order(session, "shop", "O-1")
     assert row is not None
     return row.pipeline_state
 
 
 async def _kinds(db: Database) -> list[str]:
-    async with db.read_session() as session:
-        return list((await session.scalars(select(tables.jobs.c.kind).order_by(tables.jobs.c.id))).all())
+    with db.connect() as session:
+        return list((session.scalars(select(tables.jobs.c.kind).order_by(tables.jobs.c.id))).all())
 
 
 async def test_an_acceptance_reported_before_the_handover_is_recorded_is_applied_once_it_is(
@@ -54,8 +54,8 @@ async def test_an_acceptance_reported_before_the_handover_is_recorded_is_applied
 
     assert await _state(db) == repo.NEW_ORDER_STATE
     assert await _kinds(db) == [APPLY_ACCEPTANCE]  # kept, under the order's lock, behind the handover's job
-    async with db.transaction() as session:  # the handover's record lands
-        await repo.set_pipeline_state(session, "shop", "O-1", PipelineState.AWAITING_ERP.value)
+    with db.begin() as session:  # the handover's record lands
+        repo.set_pipeline_state(session, "shop", "O-1", PipelineState.AWAITING_ERP.value)
     await queue.run_until_idle(timeout_s=10)
 
     assert await _state(db) == PipelineState.ACCEPTED.value

@@ -131,8 +131,8 @@ async def test_each_operator_retry_offers_a_refused_order_once_more_and_no_more(
 
 
 async def _sync(harness: Harness, order_id: str) -> None:
-    async with harness.db.transaction() as session:
-        await enqueue_sync(harness.pipeline.queue, session, ACCOUNT, order_id)
+    with harness.db.begin() as session:
+        enqueue_sync(harness.pipeline.queue, session, ACCOUNT, order_id)
     await harness.wait_for(lambda: _no_pending_jobs(harness), what="the sync ran")
 
 

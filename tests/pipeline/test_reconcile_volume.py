@@ -89,21 +89,21 @@ async def _store_as_known(harness: Harness, order_ids: list[str]) -> None:
         }
         for order_id in order_ids
     ]
-    async with harness.db.transaction() as session:
-        await session.execute(insert(tables.orders), rows)
+    with harness.db.begin() as session:
+        session.execute(insert(tables.orders), rows)
 
 
 async def _reconciled(harness: Harness) -> set[str]:
     events = tables.intake_events
-    async with harness.db.read_session() as session:
+    with harness.db.connect() as session:
         query = select(events.c.order_id).where(events.c.source == "reconcile")
-        order_ids = list((await session.scalars(query)).all())
+        order_ids = list((session.scalars(query)).all())
     assert len(order_ids) == len(set(order_ids)), "one event per order found"
     return set(order_ids)
 
 
 async def _syncs_waiting(harness: Harness) -> list[str]:
     jobs = tables.jobs
-    async with harness.db.read_session() as session:
-        payloads = (await session.scalars(select(jobs.c.payload).where(jobs.c.kind == SYNC_ORDER))).all()
+    with harness.db.connect() as session:
+        payloads = (session.scalars(select(jobs.c.payload).where(jobs.c.kind == SYNC_ORDER))).all()
     return sorted(payload["order_id"] for payload in payloads)

@@ -21,13 +21,11 @@ async def remember_accepted(harness: Harness, order_id: str) -> None:
     snapshot = order_to_snapshot(order)
     await harness.warehouse.start(harness.pipeline.sink)
     await harness.warehouse.hand_over(HandoverOrder(ACCOUNT, order_id, snapshot, order.raw))
-    async with harness.db.transaction() as session:
-        await repo.upsert_order(
+    with harness.db.begin() as session:
+        repo.upsert_order(
             session, ACCOUNT, order_id, snapshot.status, order.raw, snapshot.to_dict(), snapshot.last_change
         )
-        await repo.set_pipeline_state(
-            session, ACCOUNT, order_id, "accepted", handed_over_at=datetime.now(UTC)
-        )
+        repo.set_pipeline_state(session, ACCOUNT, order_id, "accepted", handed_over_at=datetime.now(UTC))
 
 
 async def test_after_a_crash_between_acceptance_and_start_the_order_is_started_once_not_handed_over_again(
@@ -71,13 +69,13 @@ async def test_an_invoice_posted_just_before_a_crash_is_found_on_the_order_and_n
     assert snapshot is not None
     lines = tuple(InvoiceLine(i.sku_id, i.quantity, i.unit_price_cents) for i in snapshot.items)
     invoice = InvoiceCommand("NF7", snapshot.value_cents, "2026-11-27T10:00:00Z", lines)
-    async with harness.db.transaction() as session:
-        command_id = await repo.add_command(session, ACCOUNT, order_id, command_to_dict(invoice), "test")
-        await repo.set_command_status(session, command_id, "sending")
+    with harness.db.begin() as session:
+        command_id = repo.add_command(session, ACCOUNT, order_id, command_to_dict(invoice), "test")
+        repo.set_command_status(session, command_id, "sending")
     await harness.client.send_invoice(order_id, invoice_request(invoice))  # landed, then the crash
 
-    async with harness.db.transaction() as session:
-        await harness.pipeline.queue.enqueue(
+    with harness.db.begin() as session:
+        harness.pipeline.queue.enqueue(
             session,
             kind=RELAY_COMMAND,
             lock=lock_of(ACCOUNT, order_id),

@@ -24,7 +24,7 @@ from orderbridge.sandbox.testing import SandboxServer
 from .conftest import ACCOUNT, APP_KEY, APP_TOKEN, sandbox_config
 
 CONFIG = """
-database_url = "sqlite+aiosqlite:///{db}"
+database_url = "sqlite:///{db}"
 workers = 8
 reconcile_interval_s = 3600
 

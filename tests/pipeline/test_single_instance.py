@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from orderbridge.sandbox.testing import SandboxServer
-from orderbridge.service import ALREADY_RUNNING_EXIT
+from orderbridge.service import ALREADY_RUNNING_EXIT, UNUSABLE_DATABASE_EXIT, run_service
 from orderbridge.store.testing import create_migrated_database, drop_database
 
 from .conftest import ACCOUNT, APP_KEY, APP_TOKEN, postgres_url_or_skip, sandbox_config
@@ -47,7 +47,7 @@ PASSWORD = "n0t-in-any-message"
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}"
+        yield f"sqlite:///{tmp_path / 'ob.db'}"
         return
     url = create_migrated_database(postgres_url_or_skip())
     try:
@@ -117,3 +117,28 @@ def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_
             if third is not None:
                 stop(third)
         assert third.returncode == 0
+
+
+def test_a_database_file_where_sqlite_refuses_wal_stops_the_service_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VTEX_APP_KEY", APP_KEY)
+    monkeypatch.setenv("VTEX_APP_TOKEN", APP_TOKEN)
+    # A VFS without shared memory or locks: SQLite keeps its rollback journal, as on many network file
+    # systems. No VTEX is needed: the service refuses before it calls anyone.
+    path = tmp_path / "on-nfs.db"
+    config = tmp_path / "orderbridge.toml"
+    config.write_text(
+        CONFIG.format(
+            database_url=f"sqlite:///file:{path}?vfs=unix-none&uri=true",
+            account=ACCOUNT,
+            base_url="http://127.0.0.1:9",
+            warehouse=tmp_path / "warehouse.db",
+        )
+    )
+
+    status = run_service(config)
+
+    assert status == UNUSABLE_DATABASE_EXIT == 2
+    error = capsys.readouterr().err
+    assert error.startswith("orderbridge: SQLite refused WAL mode for ") and str(path) in error

@@ -22,7 +22,7 @@ ORDERS_PER_ACCOUNT = 3
 FIRST = SandboxAccount("first-shop", "vtexappkey-first", "first-t0ken")
 SECOND = SandboxAccount("second-shop", "vtexappkey-second", "second-t0ken")
 CONFIG = """
-database_url = "sqlite+aiosqlite:///{d}/orderbridge.db"
+database_url = "sqlite:///{d}/orderbridge.db"
 workers = 8
 reconcile_interval_s = 3600
 {accounts}

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select
+from sqlalchemy.engine import Connection
 
 from orderbridge.api.auth import BearerAuth
 from orderbridge.metrics import REGISTRY
@@ -48,31 +49,31 @@ class StoreCollector(Collector):
         self._snapshot = _Snapshot()
 
     async def refresh(self) -> None:
-        snapshot = _Snapshot()
-        orders, jobs, commands = tables.orders, tables.jobs, tables.commands
-        async with self._db.read_session() as session:
-            query = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
-                orders.c.account, orders.c.pipeline_state
-            )
-            snapshot.orders = {(str(a), str(s)): int(n) for a, s, n in (await session.execute(query)).all()}
-            jobs_query = select(jobs.c.kind, jobs.c.status, func.count()).group_by(jobs.c.kind, jobs.c.status)
-            snapshot.jobs = {
-                (str(k), str(s)): int(n) for k, s, n in (await session.execute(jobs_query)).all()
-            }
-            commands_query = select(
-                commands.c.account, commands.c.kind, commands.c.status, func.count()
-            ).group_by(commands.c.account, commands.c.kind, commands.c.status)
-            snapshot.commands = {
-                (str(a), str(k), str(s)): int(n)
-                for a, k, s, n in (await session.execute(commands_query)).all()
-            }
-            snapshot.handover = await self._histogram(session, orders.c.created_at, orders.c.handed_over_at)
-            snapshot.start = await self._histogram(session, orders.c.handed_over_at, orders.c.started_at)
+        snapshot = await self._db.read(self._counts)
         snapshot.stuck = await stuck_counts(self._db, self._thresholds)
         snapshot.lag = await intake_lag(self._db)
         self._snapshot = snapshot
 
-    async def _histogram(self, session: Any, start: Any, end: Any) -> dict[str, tuple[list[int], float, int]]:
+    def _counts(self, conn: Connection) -> _Snapshot:
+        snapshot = _Snapshot()
+        orders, jobs, commands = tables.orders, tables.jobs, tables.commands
+        query = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
+            orders.c.account, orders.c.pipeline_state
+        )
+        snapshot.orders = {(str(a), str(s)): int(n) for a, s, n in conn.execute(query).all()}
+        jobs_query = select(jobs.c.kind, jobs.c.status, func.count()).group_by(jobs.c.kind, jobs.c.status)
+        snapshot.jobs = {(str(k), str(s)): int(n) for k, s, n in conn.execute(jobs_query).all()}
+        commands_query = select(
+            commands.c.account, commands.c.kind, commands.c.status, func.count()
+        ).group_by(commands.c.account, commands.c.kind, commands.c.status)
+        snapshot.commands = {
+            (str(a), str(k), str(s)): int(n) for a, k, s, n in conn.execute(commands_query).all()
+        }
+        snapshot.handover = self._histogram(conn, orders.c.created_at, orders.c.handed_over_at)
+        snapshot.start = self._histogram(conn, orders.c.handed_over_at, orders.c.started_at)
+        return snapshot
+
+    def _histogram(self, conn: Connection, start: Any, end: Any) -> dict[str, tuple[list[int], float, int]]:
         """Per account: cumulative bucket counts, sum and count of `end - start` (seconds), one query."""
         seconds = _seconds_between(self._db, start, end)
         buckets = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS]
@@ -82,7 +83,7 @@ class StoreCollector(Collector):
             .group_by(tables.orders.c.account)
         )
         found = {}
-        for row in (await session.execute(query)).all():
+        for row in conn.execute(query).all():
             account, *counts, total, n = row
             found[str(account)] = ([int(c or 0) for c in counts], float(total or 0.0), int(n))
         return found

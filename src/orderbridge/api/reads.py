@@ -1,4 +1,4 @@
-"""The REST API's reads, straight from orderbridge's own tables (Core selects, read-only sessions).
+"""The REST API's reads, straight from orderbridge's own tables (Core selects on reader threads).
 
 Kept apart from the store's repository functions because these answer a public API's questions (filters,
 pages, an order's whole history) rather than the pipeline's hot path.
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, select, text
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 
 from orderbridge.api.rest import OrderQuery
 from orderbridge.api.rest_models import (
@@ -112,6 +112,35 @@ _SUMMARY_COLUMNS = (
 )
 
 
+def _order_rows(
+    conn: Connection, account: str, order_id: str
+) -> tuple[RowMapping, Sequence[RowMapping], Sequence[RowMapping]] | None:
+    key = (t.orders.c.account == account) & (t.orders.c.order_id == order_id)
+    columns = (*_SUMMARY_COLUMNS, t.orders.c.snapshot, t.orders.c.raw)
+    order = conn.execute(select(*columns).where(key)).mappings().first()
+    if order is None:
+        return None
+    commands = (
+        conn.execute(
+            select(t.commands)
+            .where((t.commands.c.account == account) & (t.commands.c.order_id == order_id))
+            .order_by(t.commands.c.created_at, t.commands.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    attempts = (
+        conn.execute(
+            select(t.attempts)
+            .where((t.attempts.c.account == account) & (t.attempts.c.order_id == order_id))
+            .order_by(t.attempts.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    return order, commands, attempts
+
+
 class StoreReads:
     """`OrderReads` over a `Database`; `probes` map each account to its VTEX reachability check."""
 
@@ -121,8 +150,7 @@ class StoreReads:
 
     async def accounts_of(self, order_id: str) -> list[str]:
         query = select(t.orders.c.account).where(t.orders.c.order_id == order_id)
-        async with self._db.read_session() as session:
-            return list((await session.execute(query)).scalars())
+        return await self._db.read(lambda conn: list(conn.execute(query).scalars()))
 
     async def list_orders(self, query: OrderQuery) -> list[OrderSummary]:
         stmt: Select[Any] = select(*_SUMMARY_COLUMNS)
@@ -137,41 +165,14 @@ class StoreReads:
             stmt = stmt.where(t.orders.c.updated_at >= since)
         stmt = stmt.order_by(t.orders.c.updated_at, t.orders.c.account, t.orders.c.order_id)
         stmt = stmt.limit(query.limit).offset(query.offset)
-        async with self._db.read_session() as session:
-            rows = (await session.execute(stmt)).mappings().all()
+        rows = await self._db.read(lambda conn: conn.execute(stmt).mappings().all())
         return [OrderSummary(**_summary(r)) for r in rows]
 
     async def order_detail(self, account: str, order_id: str) -> OrderDetail | None:
-        key = (t.orders.c.account == account) & (t.orders.c.order_id == order_id)
-        async with self._db.read_session() as session:
-            row = await session.execute(
-                select(*_SUMMARY_COLUMNS, t.orders.c.snapshot, t.orders.c.raw).where(key)
-            )
-            order = row.mappings().first()
-            if order is None:
-                return None
-            commands = (
-                (
-                    await session.execute(
-                        select(t.commands)
-                        .where((t.commands.c.account == account) & (t.commands.c.order_id == order_id))
-                        .order_by(t.commands.c.created_at, t.commands.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            attempts = (
-                (
-                    await session.execute(
-                        select(t.attempts)
-                        .where((t.attempts.c.account == account) & (t.attempts.c.order_id == order_id))
-                        .order_by(t.attempts.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+        found = await self._db.read(lambda conn: _order_rows(conn, account, order_id))
+        if found is None:
+            return None
+        order, commands, attempts = found
         views = [_attempt(a) for a in attempts]
         return OrderDetail(
             **_summary(order),
@@ -183,30 +184,29 @@ class StoreReads:
 
     async def pipeline_state(self, account: str, order_id: str) -> str | None:
         key = (t.orders.c.account == account) & (t.orders.c.order_id == order_id)
-        async with self._db.read_session() as session:
-            state = (await session.execute(select(t.orders.c.pipeline_state).where(key))).scalar_one_or_none()
+        query = select(t.orders.c.pipeline_state).where(key)
+        state = await self._db.read(lambda conn: conn.execute(query).scalar_one_or_none())
         return str(state) if state is not None else None
 
     async def command(self, command_id: str) -> CommandView | None:
-        async with self._db.read_session() as session:
-            row = (
-                (await session.execute(select(t.commands).where(t.commands.c.id == command_id)))
-                .mappings()
-                .first()
-            )
+
+        def read(conn: Connection) -> tuple[RowMapping, Sequence[RowMapping]] | None:
+            row = conn.execute(select(t.commands).where(t.commands.c.id == command_id)).mappings().first()
             if row is None:
                 return None
             attempts = (
-                (
-                    await session.execute(
-                        select(t.attempts)
-                        .where(t.attempts.c.command_id == command_id)
-                        .order_by(t.attempts.c.id)
-                    )
+                conn.execute(
+                    select(t.attempts).where(t.attempts.c.command_id == command_id).order_by(t.attempts.c.id)
                 )
                 .mappings()
                 .all()
             )
+            return row, attempts
+
+        found = await self._db.read(read)
+        if found is None:
+            return None
+        row, attempts = found
         return _command(row, [_attempt(a) for a in attempts])
 
     async def health(self) -> Health:
@@ -219,8 +219,7 @@ class StoreReads:
 
     async def _database_health(self) -> ComponentHealth:
         try:
-            async with self._db.read_session() as session:
-                await session.execute(text("SELECT 1"))
+            await self._db.read(lambda conn: conn.execute(text("SELECT 1")))
         except Exception as exc:  # any failure means "down"; the class name says enough, no URL
             return ComponentHealth(ok=False, detail=type(exc).__name__)
         return ComponentHealth(ok=True)

@@ -362,8 +362,7 @@ async def _hook_deliveries_last_hour(deps: PipelineDeps) -> dict[str, int]:
         .where(events.c.source == "hook", events.c.received_at >= since)
         .group_by(events.c.account)
     )
-    async with deps.db.read_session() as session:
-        return {str(a): int(n) for a, n in (await session.execute(query)).all()}
+    return await deps.db.read(lambda conn: {str(a): int(n) for a, n in conn.execute(query).all()})
 
 
 def _lag(lag: oversight.IntakeLag | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx2
 import orjson
 import stamina
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from orderbridge.audit.check import InvariantReport, check_invariants
 from orderbridge.audit.truth import (
@@ -98,32 +99,30 @@ def read_erp(warehouse_db: Path, account: str) -> dict[str, ErpOrder]:
 
 async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOrder]:
     """Pending jobs and operators' retries per order, from the pipeline's own database (read only)."""
-    db = Database(database_url, pool_size=1)
+    db = Database(database_url, readers=1)
     prefix = f"{account}:"
+
+    def read(conn: Connection) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+        pending = conn.execute(
+            select(jobs.c.lock, func.count())
+            .where(
+                jobs.c.status.in_(UNFINISHED_JOB_STATUSES),
+                jobs.c.lock.startswith(prefix, autoescape=True),
+            )
+            .group_by(jobs.c.lock)
+        ).all()
+        retries = conn.execute(
+            select(attempts.c.order_id, func.count())
+            .where(attempts.c.account == account, attempts.c.action == OPERATOR_RETRY)
+            .group_by(attempts.c.order_id)
+        ).all()
+        states = conn.execute(
+            select(orders.c.order_id, orders.c.pipeline_state).where(orders.c.account == account)
+        ).all()
+        return pending, retries, states
+
     try:
-        async with db.read_session() as session:
-            pending = (
-                await session.execute(
-                    select(jobs.c.lock, func.count())
-                    .where(
-                        jobs.c.status.in_(UNFINISHED_JOB_STATUSES),
-                        jobs.c.lock.startswith(prefix, autoescape=True),
-                    )
-                    .group_by(jobs.c.lock)
-                )
-            ).all()
-            retries = (
-                await session.execute(
-                    select(attempts.c.order_id, func.count())
-                    .where(attempts.c.account == account, attempts.c.action == OPERATOR_RETRY)
-                    .group_by(attempts.c.order_id)
-                )
-            ).all()
-            states = (
-                await session.execute(
-                    select(orders.c.order_id, orders.c.pipeline_state).where(orders.c.account == account)
-                )
-            ).all()
+        pending, retries, states = await db.read(read)
     finally:
         await db.dispose()
     pending_of: dict[str, int] = {}

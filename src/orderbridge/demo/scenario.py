@@ -64,7 +64,7 @@ def warehouse_settings(options: DemoOptions, workdir: Path) -> WarehouseSettings
 
 def database_url(options: DemoOptions, workdir: Path) -> str:
     """The pipeline's database: `options.database_url`, else a SQLite file in the work directory."""
-    return options.database_url or f"sqlite+aiosqlite:///{workdir / 'orderbridge.db'}"
+    return options.database_url or f"sqlite:///{workdir / 'orderbridge.db'}"
 
 
 # The demo's 200 orders need few workers; fewer keep `make run` light on a laptop.

@@ -2,12 +2,14 @@
 
 How it works
 - `enqueue` inserts a row in the caller's transaction (INSERT … ON CONFLICT DO NOTHING on the partial
-  unique index of not-yet-claimed queueing locks) and, once that transaction commits, wakes the workers.
+  unique index of not-yet-claimed queueing locks) and, once that transaction commits, wakes the workers
+  (`store.group_commit.after_commit`). It is synchronous: it runs in a `Database.write` unit, on the writer
+  thread.
 - One loop owns all of the queue's database work: it writes finished jobs' outcomes in one batch,
   returns expired leases to the queue, and claims up to `concurrency − running` due jobs in one
   `UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING …`. Workers only run handlers.
-  Given the application's `GroupCommit` (`writes=`), that work rides in the same transactions as the
-  handlers' own writes instead of paying for transactions of its own.
+  That work is a `Database.write` unit: under load it rides in the same transactions as the handlers'
+  own writes (group commit) instead of paying for transactions of its own.
   While jobs run, the loop waits `gather_s` between cycles so that one cycle (one transaction) records
   the outcomes of several finished jobs; expired leases are looked for a few times per lease, not on
   every cycle.
@@ -20,7 +22,10 @@ How it works
   process on this host (same host, pid gone or reused) are returned at once. The crashed attempt counts,
   so a job that kills its process ends parked rather than looping.
 - On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so several processes can share a database;
-  wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`).
+  wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`). On SQLite the
+  service is alone on its database (its instance lock), so an idle loop sleeps until the next job is
+  due, at most `idle_poll_s` (a job an operator's command adds is found within that); a wake-up after an
+  in-process enqueue ends the sleep at once.
 
 Mapping to procrastinate (a later adapter implementing the same port, handlers unchanged)
 - `kind` → the task name; `payload` → the task's keyword arguments; `Job` is built from the job context.
@@ -43,40 +48,24 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, case, delete, event, func, select, text, update
+from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Handler, Job, NewJob, ParkedJob
 from orderbridge.store.db import Database
-from orderbridge.store.group_commit import GroupCommit
-from orderbridge.store.prepared import Prepared
+from orderbridge.store.group_commit import after_commit
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, jobs
 from orderbridge.store.types import Json
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
-
-_WAKE_ON_COMMIT = "orderbridge.jobs.wake_on_commit"
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    for wake in session.info.pop(_WAKE_ON_COMMIT, ()):
-        wake()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_wake_after_rollback(session: Session) -> None:
-    session.info.pop(_WAKE_ON_COMMIT, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +127,7 @@ class EmbeddedQueue:
         keep_done_s: float = 86_400.0,
         rng: Callable[[], float] = random.random,
         gather_s: float = 0.005,
-        writes: GroupCommit | None = None,
+        idle_poll_s: float = 1.0,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -155,8 +144,9 @@ class EmbeddedQueue:
         self._next_purge = 0.0
         self._next_release = 0.0
         self.gather_s = gather_s
-        #: The application's group commit: claims and outcomes then share its transactions.
-        self.writes = writes
+        self.idle_poll_s = idle_poll_s
+        #: When the earliest waiting job is due (epoch s), as the last claim that found nothing saw it.
+        self._next_due: float | None = None
         self._rng = rng
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -166,9 +156,9 @@ class EmbeddedQueue:
 
     # --- the port ------------------------------------------------------------------------------------
 
-    async def enqueue(
+    def enqueue(
         self,
-        session: AsyncSession,
+        conn: Connection,
         *,
         kind: str,
         lock: str,
@@ -187,13 +177,13 @@ class EmbeddedQueue:
             "queueing_lock": queueing_lock,
             "enqueued_at": now,
         }
-        stmt = _ENQUEUE[session.get_bind().dialect.name]
-        job_id = (await session.execute(stmt, params)).scalar_one_or_none()
+        stmt = _ENQUEUE[conn.dialect.name]
+        job_id: int | None = conn.execute(stmt, params).scalar_one_or_none()
         if job_id is not None:
-            session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
+            after_commit(conn, self.wake)
         return job_id
 
-    async def enqueue_many(self, session: AsyncSession, jobs: Sequence[NewJob]) -> None:
+    def enqueue_many(self, conn: Connection, jobs: Sequence[NewJob]) -> None:
         if not jobs:
             return
         now = self.clock()
@@ -214,27 +204,25 @@ class EmbeddedQueue:
             )
         # One executemany, in order (ids follow it, so lock order holds); a coalesced row is skipped by
         # ON CONFLICT DO NOTHING exactly as in `enqueue`.
-        await _ENQUEUE_BLIND[session.get_bind().dialect.name].execute_many(session, rows)
-        session.info.setdefault(_WAKE_ON_COMMIT, set()).add(self.wake)
+        conn.execute(_ENQUEUE_BLIND[conn.dialect.name], rows)
+        after_commit(conn, self.wake)
 
     async def requeue(self, job_id: int) -> int | None:
-        async with self.db.transaction() as session:
-            new_id = await self._requeue_in(session, job_id)
+        new_id = await self.db.write(lambda conn: self._requeue_in(conn, job_id))
         if new_id is not None:
             self.wake()
         return new_id
 
     async def requeue_parked(self, lock: str) -> list[int]:
         """Requeue every parked job of a lock, oldest first (an operator's "retry this order")."""
-        async with self.db.transaction() as session:
-            ids = (
-                await session.scalars(
-                    select(jobs.c.id)
-                    .where(jobs.c.lock == lock, jobs.c.status == "parked")
-                    .order_by(jobs.c.id)
-                )
+
+        def requeue_all(conn: Connection) -> list[int]:
+            ids = conn.scalars(
+                select(jobs.c.id).where(jobs.c.lock == lock, jobs.c.status == "parked").order_by(jobs.c.id)
             ).all()
-            new_ids = [n for job_id in ids if (n := await self._requeue_in(session, job_id)) is not None]
+            return [n for job_id in ids if (n := self._requeue_in(conn, job_id)) is not None]
+
+        new_ids = await self.db.write(requeue_all)
         if new_ids:
             self.wake()
         return new_ids
@@ -255,8 +243,7 @@ class EmbeddedQueue:
         elif lock is not None:
             stmt = stmt.where(jobs.c.lock == lock)
         stmt = stmt.order_by(jobs.c.id.desc()).limit(limit)
-        async with self.db.read_session() as session:
-            rows = (await session.execute(stmt)).all()
+        rows = await self.db.read(lambda conn: conn.execute(stmt).all())
         return [
             ParkedJob(
                 id=r.id,
@@ -290,7 +277,7 @@ class EmbeddedQueue:
                     if not self._tasks and not self._outcomes:
                         self._idle.set()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+                        await asyncio.wait_for(self._wakeup.wait(), self._idle_wait_s())
                     self._wakeup.clear()
                 if self.gather_s > 0 and self._tasks and not stop.is_set():
                     # Jobs are finishing all the time: a few milliseconds' wait lets one cycle (one
@@ -327,19 +314,12 @@ class EmbeddedQueue:
 
     async def reclaim_dead_workers(self) -> int:
         """Return jobs left running by dead processes of this host to the queue; how many."""
-        async with self.db.read_session() as session:
-            workers = (
-                await session.scalars(
-                    select(jobs.c.worker)
-                    .where(jobs.c.status == "running", jobs.c.worker.is_not(None))
-                    .distinct()
-                )
-            ).all()
+        query = select(jobs.c.worker).where(jobs.c.status == "running", jobs.c.worker.is_not(None)).distinct()
+        workers = await self.db.read(lambda conn: conn.scalars(query).all())
         dead = [w for w in workers if w is not None and _token_is_dead(w, self.token)]
         if not dead:
             return 0
-        async with self.db.transaction() as session:
-            n = await self._release(session, jobs.c.worker.in_(dead))
+        n = await self.db.write(lambda conn: self._release(conn, jobs.c.worker.in_(dead)))
         log.warning("jobs.reclaimed_from_dead_workers", jobs=n, workers=len(dead))
         return n
 
@@ -353,20 +333,25 @@ class EmbeddedQueue:
             return False
         now = self.clock()
 
-        async def bookkeeping(session: AsyncSession) -> tuple[int, list[Job]]:
+        def bookkeeping(conn: Connection) -> tuple[int, list[Job]]:
             if outcomes:
-                await self._write_outcomes(session, outcomes)
+                self._write_outcomes(conn, outcomes)
             expired = 0
             if now >= self._next_release:
                 # A lease lasts `lease_s`: looking for expired ones a few times per lease is enough. Every
                 # cycle (at full speed one per finished job) it cost a statement per job.
                 self._next_release = now + min(self.lease_s / 4, 1.0)
-                expired = await self._release(session, jobs.c.lease_until < now)
+                expired = self._release(conn, jobs.c.lease_until < now)
             if now >= self._next_purge:
-                await self._purge_done(session, now)
-            return expired, await self._claim(session, free, now) if free > 0 else []
+                self._purge_done(conn, now)
+            claimed = self._claim(conn, free, now) if free > 0 else []
+            if free > 0 and not claimed:
+                # Only jobs due later: one due now but not claimed waits for its lock, and the job that
+                # holds the lock wakes the loop when it ends.
+                self._next_due = conn.scalar(_NEXT_DUE, {"now": now})
+            return expired, claimed
 
-        expired, claimed = await self._write(bookkeeping)
+        expired, claimed = await self.db.write(bookkeeping)
         if expired:
             log.warning("jobs.lease_expired", jobs=expired)
         for job in claimed:
@@ -374,19 +359,21 @@ class EmbeddedQueue:
         self._counters["claimed"] += len(claimed)
         return bool(outcomes or claimed or expired)
 
-    async def _write(self, unit: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `unit` in a write transaction: the shared group commit's when there is one."""
-        if self.writes is not None:
-            return await self.writes.run(unit)
-        async with self.db.transaction() as session:
-            return await unit(session)
+    def _idle_wait_s(self) -> float:
+        """How long an idle loop waits for a wake-up before it looks for due jobs again."""
+        if self.db.dialect == "postgresql":
+            return self.poll_interval_s  # other processes may share the queue
+        longest = max(self.idle_poll_s, self.poll_interval_s)
+        if self._next_due is None:
+            return longest
+        return min(max(self._next_due - self.clock(), self.poll_interval_s), longest)
 
-    async def _claim(self, session: AsyncSession, limit: int, now: float) -> list[Job]:
+    def _claim(self, conn: Connection, limit: int, now: float) -> list[Job]:
         claim = _CLAIM_FOR_UPDATE if self.db.dialect == "postgresql" else _CLAIM
         params = {"lease_until": now + self.lease_s, "worker": self.token, "now": now, "limit": limit}
         return [
             Job(job_id, kind, lock, payload, attempt, _dt(enqueued_at))
-            for job_id, kind, lock, payload, attempt, enqueued_at in await claim.rows(session, params)
+            for job_id, kind, lock, payload, attempt, enqueued_at in conn.execute(claim, params)
         ]
 
     async def _execute(self, job: Job) -> None:
@@ -438,7 +425,7 @@ class EmbeddedQueue:
         nominal = min(self.retry_max_s, self.retry_base_s * 2.0 ** max(attempt - 1, 0))
         return nominal * (0.5 + 0.5 * self._rng())
 
-    async def _write_outcomes(self, session: AsyncSession, outcomes: Iterable[_Outcome]) -> None:
+    def _write_outcomes(self, conn: Connection, outcomes: Iterable[_Outcome]) -> None:
         now = self.clock()
         rows = [
             {
@@ -452,20 +439,20 @@ class EmbeddedQueue:
             }
             for o in outcomes
         ]
-        written = await _WRITE_OUTCOME.execute_many(session, rows)
+        written = int(conn.execute(_WRITE_OUTCOME, rows).rowcount) if rows else 0
         if written != len(rows):
             # Our lease expired and someone else took the job back: their run decides its fate.
             self._counters["lost_lease"] += len(rows) - written
             log.warning("jobs.lost_lease", jobs=len(rows) - written)
 
-    async def _release(self, session: AsyncSession, condition: Any) -> int:
+    def _release(self, conn: Connection, condition: Any) -> int:
         """Return running jobs matching `condition` to the queue; parked when their attempts are spent.
 
         The interrupted attempt counts: a job that kills its process must end parked, not loop.
         """
         now = self.clock()
         spent = jobs.c.attempt >= self.max_attempts
-        result = await session.execute(
+        result = conn.execute(
             update(jobs)
             .where(jobs.c.status == "running", condition)
             .values(
@@ -479,9 +466,9 @@ class EmbeddedQueue:
                 worker=None,
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
-    async def _purge_done(self, session: AsyncSession, now: float) -> None:
+    def _purge_done(self, conn: Connection, now: float) -> None:
         """Forget finished jobs after `keep_done_s` (attempts, commands and orders keep the history)."""
         self._next_purge = now + min(self.keep_done_s / 10, 600.0)
         old = (
@@ -490,7 +477,7 @@ class EmbeddedQueue:
             .limit(10_000)
             .scalar_subquery()
         )
-        await session.execute(delete(jobs).where(jobs.c.id.in_(old)))
+        conn.execute(delete(jobs).where(jobs.c.id.in_(old)))
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         interval = max(self.lease_s / 3, self.poll_interval_s)
@@ -499,12 +486,12 @@ class EmbeddedQueue:
             ids = list(self._tasks)
             if not ids:
                 continue
-            async with self.db.transaction() as session:
-                await session.execute(
-                    update(jobs)
-                    .where(jobs.c.id.in_(ids), jobs.c.worker == self.token, jobs.c.status == "running")
-                    .values(lease_until=self.clock() + self.lease_s)
-                )
+            renew = (
+                update(jobs)
+                .where(jobs.c.id.in_(ids), jobs.c.worker == self.token, jobs.c.status == "running")
+                .values(lease_until=self.clock() + self.lease_s)
+            )
+            await self.db.write(_executing(renew))
 
     async def _shutdown(self) -> None:
         if self._tasks:
@@ -514,21 +501,18 @@ class EmbeddedQueue:
             await asyncio.gather(*pending, return_exceptions=True)
         outcomes, self._outcomes = self._outcomes, []
         if outcomes:
-            async with self.db.transaction() as session:
-                await self._write_outcomes(session, outcomes)
+            await self.db.write(lambda conn: self._write_outcomes(conn, outcomes))
 
     async def _nothing_due(self, horizon_s: float | None) -> bool:
         if self._tasks or self._outcomes:
             return False
-        async with self.db.read_session() as session:
-            first = await session.scalar(
-                select(func.min(jobs.c.run_at)).where(jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
-            )
+        query = select(func.min(jobs.c.run_at)).where(jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
+        first = await self.db.read(lambda conn: conn.scalar(query))
         return first is None or (horizon_s is not None and first > self.clock() + horizon_s)
 
-    async def _requeue_in(self, session: AsyncSession, job_id: int) -> int | None:
+    def _requeue_in(self, conn: Connection, job_id: int) -> int | None:
         row = (
-            await session.execute(
+            conn.execute(
                 select(jobs.c.kind, jobs.c.lock, jobs.c.payload, jobs.c.queueing_lock).where(
                     jobs.c.id == job_id, jobs.c.status == "parked"
                 )
@@ -537,9 +521,9 @@ class EmbeddedQueue:
         if row is None:
             return None
         now = self.clock()
-        new_id = (
-            await session.execute(
-                _insert(session)
+        new_id: int | None = (
+            conn.execute(
+                _insert(conn)
                 .values(
                     kind=row.kind,
                     lock=row.lock,
@@ -556,10 +540,10 @@ class EmbeddedQueue:
             )
         ).scalar_one_or_none()
         if new_id is None:  # a not-yet-claimed job with the same queueing lock will do the same work
-            new_id = await session.scalar(
+            new_id = conn.scalar(
                 select(jobs.c.id).where(jobs.c.queueing_lock == row.queueing_lock, jobs.c.status == "ready")
             )
-        await session.execute(update(jobs).where(jobs.c.id == job_id).values(status="requeued"))
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(status="requeued"))
         return new_id
 
 
@@ -588,18 +572,18 @@ def _enqueue_blind_statement(insert: Callable[[Any], Any]) -> Any:
 
 _ENQUEUE = {"postgresql": _enqueue_statement(postgresql.insert), "sqlite": _enqueue_statement(sqlite.insert)}
 _ENQUEUE_BLIND = {
-    "postgresql": Prepared(_enqueue_blind_statement(postgresql.insert)),
-    "sqlite": Prepared(_enqueue_blind_statement(sqlite.insert)),
+    "postgresql": _enqueue_blind_statement(postgresql.insert),
+    "sqlite": _enqueue_blind_statement(sqlite.insert),
 }
 
 
-def _insert(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+def _insert(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
         return postgresql.insert(jobs)
     return sqlite.insert(jobs)
 
 
-def _claim_statement(lock: str) -> Prepared:
+def _claim_statement(lock: str) -> Any:
     # Literal status lists so both databases match the partial indexes' WHERE clauses. "Oldest
     # unfinished job of its lock" is a correlated min(): a per-row index probe on (lock, id) whatever
     # the planner's statistics say (a NOT EXISTS anti-join degrades badly on a fresh, unanalyzed table).
@@ -618,12 +602,15 @@ def _claim_statement(lock: str) -> Prepared:
         RETURNING id, kind, lock, payload, attempt, enqueued_at
         """
     ).columns(jobs.c.id, jobs.c.kind, jobs.c.lock, jobs.c.payload, jobs.c.attempt, jobs.c.enqueued_at)
-    return Prepared(statement)
+    return statement
 
 
 _CLAIM = _claim_statement("")
+_NEXT_DUE = select(func.min(jobs.c.run_at)).where(
+    jobs.c.status.in_(("ready", "retry")), jobs.c.run_at > bindparam("now")
+)
 _CLAIM_FOR_UPDATE = _claim_statement("FOR UPDATE SKIP LOCKED")
-_WRITE_OUTCOME = Prepared(
+_WRITE_OUTCOME = (
     update(jobs)
     .where(jobs.c.id == bindparam("b_id"), jobs.c.worker == bindparam("b_worker"), jobs.c.status == "running")
     .values(
@@ -638,11 +625,18 @@ _WRITE_OUTCOME = Prepared(
 )
 
 
+def _executing(statement: Any) -> Callable[[Connection], None]:
+    def unit(conn: Connection) -> None:
+        conn.execute(statement)
+
+    return unit
+
+
 def _dt(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
-async def job_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+def job_counts(conn: Connection) -> dict[tuple[str, str], int]:
     """{(lock prefix before the first ':', status): jobs} for unfinished and parked jobs (for `status`)."""
     stmt = (
         select(jobs.c.lock, jobs.c.status, func.count())
@@ -650,7 +644,7 @@ async def job_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
         .group_by(jobs.c.lock, jobs.c.status)
     )
     counts: dict[tuple[str, str], int] = {}
-    for lock, status, n in (await session.execute(stmt)).all():
+    for lock, status, n in conn.execute(stmt).all():
         key = (lock.partition(":")[0], status)
         counts[key] = counts.get(key, 0) + n
     return counts

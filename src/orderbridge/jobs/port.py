@@ -2,8 +2,9 @@
 
 A job has a `kind` (which handler runs it), a `lock` and a JSON `payload`. Jobs of one lock run one at
 a time, in the order they were enqueued (the pipeline uses one lock per order: `"{account}:{order_id}"`);
-different locks run in parallel. `enqueue` writes in the caller's transaction, so a job exists exactly
-when the state change that caused it committed. A `queueing_lock` coalesces: while a job with that key has
+different locks run in parallel. `enqueue` writes in the caller's transaction (a synchronous call on
+the caller's `Connection`, inside a `Database.write` unit), so a job exists exactly when the state
+change that caused it committed. A `queueing_lock` coalesces: while a job with that key has
 not been claimed yet, enqueuing another one with the same key returns None instead of adding a job (a job
 already running does not count: the new event may have arrived after it read the order).
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +67,9 @@ class ParkedJob:
 
 
 class JobQueue(Protocol):
-    async def enqueue(
+    def enqueue(
         self,
-        session: AsyncSession,
+        conn: Connection,
         *,
         kind: str,
         lock: str,
@@ -76,10 +77,11 @@ class JobQueue(Protocol):
         run_at: datetime | None = None,
         queueing_lock: str | None = None,
     ) -> int | None:
-        """Add a job in the caller's transaction; its id, or None when coalesced by `queueing_lock`."""
+        """Add a job in the caller's transaction (a `Database.write` unit, on the writer thread: this is
+        synchronous); its id, or None when coalesced by `queueing_lock`."""
         ...
 
-    async def enqueue_many(self, session: AsyncSession, jobs: Sequence[NewJob]) -> None:
+    def enqueue_many(self, conn: Connection, jobs: Sequence[NewJob]) -> None:
         """`enqueue` each job, in order, in the caller's transaction — in one round trip where the adapter
         can (a feed batch enqueues up to ten syncs at once). Ids are not returned."""
         ...

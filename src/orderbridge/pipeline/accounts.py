@@ -60,14 +60,13 @@ async def probe(deps: PipelineDeps, account: str) -> float:
 
 
 async def _write(deps: PipelineDeps, account: str, paused: bool, reason: str | None) -> None:
-    async with deps.db.transaction() as session:
-        await repo.set_account_paused(session, account, paused, reason)
+    await deps.db.write(lambda conn: repo.set_account_paused(conn, account, paused, reason))
 
 
 async def load_paused(deps: PipelineDeps) -> None:
     """A pause survives a restart: the in-memory view starts from the table."""
-    async with deps.db.read_session() as session:
-        for name in deps.accounts:
-            row = await repo.get_account(session, name)
-            if row is not None and row.paused:
-                deps.paused[name] = row.paused_reason or "paused"
+    names = list(deps.accounts)
+    rows = await deps.db.read(lambda conn: [repo.get_account(conn, name) for name in names])
+    for name, row in zip(names, rows, strict=True):
+        if row is not None and row.paused:
+            deps.paused[name] = row.paused_reason or "paused"

@@ -2,8 +2,9 @@
 
 The VTEX client tells its observers of each attempt (`VtexCall`); those about an order (an `{order_id}`
 in the path: Get order, start-handling, invoices…; not feed reads) are buffered here and written in
-batches that ride the pipeline's group commit (`store.group_commit`): one more unit in a transaction
-that other jobs' writes open anyway, its rows sent as one `executemany` at COMMIT (`store.deferred`).
+batches that ride the database's group commit (`store.group_commit`): one more unit in a transaction
+that other jobs' writes open anyway when the pipeline is busy, its rows sent as one `executemany` at
+COMMIT (`store.group_commit.defer`).
 No VTEX call waits for its row, and while the pipeline is busy no call costs a transaction of its own.
 
 The rows are the timeline's evidence, not the pipeline's state (that is `attempts`, written with each
@@ -15,16 +16,17 @@ most every `purge_every_s`, a bounded batch at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.store import repo
-from orderbridge.store.group_commit import GroupCommit
+from orderbridge.store.db import Database
 from orderbridge.store.types import utcnow
 from orderbridge.vtex import VtexCall
 
@@ -38,14 +40,14 @@ ERROR_CHARS = 64  # `vtex_calls.error`
 class CallLog:
     def __init__(
         self,
-        writes: GroupCommit,
+        db: Database,
         *,
         keep: timedelta = DEFAULT_KEEP,
         purge_every_s: float = 600.0,
         max_buffered: int = MAX_BUFFERED,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.writes = writes
+        self.db = db
         self.keep = keep
         self.purge_every_s = purge_every_s
         self._clock = clock
@@ -85,7 +87,7 @@ class CallLog:
     async def _write(self) -> None:
         batch = _Batch(self)
         try:
-            await self.writes.run(batch)
+            await self.db.write(batch)
         except Exception as error:  # the timeline's evidence, not the pipeline's state: never fatal
             log.warning("vtex_calls_not_stored", calls=len(batch.rows or ()), error=repr(error)[:300])
         finally:
@@ -93,19 +95,25 @@ class CallLog:
                 self._scheduled = False
 
     def _take(self) -> list[repo.VtexCallRow]:
-        """Everything buffered, for one write; calls observed from now on schedule the next one."""
-        rows = list(self._buffer)
-        self._buffer.clear()
+        """Everything buffered, for one write; calls observed from now on schedule the next one.
+
+        On the writer thread, while the loop may append: the flag goes down first, then the buffer is
+        emptied one atomic `popleft` at a time, so a call appended meanwhile is either taken here or
+        schedules a write of its own — never stranded."""
         self._scheduled = False
+        rows = []
+        with contextlib.suppress(IndexError):
+            while True:
+                rows.append(self._buffer.popleft())
         return rows
 
-    async def _purge_if_due(self, session: AsyncSession) -> None:
+    def _purge_if_due(self, conn: Connection) -> None:
         now = self._clock()
         if self._next_purge is not None and now < self._next_purge:
             return
         # Set first: a batch run again alone (its shared transaction failed) does not purge twice.
         self._next_purge = now + timedelta(seconds=self.purge_every_s)
-        forgotten = await repo.purge_vtex_calls(session, now - self.keep)
+        forgotten = repo.purge_vtex_calls(conn, now - self.keep)
         if forgotten:
             log.info("vtex_calls_purged", calls=forgotten, older_than=str(self.keep))
 
@@ -118,8 +126,8 @@ class _Batch:
         self.log = log_
         self.rows: list[repo.VtexCallRow] | None = None
 
-    async def __call__(self, session: AsyncSession) -> Any:
+    def __call__(self, conn: Connection) -> Any:
         if self.rows is None:
             self.rows = self.log._take()
-        repo.add_vtex_calls_at_commit(session, self.rows)
-        await self.log._purge_if_due(session)
+        repo.add_vtex_calls_at_commit(conn, self.rows)
+        self.log._purge_if_due(conn)

@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.commands import (
     Command,
@@ -73,21 +73,33 @@ class PipelineSink:
         channel: str,
         idempotency_key: str | None = None,
     ) -> SubmitOutcome:
-        async with self.deps.db.transaction() as session:
-            if idempotency_key is not None:
-                known = await repo.find_command_by_idempotency_key(session, account, idempotency_key)
-                if known is not None:
-                    return SubmitOutcome(True, known.id)
-            await lock_order(session, account, order_id)
-            row = await repo.get_order(session, account, order_id)
-            if row is None:
-                return SubmitOutcome(False, None, (f"order {order_id} is not known to orderbridge",))
-            snapshot = row.order_snapshot()
-            return await self._judge_and_store(session, account, snapshot, command, channel, idempotency_key)
+        return await self.deps.db.write(
+            lambda conn: self._submit(conn, account, order_id, command, channel, idempotency_key)
+        )
 
-    async def _judge_and_store(
+    def _submit(
         self,
-        session: AsyncSession,
+        conn: Connection,
+        account: str,
+        order_id: str,
+        command: Command,
+        channel: str,
+        idempotency_key: str | None,
+    ) -> SubmitOutcome:
+        if idempotency_key is not None:
+            known = repo.find_command_by_idempotency_key(conn, account, idempotency_key)
+            if known is not None:
+                return SubmitOutcome(True, known.id)
+        lock_order(conn, account, order_id)
+        row = repo.get_order(conn, account, order_id)
+        if row is None:
+            return SubmitOutcome(False, None, (f"order {order_id} is not known to orderbridge",))
+        snapshot = row.order_snapshot()
+        return self._judge_and_store(conn, account, snapshot, command, channel, idempotency_key)
+
+    def _judge_and_store(
+        self,
+        conn: Connection,
         account: str,
         snapshot: OrderSnapshot,
         command: Command,
@@ -95,7 +107,7 @@ class PipelineSink:
         idempotency_key: str | None,
     ) -> SubmitOutcome:
         order_id = snapshot.order_id
-        earlier = await repo.order_commands(session, account, order_id)
+        earlier = repo.order_commands(conn, account, order_id)
         if isinstance(command, TrackingEventsCommand):
             # VTEX replaces an invoice's events with each list it is sent: the command carries the whole
             # history, and is then matched with the earlier ones as what VTEX would be sent.
@@ -103,22 +115,22 @@ class PipelineSink:
         replay = find_replay(command, _earlier_of_kind(earlier, command.kind), snapshot)
         if replay is not None:
             if replay.conflicts:
-                return await _refuse(session, account, order_id, command, replay.conflicts)
-            return await _repeat(session, account, order_id, command, replay.earlier_id)
+                return _refuse(conn, account, order_id, command, replay.conflicts)
+            return _repeat(conn, account, order_id, command, replay.earlier_id)
         in_flight = [(c.kind, c.payload, c.status) for c in earlier if c.status in repo.IN_FLIGHT_STATUSES]
         pending = repo.pending_work_from(in_flight)
         violations = validate_command(command, snapshot, pending)
         if violations:
-            return await _refuse(session, account, order_id, command, violations)
-        command_id = await repo.add_command(
-            session, account, order_id, command_to_dict(command), channel, idempotency_key
+            return _refuse(conn, account, order_id, command, violations)
+        command_id = repo.add_command(
+            conn, account, order_id, command_to_dict(command), channel, idempotency_key
         )
         if isinstance(command, InvoiceCommand) and is_repeat_of_known_invoice(command, snapshot, pending):
             # On the VTEX order already, though no command of the order names it (posted outside
             # orderbridge): stored as confirmed, so the ERP has a command to follow; nothing is sent.
-            await repo.set_command_status(session, command_id, "confirmed")
-            return await _repeat(session, account, order_id, command, command_id, "already on the VTEX order")
-        await enqueue_relay(self.deps.queue, session, account, order_id, command_id)
+            repo.set_command_status(conn, command_id, "confirmed")
+            return _repeat(conn, account, order_id, command, command_id, "already on the VTEX order")
+        enqueue_relay(self.deps.queue, conn, account, order_id, command_id)
         return SubmitOutcome(True, command_id)
 
     async def report_acceptance(
@@ -139,40 +151,41 @@ class PipelineSink:
         applied by a job under the order's lock, which runs after the job that handed the order over.
         """
         answer: dict[str, Any] = {"accepted": accepted, "erp_reference": erp_reference, "reason": reason}
-        async with self.deps.db.transaction() as session:
-            await lock_order(session, account, order_id)
-            row = await repo.get_order(session, account, order_id)
-            if row is None:
-                return SubmitOutcome(False, None, (f"orderId: order {order_id} is not known to orderbridge",))
-            verdict = judge_acceptance(row, accepted=accepted, erp_reference=erp_reference, reason=reason)
-            if verdict.action == "apply" and await apply_acceptance(
-                self.deps, session, account, order_id, **answer
-            ):
-                return SubmitOutcome(True, None)
-            if verdict.action in ("apply", "later"):
-                payload = {"account": account, "order_id": order_id, **answer}
-                lock = lock_of(account, order_id)
-                await self.deps.queue.enqueue(session, kind=APPLY_ACCEPTANCE, lock=lock, payload=payload)
-                return SubmitOutcome(True, None)
-            step = attempt_of("report_acceptance", verdict.action, detail="; ".join(verdict.problems) or None)
-            await add(session, account, order_id, step)
-            if verdict.action == "repeat":
-                return SubmitOutcome(True, None, repeat=True)
-            return SubmitOutcome(False, None, verdict.problems, conflict=True)
+        return await self.deps.db.write(lambda conn: self._report_acceptance(conn, account, order_id, answer))
+
+    def _report_acceptance(
+        self, conn: Connection, account: str, order_id: str, answer: dict[str, Any]
+    ) -> SubmitOutcome:
+        lock_order(conn, account, order_id)
+        row = repo.get_order(conn, account, order_id)
+        if row is None:
+            return SubmitOutcome(False, None, (f"orderId: order {order_id} is not known to orderbridge",))
+        verdict = judge_acceptance(row, **answer)
+        if verdict.action == "apply" and apply_acceptance(self.deps, conn, account, order_id, **answer):
+            return SubmitOutcome(True, None)
+        if verdict.action in ("apply", "later"):
+            payload = {"account": account, "order_id": order_id, **answer}
+            lock = lock_of(account, order_id)
+            self.deps.queue.enqueue(conn, kind=APPLY_ACCEPTANCE, lock=lock, payload=payload)
+            return SubmitOutcome(True, None)
+        step = attempt_of("report_acceptance", verdict.action, detail="; ".join(verdict.problems) or None)
+        add(conn, account, order_id, step)
+        if verdict.action == "repeat":
+            return SubmitOutcome(True, None, repeat=True)
+        return SubmitOutcome(False, None, verdict.problems, conflict=True)
 
     async def current_order(self, account: str, order_id: str) -> OrderSnapshot | None:
-        async with self.deps.db.read_session() as session:
-            row = await repo.get_order(session, account, order_id)
+        row = await self.deps.db.read(lambda conn: repo.get_order(conn, account, order_id))
         return row.order_snapshot() if row is not None else None
 
 
-async def _refuse(
-    session: AsyncSession, account: str, order_id: str, command: Command, violations: Sequence[Violation]
+def _refuse(
+    conn: Connection, account: str, order_id: str, command: Command, violations: Sequence[Violation]
 ) -> SubmitOutcome:
     # "field: what is wrong [rule]": every channel (REST, staging rows, files) names both.
     problems = tuple(f"{v.message} [{v.rule}]" for v in violations)
     refused = attempt_of(f"submit_{command.kind}", "refused", detail="; ".join(problems))
-    await add(session, account, order_id, refused)
+    add(conn, account, order_id, refused)
     conflict = all(v.conflict for v in violations)
     return SubmitOutcome(False, None, problems, conflict=conflict, violations=tuple(violations))
 
@@ -200,8 +213,8 @@ def _earlier_of_kind(commands: Sequence[repo.OrderCommand], kind: str) -> list[E
     ]
 
 
-async def _repeat(
-    session: AsyncSession,
+def _repeat(
+    conn: Connection,
     account: str,
     order_id: str,
     command: Command,
@@ -211,38 +224,38 @@ async def _repeat(
     """An identical repeat: answered with the earlier command; nothing more is stored or sent."""
     detail = f"{why}: answered with command {earlier_id}"
     repeat = attempt_of(f"submit_{command.kind}", "repeat", command_id=earlier_id, detail=detail)
-    await add(session, account, order_id, repeat)
+    add(conn, account, order_id, repeat)
     return SubmitOutcome(True, earlier_id, repeat=True)
 
 
-async def lock_order(session: AsyncSession, account: str, order_id: str) -> None:
+def lock_order(conn: Connection, account: str, order_id: str) -> None:
     """Serialize submits of one order, so two commands cannot both pass validation against the same
     snapshot. SQLite's write transactions are serialized already; PostgreSQL locks the row."""
-    if session.get_bind().dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return
     table = tables.orders
-    await session.execute(
+    conn.execute(
         select(table.c.version)
         .where(table.c.account == account, table.c.order_id == order_id)
         .with_for_update()
     )
 
 
-async def enqueue_relay(
-    queue: JobQueue, session: AsyncSession, account: str, order_id: str, command_id: str
+def enqueue_relay(
+    queue: JobQueue, conn: Connection, account: str, order_id: str, command_id: str
 ) -> int | None:
     """Relay a stored command under the order's lock, in the caller's transaction."""
-    return await queue.enqueue(
-        session,
+    return queue.enqueue(
+        conn,
         kind=RELAY_COMMAND,
         lock=lock_of(account, order_id),
         payload={"account": account, "order_id": order_id, "command_id": command_id},
     )
 
 
-async def apply_acceptance(
+def apply_acceptance(
     deps: PipelineDeps,
-    session: AsyncSession,
+    conn: Connection,
     account: str,
     order_id: str,
     *,
@@ -253,8 +266,8 @@ async def apply_acceptance(
     """Move an order that awaits the ERP's answer on, and ask for its sync. False if it was not waiting."""
     waiting = (PipelineState.AWAITING_ERP.value,)
     if accepted:
-        changed = await repo.set_pipeline_state(
-            session,
+        changed = repo.set_pipeline_state(
+            conn,
             account,
             order_id,
             PipelineState.ACCEPTED.value,
@@ -264,8 +277,8 @@ async def apply_acceptance(
         )
     else:
         park_reason = ERP_REJECTED + (reason or "no reason given")
-        changed = await repo.set_pipeline_state(
-            session,
+        changed = repo.set_pipeline_state(
+            conn,
             account,
             order_id,
             PipelineState.PARKED.value,
@@ -274,8 +287,8 @@ async def apply_acceptance(
         )
     if changed:
         outcome = "accepted" if accepted else "rejected"
-        await add(session, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
-        await enqueue_sync(deps.queue, session, account, order_id)
+        add(conn, account, order_id, attempt_of("report_acceptance", outcome, detail=reason))
+        enqueue_sync(deps.queue, conn, account, order_id)
     return changed
 
 
@@ -283,6 +296,5 @@ async def apply_late_acceptance(deps: PipelineDeps, job: Job) -> None:
     """The `apply_acceptance` job: an answer that arrived early, applied now that the lock got to it."""
     payload = dict(job.payload)
     account, order_id = payload.pop("account"), payload.pop("order_id")
-    async with deps.db.transaction() as session:
-        if not await apply_acceptance(deps, session, account, order_id, **payload):
-            log.info("acceptance_ignored", account=account, order_id=order_id, reason="not awaiting the ERP")
+    if not await deps.db.write(lambda conn: apply_acceptance(deps, conn, account, order_id, **payload)):
+        log.info("acceptance_ignored", account=account, order_id=order_id, reason="not awaiting the ERP")

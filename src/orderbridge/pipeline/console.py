@@ -56,8 +56,7 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
             raise NoDatabase(_shown(url))
         db = Database(url)
         try:
-            async with db.engine.connect() as conn:
-                found = await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+            found = await db.read(lambda conn: inspect(conn).has_table("alembic_version"))
             if not found:
                 raise NoDatabase(_shown(url))
             await db.migrate()

@@ -16,7 +16,6 @@ from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.port import CommandSink, ErpAdapter
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store.db import Database
-from orderbridge.store.group_commit import GroupCommit
 from orderbridge.vtex import VtexClient
 
 from .call_log import CallLog
@@ -73,10 +72,6 @@ class Timing:
     """First re-read of an order VTEX has not completed (`isCompleted` false); later ones wait as long
     again as the order has waited so far, up to `incomplete_recheck_max_s`."""
     incomplete_recheck_max_s: float = 900.0
-    write_gather_s: float = 0.15
-    """How long a write waits for others to share its transaction (see `store.group_commit`). An order
-    meets four or five such waits, so 150 ms costs it up to ~0.75 s end to end; at 100 orders/s that
-    makes write transactions rare enough to keep the pipeline under 2 ms of CPU per order."""
 
 
 @dataclass
@@ -91,8 +86,6 @@ class PipelineDeps:
     """Set once the queue exists: the queue needs the handlers, the handlers need the queue."""
     sink: CommandSink = field(init=False)
     """The pipeline's own `CommandSink` (the ERP's answers to cancellation requests go through it)."""
-    writes: GroupCommit = field(init=False)
-    """Small write units of many jobs, committed together (see `group_commit`)."""
     paused: dict[str, str] = field(default_factory=dict)
     """Accounts paused after an auth error, with the reason (mirrored in the `accounts` table)."""
     vtex_health: VtexHealth = field(init=False)
@@ -101,9 +94,8 @@ class PipelineDeps:
     """Every VTEX call about an order, for its timeline (the `Pipeline` makes it observe the clients)."""
 
     def __post_init__(self) -> None:
-        self.writes = GroupCommit(self.db, gather_s=self.timing.write_gather_s)
         self.vtex_health = VtexHealth(self.db)
-        self.call_log = CallLog(self.writes)
+        self.call_log = CallLog(self.db)
 
     def client(self, account: str) -> VtexClient:
         return self.clients[account]

@@ -10,7 +10,7 @@ longer races it (it will not be sent before the decision).
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.store import repo
 from orderbridge.store.repo import CommandRow
@@ -31,10 +31,13 @@ def is_holdable(row: CommandRow, vtex_status: str | None) -> bool:
 
 async def hold(deps: PipelineDeps, row: CommandRow, job_id: int, reason: str) -> None:
     """Keep the command for later: pending again, marked held, the refusal recorded as an attempt."""
-    async with deps.db.transaction() as session:
-        await repo.set_command_status(session, row.id, "held", vtex_receipt={"held": HELD_BY})
-        held = attempt_of(f"send_{row.kind}", "held", command_id=row.id, job_id=job_id, detail=reason)
-        await ledger.add(session, row.account, row.order_id, held)
+    held = attempt_of(f"send_{row.kind}", "held", command_id=row.id, job_id=job_id, detail=reason)
+
+    def write(conn: Connection) -> None:
+        repo.set_command_status(conn, row.id, "held", vtex_receipt={"held": HELD_BY})
+        ledger.add(conn, row.account, row.order_id, held)
+
+    await deps.db.write(write)
 
 
 async def release(deps: PipelineDeps, account: str, order_id: str, vtex_status: str | None) -> int:
@@ -42,23 +45,21 @@ async def release(deps: PipelineDeps, account: str, order_id: str, vtex_status: 
     if vtex_status == HELD_BY:
         return 0
 
-    async def write(session: AsyncSession) -> int:
-        held = await repo.list_commands(session, account, order_id, statuses=("held",))
+    def write(conn: Connection) -> int:
+        held = repo.list_commands(conn, account, order_id, statuses=("held",))
         for row in held:
-            await _release_one(deps, session, row, vtex_status)
+            _release_one(deps, conn, row, vtex_status)
         return len(held)
 
-    return await deps.writes.run(write)
+    return await deps.db.write(write)
 
 
-async def _release_one(
-    deps: PipelineDeps, session: AsyncSession, row: CommandRow, vtex_status: str | None
-) -> None:
+def _release_one(deps: PipelineDeps, conn: Connection, row: CommandRow, vtex_status: str | None) -> None:
     if vtex_status in CANCELED_STATUSES:
         reason = "the order was canceled while this command waited for a cancellation decision"
-        await repo.set_command_status(session, row.id, "rejected", error=reason)
+        repo.set_command_status(conn, row.id, "rejected", error=reason)
         rejected = attempt_of(f"send_{row.kind}", "rejected", command_id=row.id, detail=reason)
-        await ledger.add(session, row.account, row.order_id, rejected)
+        ledger.add(conn, row.account, row.order_id, rejected)
         return
-    await repo.set_command_status(session, row.id, "pending", vtex_receipt={"released": HELD_BY})
-    await enqueue_relay(deps.queue, session, row.account, row.order_id, row.id)
+    repo.set_command_status(conn, row.id, "pending", vtex_receipt={"released": HELD_BY})
+    enqueue_relay(deps.queue, conn, row.account, row.order_id, row.id)

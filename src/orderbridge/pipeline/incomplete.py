@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.jobs.port import Job
 
@@ -45,9 +45,9 @@ async def schedule_recheck(deps: PipelineDeps, account: str, order_id: str, sinc
     waited_s = (now - since).total_seconds() if since is not None else 0.0
     delay_s = recheck_delay(deps.timing, waited_s)
 
-    async def write(session: AsyncSession) -> None:
-        await deps.queue.enqueue(
-            session,
+    def write(conn: Connection) -> None:
+        deps.queue.enqueue(
+            conn,
             kind=RECHECK_ORDER,
             lock=recheck_lock(account, order_id),
             payload={"account": account, "order_id": order_id},
@@ -55,7 +55,7 @@ async def schedule_recheck(deps: PipelineDeps, account: str, order_id: str, sinc
             queueing_lock=f"recheck:{account}:{order_id}",
         )
 
-    await deps.writes.run(write)
+    await deps.db.write(write)
     log.info("order_incomplete", account=account, order_id=order_id, recheck_in_s=round(delay_s, 3))
     return delay_s
 
@@ -64,7 +64,4 @@ async def recheck_order(deps: PipelineDeps, job: Job) -> None:
     """Time to look again: a sync under the order's lock decides (and schedules the next re-check)."""
     account, order_id = job.payload["account"], job.payload["order_id"]
 
-    async def write(session: AsyncSession) -> None:
-        await enqueue_sync(deps.queue, session, account, order_id)
-
-    await deps.writes.run(write)
+    await deps.db.write(lambda conn: enqueue_sync(deps.queue, conn, account, order_id))

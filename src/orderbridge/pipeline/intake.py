@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.decisions import RELEVANT_STATUSES, PipelineState, Step, decide
 from orderbridge.jobs.port import JobQueue, NewJob
@@ -63,31 +63,31 @@ async def store_events(
     """
     expression = deps.policy(account).feed_expression is not None
 
-    async def store(session: AsyncSession) -> int:
-        stored = await record_events(session, account, source, events)
+    def store(conn: Connection) -> int:
+        stored = record_events(conn, account, source, events)
         fresh = [e for e in stored if wants_sync(e.state, expression)]
-        settled = await _already_settled(session, account, fresh)
+        settled = _already_settled(conn, account, fresh)
         wanted = dict.fromkeys(e.order_id for e in fresh if (e.order_id, e.state) not in settled)
-        await deps.queue.enqueue_many(session, [sync_job(account, order_id) for order_id in wanted])
+        deps.queue.enqueue_many(conn, [sync_job(account, order_id) for order_id in wanted])
         return len(fresh)
 
     # In the group commit: a batch of events shares its transaction with the jobs' writes.
-    return await deps.writes.run(store)
+    return await deps.db.write(store)
 
 
-async def record_events(
-    session: AsyncSession, account: str, source: IntakeSource, events: Sequence[IncomingEvent]
+def record_events(
+    conn: Connection, account: str, source: IntakeSource, events: Sequence[IncomingEvent]
 ) -> list[IncomingEvent]:
     """Store a batch of events (`repo.record_intake_events`, deduplicated by account, order, state
     and change time); the events that were new."""
     if not events:
         return []
-    new = await repo.record_intake_events(session, account, source, events)
+    new = repo.record_intake_events(conn, account, source, events)
     return [e for e in events if (e.order_id, e.state or "", e.current_change or "") in new]
 
 
-async def _already_settled(
-    session: AsyncSession, account: str, events: Sequence[IncomingEvent]
+def _already_settled(
+    conn: Connection, account: str, events: Sequence[IncomingEvent]
 ) -> set[tuple[str, str | None]]:
     """Events announcing a status the pipeline already knows and has nothing left to do for.
 
@@ -101,7 +101,7 @@ async def _already_settled(
     query = select(*(table.c[name] for name in _SETTLED_COLUMNS)).where(
         table.c.account == account, table.c.order_id.in_({e.order_id for e in events})
     )
-    rows = {row.order_id: row for row in (await session.execute(query)).all()}
+    rows = {row.order_id: row for row in conn.execute(query).all()}
     settled: set[tuple[str, str | None]] = set()
     for event in events:
         row = rows.get(event.order_id)
@@ -150,9 +150,9 @@ def sync_job(account: str, order_id: str) -> NewJob:
     )
 
 
-async def enqueue_sync(queue: JobQueue, session: AsyncSession, account: str, order_id: str) -> int | None:
+def enqueue_sync(queue: JobQueue, conn: Connection, account: str, order_id: str) -> int | None:
     """Ask for a sync of the order in the caller's transaction (coalesced with one not yet started)."""
     job = sync_job(account, order_id)
-    return await queue.enqueue(
-        session, kind=job.kind, lock=job.lock, payload=job.payload, queueing_lock=job.queueing_lock
+    return queue.enqueue(
+        conn, kind=job.kind, lock=job.lock, payload=job.payload, queueing_lock=job.queueing_lock
     )

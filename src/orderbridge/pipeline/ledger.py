@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from orderbridge.store import repo, tables
 from orderbridge.vtex.errors import VtexError
@@ -53,10 +54,10 @@ def _log_step(account: str, order_id: str, item: Attempt) -> None:
     log.info("order_step", outcome=item.outcome, **fields)
 
 
-async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
+def add(conn: Connection, account: str, order_id: str, item: Attempt) -> None:
     _log_step(account, order_id, item)
-    await repo.add_attempt(
-        session,
+    repo.add_attempt(
+        conn,
         account,
         order_id,
         action=item.action,
@@ -68,11 +69,11 @@ async def add(session: Any, account: str, order_id: str, item: Attempt) -> None:
     )
 
 
-def add_at_commit(session: Any, account: str, order_id: str, item: Attempt) -> None:
+def add_at_commit(conn: Connection, account: str, order_id: str, item: Attempt) -> None:
     """`add`, written when the transaction commits, batched with other jobs' attempts."""
     _log_step(account, order_id, item)
     repo.add_attempt_at_commit(
-        session,
+        conn,
         account,
         order_id,
         action=item.action,
@@ -93,8 +94,8 @@ async def attempt(
     **kwargs: Any,
 ) -> None:
     """Record one attempt in its own transaction (when no state change goes with it)."""
-    async with deps.db.transaction() as session:
-        await add(session, account, order_id, attempt_of(action, outcome, **kwargs))
+    item = attempt_of(action, outcome, **kwargs)
+    await deps.db.write(lambda conn: add(conn, account, order_id, item))
 
 
 async def cancellation_asked_for(deps: PipelineDeps, account: str, order_id: str) -> str | None:
@@ -106,8 +107,7 @@ async def cancellation_asked_for(deps: PipelineDeps, account: str, order_id: str
         .order_by(table.c.id.desc())
         .limit(1)
     )
-    async with deps.db.read_session() as session:
-        found = (await session.execute(query)).scalar_one_or_none()
+    found = await deps.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
     return None if found is None else str(found)
 
 
@@ -127,8 +127,7 @@ async def operator_retried_since_last_offer(deps: PipelineDeps, account: str, or
         .order_by(table.c.id.desc())
         .limit(1)
     )
-    async with deps.db.read_session() as session:
-        found = (await session.execute(query)).scalar_one_or_none()
+    found = await deps.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
     return found == OPERATOR_RETRY
 
 
@@ -140,5 +139,4 @@ async def handover_outcomes(deps: PipelineDeps, account: str, order_id: str) -> 
         .where(table.c.account == account, table.c.order_id == order_id, table.c.action == "hand_over")
         .distinct()
     )
-    async with deps.db.read_session() as session:
-        return {str(outcome) for outcome in (await session.execute(query)).scalars()}
+    return await deps.db.read(lambda conn: {str(outcome) for outcome in conn.execute(query).scalars()})

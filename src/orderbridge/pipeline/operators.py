@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.decisions import PipelineState
 from orderbridge.jobs.port import JobQueue
@@ -38,25 +39,7 @@ def _json(value: Any) -> Any:
 async def status(db: Database) -> dict[str, Any]:
     """Orders by pipeline state, jobs pending and parked, pauses and whether VTEX answers (`vtex`) — per
     account; the ERP channels' health as the service last reported it."""
-    async with db.read_session() as session:
-        by_state = await repo.count_orders_by_state(session)
-        names = {a for a, _ in by_state}
-        account_rows = (await session.execute(select(tables.accounts))).mappings().all()
-        names |= {row["name"] for row in account_rows}
-        report: dict[str, Any] = {}
-        for name in sorted(names):
-            states = {s: n for (a, s), n in by_state.items() if a == name}
-            pending, parked = await _job_counts(session, name)
-            row = next((r for r in account_rows if r["name"] == name), None)
-            report[name] = {
-                "orders": states,
-                "orders_total": sum(states.values()),
-                "jobs_pending": pending,
-                "jobs_parked": parked,
-                "paused": bool(row and row["paused"]),
-                "paused_reason": row["paused_reason"] if row else None,
-            }
-        channels = (await session.execute(select(tables.erp_channels))).mappings().all()
+    report, channels = await db.read(_status)
     health = {row["name"]: _health(row) for row in channels}
     for name, item in report.items():
         # No row: this account's feed has not been read since the database was created (hook-only, or
@@ -64,6 +47,28 @@ async def status(db: Database) -> dict[str, Any]:
         item["vtex"] = health.get(channel_name(name)) or {"healthy": None}
     erp = {name: h for name, h in health.items() if not name.startswith(VTEX_CHANNEL_PREFIX)}
     return {"accounts": report, "erp_channels": erp}
+
+
+def _status(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
+    by_state = repo.count_orders_by_state(conn)
+    names = {a for a, _ in by_state}
+    account_rows = conn.execute(select(tables.accounts)).mappings().all()
+    names |= {row["name"] for row in account_rows}
+    report: dict[str, Any] = {}
+    for name in sorted(names):
+        states = {s: n for (a, s), n in by_state.items() if a == name}
+        pending, parked = _job_counts(conn, name)
+        row = next((r for r in account_rows if r["name"] == name), None)
+        report[name] = {
+            "orders": states,
+            "orders_total": sum(states.values()),
+            "jobs_pending": pending,
+            "jobs_parked": parked,
+            "paused": bool(row and row["paused"]),
+            "paused_reason": row["paused_reason"] if row else None,
+        }
+    channels = list(conn.execute(select(tables.erp_channels)).mappings().all())
+    return report, channels
 
 
 def _health(row: Any) -> dict[str, Any]:
@@ -75,14 +80,14 @@ def _health(row: Any) -> dict[str, Any]:
     }
 
 
-async def _job_counts(session: Any, account: str) -> tuple[int, int]:
+def _job_counts(conn: Connection, account: str) -> tuple[int, int]:
     jobs = tables.jobs
     query = (
         select(jobs.c.status, func.count())
         .where(jobs.c.lock.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
         .group_by(jobs.c.status)
     )
-    counts = {str(s): int(n) for s, n in (await session.execute(query)).all()}
+    counts = {str(s): int(n) for s, n in conn.execute(query).all()}
     pending = sum(n for s, n in counts.items() if s in UNFINISHED_JOB_STATUSES)
     return pending, int(counts.get("parked", 0))
 
@@ -90,42 +95,41 @@ async def _job_counts(session: Any, account: str) -> tuple[int, int]:
 async def list_orders(
     db: Database, account: str | None = None, state: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    async with db.read_session() as session:
-        rows = await repo.list_orders(session, account, state, limit, offset)
+    rows = await db.read(lambda conn: repo.list_orders(conn, account, state, limit, offset))
     return [_json(asdict(row)) for row in rows]
 
 
 async def find_accounts(db: Database, order_id: str) -> list[str]:
-    async with db.read_session() as session:
-        query = select(tables.orders.c.account).where(tables.orders.c.order_id == order_id)
-        return [str(a) for a in (await session.execute(query)).scalars()]
+    query = select(tables.orders.c.account).where(tables.orders.c.order_id == order_id)
+    return await db.read(lambda conn: [str(a) for a in conn.execute(query).scalars()])
 
 
 async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any] | None:
     """Everything known about one order: its row and snapshot, commands, attempts and jobs."""
-    async with db.read_session() as session:
-        row = await repo.get_order(session, account, order_id)
+
+    def read(conn: Connection) -> dict[str, Any] | None:
+        row = repo.get_order(conn, account, order_id)
         if row is None:
             return None
-        commands = await repo.list_commands(session, account, order_id)
-        attempts = await repo.list_attempts(session, account, order_id)
+        commands = repo.list_commands(conn, account, order_id)
+        attempts = repo.list_attempts(conn, account, order_id)
         jobs = tables.jobs
-        job_rows = (
-            await session.execute(
-                select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
-                .where(jobs.c.lock.in_([lock_of(account, order_id), recheck_lock(account, order_id)]))
-                .order_by(jobs.c.id)
-            )
+        job_rows = conn.execute(
+            select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
+            .where(jobs.c.lock.in_([lock_of(account, order_id), recheck_lock(account, order_id)]))
+            .order_by(jobs.c.id)
         ).mappings()
-        job_list = [dict(j) for j in job_rows]
-    shown: dict[str, Any] = _json(
-        {
+        return {
             "order": asdict(row),
             "commands": [asdict(c) for c in commands],
             "attempts": [asdict(a) for a in attempts],
-            "jobs": job_list,
+            "jobs": [dict(j) for j in job_rows],
         }
-    )
+
+    found = await db.read(read)
+    if found is None:
+        return None
+    shown: dict[str, Any] = _json(found)
     return shown
 
 
@@ -145,12 +149,13 @@ async def retry_order(
     """
     parked = await queue.list_parked(lock=f"{account}:{order_id}")
     requeued = [job_id for job in parked if (job_id := await queue.requeue(job.id)) is not None]
-    async with db.transaction() as session:
-        row = await repo.get_order(session, account, order_id)
+
+    def write(conn: Connection) -> tuple[bool, int | None]:
+        row = repo.get_order(conn, account, order_id)
         cleared = False
         if row is not None and row.pipeline_state == PipelineState.PARKED:
-            cleared = await repo.set_pipeline_state(
-                session,
+            cleared = repo.set_pipeline_state(
+                conn,
                 account,
                 order_id,
                 PipelineState.WAITING.value,
@@ -160,6 +165,8 @@ async def retry_order(
             said = f"{who or 'operator'}" + (f" ({reason})" if reason else "")
             detail = f"by {said}; was: {row.park_reason}" if who or reason else row.park_reason
             cleared_note = attempt_of(OPERATOR_RETRY, "cleared", detail=detail)
-            await add(session, account, order_id, cleared_note)
-        sync_job = await enqueue_sync(queue, session, account, order_id) if row is not None else None
+            add(conn, account, order_id, cleared_note)
+        return cleared, enqueue_sync(queue, conn, account, order_id) if row is not None else None
+
+    cleared, sync_job = await db.write(write)
     return {"requeued_jobs": requeued, "park_cleared": cleared, "sync_job": sync_job}

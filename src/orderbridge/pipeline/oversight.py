@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, distinct, func, or_, select
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.decisions import FINAL_STATES, PipelineState
 from orderbridge.jobs.port import JobQueue
@@ -122,10 +123,11 @@ async def stuck_counts(
 ) -> dict[str, dict[str, int]]:
     """{account: {rule: number of stuck orders}} — every rule present, zeros included."""
     moment = now or utcnow()
-    counts: dict[str, dict[str, int]] = {}
-    async with db.read_session() as session:
-        names = [str(n) for n in (await session.execute(select(orders.c.account).distinct())).scalars()]
-        names += [str(n) for n in (await session.execute(select(tables.accounts.c.name))).scalars()]
+
+    def read(conn: Connection) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        names = [str(n) for n in conn.execute(select(orders.c.account).distinct()).scalars()]
+        names += [str(n) for n in conn.execute(select(tables.accounts.c.name)).scalars()]
         for name in sorted(set(names)):
             counts[name] = dict.fromkeys(STUCK_RULES, 0)
         for rule in STUCK_RULES:
@@ -134,9 +136,11 @@ async def stuck_counts(
                 .where(stuck_condition(rule, thresholds, moment))
                 .group_by(orders.c.account)
             )
-            for account, n in (await session.execute(query)).all():
+            for account, n in conn.execute(query).all():
                 counts.setdefault(str(account), dict.fromkeys(STUCK_RULES, 0))[rule] = int(n)
-    return counts
+        return counts
+
+    return await db.read(read)
 
 
 @dataclass(frozen=True)
@@ -182,8 +186,7 @@ async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, Int
         .group_by(events.c.account)
     )
     moment = now or utcnow()
-    async with db.read_session() as session:
-        rows = (await session.execute(query)).all()
+    rows = await db.read(lambda conn: conn.execute(query).all())
     return {
         str(account): IntakeLag(max(0.0, (moment - oldest).total_seconds()), int(n), int(n_orders))
         for account, oldest, n, n_orders in rows
@@ -233,9 +236,11 @@ async def pending_jobs(
     when = case(
         (jobs.c.status == "running", "running"), (jobs.c.run_at > moment, "later"), else_="due"
     ).label("when")
-    found: dict[str, PendingJobs] = {}
-    async with db.read_session() as session:
-        for account in accounts:
+    names = list(accounts)
+
+    def read(conn: Connection) -> dict[str, PendingJobs]:
+        found: dict[str, PendingJobs] = {}
+        for account in names:
             query = (
                 select(jobs.c.kind, when, func.count())
                 .where(
@@ -246,11 +251,13 @@ async def pending_jobs(
             )
             counts: dict[str, int] = {"running": 0, "due": 0, "later": 0}
             kinds: dict[str, int] = {}
-            for kind, state, n in (await session.execute(query)).all():
+            for kind, state, n in conn.execute(query).all():
                 counts[str(state)] += int(n)
                 kinds[str(kind)] = kinds.get(str(kind), 0) + int(n)
             found[account] = PendingJobs(**counts, kinds=kinds)
-    return found
+        return found
+
+    return await db.read(read)
 
 
 @dataclass(frozen=True)
@@ -302,11 +309,13 @@ async def search_orders(
     currency = orders.c.raw[("storePreferencesData", "currencyCode")].as_string().label("currency")
     query = select(*columns, orders.c.created_at, currency).where(*where)
     query = query.order_by(orders.c.updated_at.desc(), orders.c.order_id).limit(limit).offset(offset)
-    async with db.read_session() as session:
-        rows = [dict(r) for r in (await session.execute(query)).mappings()]
-        total = int(
-            (await session.execute(select(func.count()).select_from(orders).where(*where))).scalar_one()
-        )
+
+    def read(conn: Connection) -> tuple[list[dict[str, Any]], int]:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        total = int(conn.execute(select(func.count()).select_from(orders).where(*where)).scalar_one())
+        return rows, total
+
+    rows, total = await db.read(read)
     return _json(rows), total
 
 
@@ -318,56 +327,60 @@ async def timeline(db: Database, account: str, order_id: str) -> list[dict[str, 
     """Everything that happened to an order, oldest first: events received, every VTEX call (each HTTP
     attempt: method, path, status, latency), the pipeline's steps (ERP handovers, start-handling…) and
     operators' actions with their outcome, and commands with their outcome."""
-    events = tables.intake_events
-    entries: list[dict[str, Any]] = []
-    async with db.read_session() as session:
-        entries += await _vtex_call_entries(session, account, order_id)
-        query = (
-            select(events.c.source, events.c.state, events.c.last_state, events.c.raw, events.c.received_at)
-            .where(events.c.account == account, events.c.order_id == order_id)
-            .order_by(events.c.id)
-        )
-        for row in (await session.execute(query)).mappings():
-            entries.append(
-                {
-                    "at": row["received_at"],
-                    "kind": "event",
-                    "what": f"{row['source']} event: {row['last_state'] or '?'} → {row['state']}",
-                    "outcome": "received",
-                    "raw": row["raw"],
-                }
-            )
-        for item in await repo.list_attempts(session, account, order_id):
-            entries.append(
-                {
-                    "at": item.at,
-                    "kind": "attempt",
-                    "what": item.action,
-                    "outcome": item.outcome,
-                    "http_status": item.http_status,
-                    "detail": item.detail,
-                    "command_id": item.command_id,
-                }
-            )
-        for command in await repo.list_commands(session, account, order_id):
-            entries.append(
-                {
-                    "at": command.created_at,
-                    "kind": "command",
-                    "what": f"{command.kind} (via {command.channel})",
-                    "outcome": command.status,
-                    "detail": command.error,
-                    "invoice_number": command.invoice_number,
-                    "command_id": command.id,
-                    "raw": command.payload,
-                }
-            )
+    entries = await db.read(lambda conn: _timeline(conn, account, order_id))
     entries.sort(key=lambda e: e["at"])
     return [_json(e) for e in entries]
 
 
-async def _vtex_call_entries(session: Any, account: str, order_id: str) -> list[dict[str, Any]]:
-    calls = await repo.list_vtex_calls(session, account, order_id, limit=TIMELINE_VTEX_CALLS)
+def _timeline(conn: Connection, account: str, order_id: str) -> list[dict[str, Any]]:
+    events = tables.intake_events
+    entries: list[dict[str, Any]] = []
+    entries += _vtex_call_entries(conn, account, order_id)
+    query = (
+        select(events.c.source, events.c.state, events.c.last_state, events.c.raw, events.c.received_at)
+        .where(events.c.account == account, events.c.order_id == order_id)
+        .order_by(events.c.id)
+    )
+    for row in conn.execute(query).mappings():
+        entries.append(
+            {
+                "at": row["received_at"],
+                "kind": "event",
+                "what": f"{row['source']} event: {row['last_state'] or '?'} → {row['state']}",
+                "outcome": "received",
+                "raw": row["raw"],
+            }
+        )
+    for item in repo.list_attempts(conn, account, order_id):
+        entries.append(
+            {
+                "at": item.at,
+                "kind": "attempt",
+                "what": item.action,
+                "outcome": item.outcome,
+                "http_status": item.http_status,
+                "detail": item.detail,
+                "command_id": item.command_id,
+            }
+        )
+    for command in repo.list_commands(conn, account, order_id):
+        entries.append(
+            {
+                "at": command.created_at,
+                "kind": "command",
+                "what": f"{command.kind} (via {command.channel})",
+                "outcome": command.status,
+                "detail": command.error,
+                "invoice_number": command.invoice_number,
+                "command_id": command.id,
+                "raw": command.payload,
+            }
+        )
+    return entries
+
+
+def _vtex_call_entries(conn: Connection, account: str, order_id: str) -> list[dict[str, Any]]:
+    calls = repo.list_vtex_calls(conn, account, order_id, limit=TIMELINE_VTEX_CALLS)
     entries = [
         {
             "at": call.at,
@@ -381,7 +394,7 @@ async def _vtex_call_entries(session: Any, account: str, order_id: str) -> list[
         for call in calls
     ]
     if len(calls) == TIMELINE_VTEX_CALLS:
-        older = await repo.count_vtex_calls(session, account, order_id) - len(calls)
+        older = repo.count_vtex_calls(conn, account, order_id) - len(calls)
         if older > 0:
             entries.insert(
                 0,
@@ -414,17 +427,16 @@ async def parked_orders(db: Database, account: str | None = None, limit: int = 2
         .limit(limit)
     )
     attempts = tables.attempts
-    found: list[dict[str, Any]] = []
-    async with db.read_session() as session:
-        for row in (await session.execute(query)).mappings():
+
+    def read(conn: Connection) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for row in conn.execute(query).mappings():
             last = (
-                (
-                    await session.execute(
-                        select(attempts.c.action, attempts.c.outcome, attempts.c.detail, attempts.c.at)
-                        .where(attempts.c.account == row["account"], attempts.c.order_id == row["order_id"])
-                        .order_by(attempts.c.id.desc())
-                        .limit(1)
-                    )
+                conn.execute(
+                    select(attempts.c.action, attempts.c.outcome, attempts.c.detail, attempts.c.at)
+                    .where(attempts.c.account == row["account"], attempts.c.order_id == row["order_id"])
+                    .order_by(attempts.c.id.desc())
+                    .limit(1)
                 )
                 .mappings()
                 .first()
@@ -437,7 +449,9 @@ async def parked_orders(db: Database, account: str | None = None, limit: int = 2
                     "resolved_note": last["detail"] if resolved and last else None,
                 }
             )
-    return [_json(f) for f in found]
+        return found
+
+    return [_json(f) for f in await db.read(read)]
 
 
 async def retry_parked(
@@ -462,10 +476,11 @@ async def retry_parked(
 
 async def mark_resolved(db: Database, account: str, order_id: str, *, who: str, note: str) -> bool:
     """Record that a person resolved the order outside orderbridge (the pipeline state is unchanged)."""
-    async with db.transaction() as session:
-        if await repo.get_order(session, account, order_id) is None:
+
+    def write(conn: Connection) -> bool:
+        if repo.get_order(conn, account, order_id) is None:
             return False
-        await add(
-            session, account, order_id, attempt_of(OPERATOR_RESOLVED, "resolved", detail=f"{who}: {note}")
-        )
-    return True
+        add(conn, account, order_id, attempt_of(OPERATOR_RESOLVED, "resolved", detail=f"{who}: {note}"))
+        return True
+
+    return await db.write(write)

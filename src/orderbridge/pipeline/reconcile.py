@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.decisions import RELEVANT_STATUSES
 from orderbridge.store import repo, tables
@@ -90,22 +91,28 @@ async def _lagging(deps: PipelineDeps, account: str, listed: dict[str, str | Non
 
 async def _enqueue_syncs(deps: PipelineDeps, account: str, found: list[_Found]) -> None:
     """Record the finds as `reconcile` events and enqueue their syncs, in one transaction."""
-    async with deps.db.transaction() as session:
-        await repo.record_intake_events(session, account, "reconcile", found)
-        await deps.queue.enqueue_many(session, [sync_job(account, f.order_id) for f in found])
+
+    def write(conn: Connection) -> None:
+        repo.record_intake_events(conn, account, "reconcile", found)
+        deps.queue.enqueue_many(conn, [sync_job(account, f.order_id) for f in found])
+
+    await deps.db.write(write)
 
 
 async def _stored_statuses(deps: PipelineDeps, account: str, order_ids: list[str]) -> dict[str, str | None]:
     table = tables.orders
-    found: dict[str, str | None] = {}
-    async with deps.db.read_session() as session:
+
+    def read(conn: Connection) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
         for start in range(0, len(order_ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = order_ids[start : start + 500]
             query = select(table.c.order_id, table.c.vtex_status).where(
                 table.c.account == account, table.c.order_id.in_(chunk)
             )
-            found.update({oid: status for oid, status in (await session.execute(query)).all()})
-    return found
+            found.update({oid: status for oid, status in conn.execute(query).all()})
+        return found
+
+    return await deps.db.read(read)
 
 
 class Reconciler:

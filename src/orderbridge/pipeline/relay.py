@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.commands import (
     CancelCommand,
@@ -55,9 +56,12 @@ MAX_CHANGE_POLL_S = 60.0
 async def relay_command(deps: PipelineDeps, job: Job) -> None:
     account, order_id = job.payload["account"], job.payload["order_id"]
     await guard_account(deps, account)
-    async with deps.db.read_session() as session:
-        row = await repo.get_command(session, job.payload["command_id"])
-        order_row = await repo.get_order(session, account, order_id)
+    command_id = job.payload["command_id"]
+
+    def read(conn: Connection) -> tuple[CommandRow | None, repo.OrderRow | None]:
+        return repo.get_command(conn, command_id), repo.get_order(conn, account, order_id)
+
+    row, order_row = await deps.db.read(read)
     if row is None or row.status in DONE_STATUSES:
         return
     command = command_from_dict(row.payload)
@@ -148,35 +152,42 @@ async def _reject(deps: PipelineDeps, job: Job, row: CommandRow, error: VtexErro
     message = error.message or str(error)
     if isinstance(error, InvalidInvoiceNumber):
         message = error.reason
-    async with deps.db.transaction() as session:
-        await repo.set_command_status(session, row.id, "rejected", error=message)
+
+    def write(conn: Connection) -> None:
+        repo.set_command_status(conn, row.id, "rejected", error=message)
         rejected = attempt_of(f"send_{row.kind}", "rejected", error=error, command_id=row.id, job_id=job.id)
-        await ledger.add(session, row.account, row.order_id, rejected)
+        ledger.add(conn, row.account, row.order_id, rejected)
+
+    await deps.db.write(write)
     log.warning("command_rejected", account=row.account, order_id=row.order_id, kind=row.kind, error=message)
     raise Park(f"VTEX refused the {row.kind}: {message}")
 
 
 async def _mark_sending(deps: PipelineDeps, row: CommandRow, note: dict[str, Any]) -> None:
-    async with deps.db.transaction() as session:
-        await repo.set_command_status(session, row.id, "sending", vtex_receipt=note)
+    await deps.db.write(lambda conn: repo.set_command_status(conn, row.id, "sending", vtex_receipt=note))
 
 
 async def _keep_receipt(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dict[str, Any]) -> None:
     """A Change v2 was accepted for processing (202): remember its id, follow it until done."""
-    async with deps.db.transaction() as session:
-        await repo.set_command_status(session, row.id, "sending", vtex_receipt=receipt)
+
+    def write(conn: Connection) -> None:
+        repo.set_command_status(conn, row.id, "sending", vtex_receipt=receipt)
         accepted = attempt_of("send_change", "accepted", command_id=row.id, job_id=job.id)
-        await ledger.add(session, row.account, row.order_id, accepted)
+        ledger.add(conn, row.account, row.order_id, accepted)
+
+    await deps.db.write(write)
 
 
 async def _mark_sent(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dict[str, Any]) -> None:
-    async with deps.db.transaction() as session:
-        await repo.set_command_status(
-            session, row.id, "sent", vtex_receipt=receipt, expect_status=("pending", "sending")
+    def write(conn: Connection) -> None:
+        repo.set_command_status(
+            conn, row.id, "sent", vtex_receipt=receipt, expect_status=("pending", "sending")
         )
         sent = attempt_of(f"send_{row.kind}", "ok", command_id=row.id, job_id=job.id)
-        await ledger.add(session, row.account, row.order_id, sent)
-        await enqueue_sync(deps.queue, session, row.account, row.order_id)
+        ledger.add(conn, row.account, row.order_id, sent)
+        enqueue_sync(deps.queue, conn, row.account, row.order_id)
+
+    await deps.db.write(write)
 
 
 async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, request_id: str) -> None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.erp.port import ErpAdapter
 from orderbridge.jobs.embedded import EmbeddedQueue
@@ -59,8 +59,7 @@ class Pipeline:
         for client in clients.values():
             client.add_observer(self.deps.call_log.observe)
         handlers = make_handlers(self.deps)
-        options = {"writes": self.deps.writes, **(queue_options or {})}
-        self.queue = EmbeddedQueue(db, handlers, concurrency=workers, **options)
+        self.queue = EmbeddedQueue(db, handlers, concurrency=workers, **(queue_options or {}))
         channel.report = self._record_erp_channel
         self.deps.queue = self.queue
         self.sink = PipelineSink(self.deps)
@@ -79,9 +78,9 @@ class Pipeline:
         return self.queue.backoff_s(min(failures, ERP_BACKOFF_DOUBLINGS + 1))
 
     async def _record_erp_channel(self, state: ChannelState) -> None:
-        async def write(session: AsyncSession) -> None:
-            await repo.set_erp_channel(
-                session,
+        def write(conn: Connection) -> None:
+            repo.set_erp_channel(
+                conn,
                 state.name,
                 healthy=state.healthy,
                 consecutive_failures=state.consecutive_failures,
@@ -89,13 +88,16 @@ class Pipeline:
                 changed_at=state.changed_at,
             )
 
-        await self.deps.writes.run(write)
+        await self.deps.db.write(write)
 
     async def prepare(self) -> None:
         """Register the accounts, restore pauses, and make sure each feed has the pipeline's filter."""
-        async with self.deps.db.transaction() as session:
+
+        def register(conn: Connection) -> None:
             for name, policy in self.deps.accounts.items():
-                await repo.upsert_account(session, name, _public_settings(policy))
+                repo.upsert_account(conn, name, _public_settings(policy))
+
+        await self.deps.db.write(register)
         await accounts.load_paused(self.deps)
         for name, policy in self.deps.accounts.items():
             if policy.uses_feed and name not in self.deps.paused:

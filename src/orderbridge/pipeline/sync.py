@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.commands import CancelCommand, Command, DenyCancellationCommand
 from orderbridge.core.decisions import (
@@ -121,15 +121,15 @@ async def refresh(
     order = await vtex_call(deps, account, order_id, "get_order", deps.client(account).get_order(order_id))
     snapshot = order_to_snapshot(order)
 
-    async def store(session: AsyncSession) -> tuple[repo.OrderRow, bool]:
-        row, applied = await store_read(session, account, order_id, order.raw_json, snapshot)
+    def store(conn: Connection) -> tuple[repo.OrderRow, bool]:
+        row, applied = store_read(conn, account, order_id, order.raw_json, snapshot)
         if row.version > 1:  # a command needs a stored order: a first read has none to confirm
-            await confirm_visible_commands(session, account, order_id, snapshot)
+            confirm_visible_commands(conn, account, order_id, snapshot)
         if then_sync:
-            await enqueue_sync(deps.queue, session, account, order_id)
+            enqueue_sync(deps.queue, conn, account, order_id)
         return row, applied
 
-    row, applied = await deps.writes.run(store)
+    row, applied = await deps.db.write(store)
     if not applied:  # the store holds a newer read than this one (a slow reader): decide on the newer one
         snapshot = row.order_snapshot()
     return OrderView(account, order_id, order, snapshot, row)
@@ -324,18 +324,18 @@ async def _record(
         fields = {**carried.fields, **fields}
         attempts.insert(0, carried.attempt)
 
-    async def write(session: AsyncSession) -> None:
-        # Blind writes of fixed shapes: sent at COMMIT, batched with the other jobs' (`store.deferred`).
+    def write(conn: Connection) -> None:
+        # Blind writes of fixed shapes: sent at COMMIT, batched with the other jobs' (`group_commit.defer`).
         # A snapshot the pipeline derived from VTEX's answer to its own call (start-handling's 204 means
         # "handling now") is stored with the state it caused.
         snapshot = view.snapshot if "vtex_status" in fields else None
         repo.set_pipeline_state_at_commit(
-            session, view.account, view.order_id, state.value, snapshot=snapshot, **fields
+            conn, view.account, view.order_id, state.value, snapshot=snapshot, **fields
         )
         for attempt in attempts:
-            ledger.add_at_commit(session, view.account, view.order_id, attempt)
+            ledger.add_at_commit(conn, view.account, view.order_id, attempt)
 
-    await deps.writes.run(write)
+    await deps.db.write(write)
     # The row as just written, without reading it back (one statement less per step).
     row = replace(view.row, pipeline_state=state.value, **fields) if view.row is not None else None
     return replace(view, row=row, unrecorded=None)

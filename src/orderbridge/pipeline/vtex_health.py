@@ -64,12 +64,13 @@ class VtexHealth:
     async def _write(
         self, account: str, healthy: bool, failures: int, error: str | None, now: datetime
     ) -> None:
-        async with self.db.transaction() as session:
-            await repo.set_erp_channel(
-                session,
+        await self.db.write(
+            lambda conn: repo.set_erp_channel(
+                conn,
                 channel_name(account),
                 healthy=healthy,
                 consecutive_failures=failures,
                 last_error=error,
                 changed_at=now,
             )
+        )

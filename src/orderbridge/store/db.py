@@ -1,12 +1,21 @@
-"""The database handle: engine, sessions and migrations for SQLite (default) and PostgreSQL.
+"""The database handle: one synchronous SQLAlchemy engine for SQLite (default) and PostgreSQL, used
+from the event loop through two doors that never run SQL on the loop's thread.
 
-SQLite is tuned for one process with many asyncio tasks: WAL (readers never block the writer),
-`synchronous=NORMAL` (durable at checkpoints, safe against application crashes), a busy timeout, foreign
-keys on, and write transactions that start with `BEGIN IMMEDIATE`. A deferred `BEGIN` would let two
-connections both read and then both try to write, and SQLite answers the second with SQLITE_BUSY at once
-(the busy timeout does not apply to a lock upgrade) — IMMEDIATE takes the write lock up front, so writers
-queue instead. In-process writers additionally queue on an asyncio lock (`transaction()`), which is fair
-and wakes them at once instead of letting SQLite's busy handler poll with sleeps.
+- `await db.write(fn)`: `fn(connection)` — a plain function of Core statements — runs in a write
+  transaction on the database's writer thread (`store.group_commit`: one thread, group commit). One hop to
+  the thread and one back per transaction, whatever the transaction does.
+- `await db.read(fn)`: `fn(connection)` in a read transaction on a small pool of reader threads, so a
+  slow list, count or purge never stalls the loop.
+
+SQLite is tuned for one process with many asyncio tasks: WAL, checked at start-up (readers never block
+the writer; a file where SQLite refuses WAL is refused, see `_require_wal`), `synchronous=NORMAL`
+(durable at checkpoints, safe against application crashes), foreign keys on, a busy timeout (another
+process's writer), `wal_autocheckpoint` and `journal_size_limit` (checkpoints run in the COMMIT that
+crosses the threshold, on the writer thread; the WAL file does not stay large after a burst). Write
+transactions start with `BEGIN IMMEDIATE`: a deferred `BEGIN` would let a reader's transaction try to
+upgrade to a write lock, which SQLite refuses at once (the busy timeout does not apply to an upgrade).
+An in-memory SQLite database is refused: it is private to one connection, and the writer and readers
+use connections of their own (tests use a file in a temporary directory).
 """
 
 from __future__ import annotations
@@ -14,21 +23,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from orderbridge.store import sqlite_driver
+from orderbridge.store.group_commit import GroupCommit, collecting_after_commit
 
-DEFAULT_URL = "sqlite+aiosqlite:///orderbridge.db"
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite:///orderbridge.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_READ_ONLY = "orderbridge_read_only"
+_WRITE = "orderbridge_write"
+WAL_AUTOCHECKPOINT_PAGES = 1000
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _MIGRATION_LOCK_ID = 0x0B_0001  # any constant: the key of the PostgreSQL advisory lock around migrations
+
+
+class WalUnavailable(RuntimeError):
+    """SQLite would not put the database in WAL mode: the service refuses to run on it."""
 
 
 def _json_dumps(value: Any) -> str:
@@ -36,82 +53,92 @@ def _json_dumps(value: Any) -> str:
 
 
 class Database:
-    """One engine and its session factories. Create once per process; `await dispose()` at the end."""
+    """One engine, its writer thread and its reader threads. Create once per process; `await dispose()`
+    at the end."""
 
-    def __init__(self, url: str | URL = DEFAULT_URL, *, echo: bool = False, pool_size: int = 10) -> None:
-        self.url = async_url(url)
+    def __init__(
+        self,
+        url: str | URL = DEFAULT_URL,
+        *,
+        echo: bool = False,
+        readers: int = 4,
+        max_batch: int = 256,
+    ) -> None:
+        self.url = sync_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {
-            "echo": echo,
-            "json_serializer": _json_dumps,
-            "json_deserializer": orjson.loads,
-        }
         if self.is_sqlite:
+            _refuse_in_memory(self.url.database or "")
             _ensure_parent_dir(self.url)
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
-        else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        if self.is_sqlite:
-            _tune_sqlite(self.engine)
-        #: Sessions whose transactions may write (`BEGIN IMMEDIATE` on SQLite).
-        self.session = async_sessionmaker(self.engine, expire_on_commit=False)
-        #: Sessions that only read (deferred `BEGIN` on SQLite: never waits for the writer).
-        self.read_session = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
-        )
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.engine = _engine(self.url, echo=echo, readers=readers)
+        self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        self._writer = GroupCommit(self._write_engine, max_batch=max_batch)
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="orderbridge-reader")
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in a write transaction on the writer thread; its result once committed.
+
+        The transaction may be shared with other units (group commit, see `store.group_commit`); if it fails,
+        `fn` is run again alone, so it must only touch the database (or keep what it took)."""
+        return await self._writer.run(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in a read transaction on a reader thread (never on the event loop: a
+        slow list or count must not stall it). On SQLite a deferred BEGIN: readers never wait for the
+        writer (WAL)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _read, self.engine, fn)
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        return self._writer
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction on the calling thread (`with db.begin() as conn:`), for tests and one-shot
+        tools; its `after_commit` callbacks run on the calling thread once it committed. It blocks:
+        never on the service's event loop, where `write` is the way."""
+        callbacks: list[Callable[[], None]] = []
+        with self._write_engine.begin() as conn, collecting_after_commit(conn, callbacks):
+            yield conn
+        for callback in callbacks:
+            callback()
+
+    def connect(self) -> contextlib.AbstractContextManager[Connection]:
+        """A connection on the calling thread for reads (`with db.connect() as conn:`), for tests and
+        one-shot tools; `read` is the way on the event loop."""
+        return self.engine.connect()
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """`async with db.transaction() as session:` — commits at the end, rolls back on error.
-
-        On SQLite in-process writers take turns here; on PostgreSQL this is just a session and a BEGIN.
-        Not reentrant: do not open a second `transaction()` (or call something that does, such as
-        `EmbeddedQueue.requeue`) inside one — on SQLite that waits forever for itself.
-        """
-        if self._write_lock is None:
-            async with self.session() as session, session.begin():
-                yield session
-            return
-        async with self._write_lock, self.session() as session, session.begin():
-            yield session
-
     async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic `upgrade head`)."""
+        """Bring the schema to the newest migration (Alembic `upgrade head`), off the loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.migrate_sync)
+
+    def migrate_sync(self) -> None:
         from orderbridge.store.migrate import upgrade_head
 
-        async with self.engine.begin() as conn:
+        with self.engine.execution_options(**{_WRITE: True}).begin() as conn:
             if not self.is_sqlite:
                 # Several processes may start at once; the first migrates, the others then find it done.
                 # (On SQLite, BEGIN IMMEDIATE already serializes them.)
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
-            await conn.run_sync(upgrade_head)
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+            upgrade_head(conn)
 
     async def revision(self) -> str | None:
         """The schema's migration revision (None: never migrated)."""
         from orderbridge.store.migrate import current_revision
 
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(current_revision)
+        return await self.read(current_revision)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        await asyncio.get_running_loop().run_in_executor(None, self._close_sync)
 
-
-def async_url(url: str | URL) -> URL:
-    """The URL with this project's async driver filled in (`sqlite://…` → aiosqlite, `postgresql://…`
-    → psycopg 3), so operators can write plain URLs."""
-    parsed = make_url(url)
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        return parsed.set(drivername="sqlite+aiosqlite")
-    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
-        return parsed.set(drivername="postgresql+psycopg")
-    return parsed
+    def _close_sync(self) -> None:
+        self._writer.close()
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
 
 
 def sqlite_file_exists(url: str | URL) -> bool:
@@ -126,32 +153,6 @@ def _ensure_parent_dir(url: URL) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "do_connect")
-    def _fused_driver(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        # SQLite's calls on the event loop's thread (see `sqlite_driver`), same connect arguments; the
-        # busy timeout applies to the calls that wait for another connection's lock, off the loop.
-        cparams["async_creator_fn"] = sqlite_driver.connect
-        cparams["busy_timeout_ms"] = SQLITE_BUSY_TIMEOUT_MS
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would emit a deferred one).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        _enable_wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(_READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _enable_wal(cursor: Any) -> None:
@@ -173,3 +174,92 @@ def _enable_wal(cursor: Any) -> None:
             if "locked" not in str(error) or attempt == 99:
                 raise
             time.sleep(0.02)
+
+
+def sync_url(url: str | URL) -> URL:
+    """The URL with this project's driver filled in (`sqlite://…` → the standard library's sqlite3,
+    `postgresql://…` → psycopg 3), so operators can write plain URLs; older `sqlite+aiosqlite` URLs
+    keep working."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+aiosqlite"):
+        return parsed.set(drivername="sqlite+pysqlite")
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg_async"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _read(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    """On a reader thread."""
+    with engine.connect() as conn, conn.begin():
+        return fn(conn)
+
+
+def _engine(url: URL, *, echo: bool, readers: int) -> Engine:
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        # The writer thread, the readers, and a spare for migrations and tools.
+        "pool_size": readers + 2,
+        "max_overflow": readers + 2,
+    }
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        # Connections move between the pool's threads (one at a time): sqlite3's same-thread check
+        # would refuse that. The busy timeout applies to a writer of another process.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(url, **kwargs)
+        _tune_sync_sqlite(engine, database)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    return create_engine(url, **kwargs)
+
+
+def _refuse_in_memory(database: str) -> None:
+    if database in ("", ":memory:") or "mode=memory" in database:
+        raise ValueError(
+            "orderbridge needs a SQLite database file: an in-memory database is private to each "
+            "connection, and the writer and readers use connections of their own"
+        )
+
+
+def _tune_sync_sqlite(engine: Engine, database: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let the "begin" event below issue BEGIN itself (sqlite3 would emit a deferred one).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            _require_wal(cursor, database)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # Checkpoints run in the COMMIT that crosses the threshold: on the writer thread.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        # Straight to sqlite3: a statement through SQLAlchemy costs more than the BEGIN itself.
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+
+
+def _require_wal(cursor: Any, database: str) -> None:
+    """Put the file in WAL mode (persistent) and check that SQLite agreed.
+
+    Without WAL a reader blocks the writer and the writer every reader; SQLite silently keeps the old
+    journal mode where WAL cannot work (a file system without shared memory or locks, such as many
+    network file systems). Running on such a file would look fine and stall under load: refuse.
+    """
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA journal_mode")
+    mode = str(cursor.fetchone()[0]).lower()
+    if mode != "wal":
+        raise WalUnavailable(
+            f"SQLite refused WAL mode for {database} (journal mode stays {mode!r}): orderbridge needs "
+            "WAL, which requires a local file system with shared memory and file locks (not a network "
+            "file system); put the database on a local disk or use PostgreSQL"
+        )

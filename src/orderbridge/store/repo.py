@@ -1,7 +1,8 @@
 """Repository functions the pipeline calls: intake events, orders, commands, attempts, accounts.
 
-Every function takes an `AsyncSession` and works inside the caller's transaction (the caller commits),
-so a state change and the job it causes commit together. Hot paths are single Core statements: no ORM
+Every function is synchronous, takes a `Connection` and works inside the caller's transaction (a
+`Database.write` or `Database.read` unit: the caller commits), so a state change and the job it causes
+commit together. Hot paths are single Core statements: no ORM
 identity map, no read-before-write round trips (`INSERT … ON CONFLICT … RETURNING` on both dialects).
 """
 
@@ -15,12 +16,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Insert, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.core.validation import PendingWork
-from orderbridge.store.deferred import defer
-from orderbridge.store.prepared import Prepared
+from orderbridge.store.group_commit import defer
 from orderbridge.store.tables import (
     accounts,
     attempts,
@@ -52,10 +52,10 @@ _INSERTS: dict[str, Callable[[Table], Insert]] = {"postgresql": postgresql.inser
 _BUILT: dict[tuple[str, str], Any] = {}
 
 
-def _prebuilt(session: AsyncSession, name: str, build: Callable[[Callable[[Table], Insert]], Any]) -> Any:
+def _prebuilt(conn: Connection, name: str, build: Callable[[Callable[[Table], Insert]], Any]) -> Any:
     """A hot-path statement built once per dialect with bind parameters: building a SQLAlchemy
     statement costs more CPU than executing it, and these run for every order."""
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     stmt = _BUILT.get((dialect, name))
     if stmt is None:
         if dialect not in _INSERTS:
@@ -64,9 +64,9 @@ def _prebuilt(session: AsyncSession, name: str, build: Callable[[Callable[[Table
     return stmt
 
 
-def _insert(session: AsyncSession, table: Table) -> Insert:
+def _insert(conn: Connection, table: Table) -> Insert:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    name = session.get_bind().dialect.name
+    name = conn.dialect.name
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":
@@ -92,8 +92,8 @@ class IntakeEvent(Protocol):
     def raw(self) -> Mapping[str, Any] | None: ...
 
 
-async def record_intake_event(
-    session: AsyncSession,
+def record_intake_event(
+    conn: Connection,
     account: str,
     source: IntakeSource,
     order_id: str,
@@ -105,12 +105,12 @@ async def record_intake_event(
     """Store an event once per (account, order, state, change time); the new id, or None if a duplicate."""
     raw_copy = dict(raw) if raw is not None else None
     params = _intake_params(account, source, order_id, state, last_state, current_change, raw_copy, utcnow())
-    stmt = _prebuilt(session, "record_intake_event", _record_intake_event_statement)
-    return (await session.execute(stmt, params)).scalar_one_or_none()
+    stmt = _prebuilt(conn, "record_intake_event", _record_intake_event_statement)
+    return (conn.execute(stmt, params)).scalar_one_or_none()
 
 
-async def record_intake_events(
-    session: AsyncSession, account: str, source: IntakeSource, events: Sequence[IntakeEvent]
+def record_intake_events(
+    conn: Connection, account: str, source: IntakeSource, events: Sequence[IntakeEvent]
 ) -> set[tuple[str, str, str]]:
     """`record_intake_event` for a batch (a feed page), same dedupe; the (order, state, change time)
     of the events that were new, with a missing state or change time as ''."""
@@ -119,7 +119,11 @@ async def record_intake_events(
         _intake_params(account, source, e.order_id, e.state, e.last_state, e.current_change, e.raw, now)
         for e in events
     ]
-    return set(await _RECORD_INTAKE_EVENTS[session.get_bind().dialect.name].rows_many(session, rows))
+    if not rows:
+        return set()
+    # One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING (SQLAlchemy's "insertmanyvalues").
+    found = conn.execute(_RECORD_INTAKE_EVENTS[conn.dialect.name], rows)
+    return {(order_id, state, change) for order_id, state, change in found}
 
 
 def _intake_params(
@@ -164,19 +168,17 @@ _INTAKE_PARAMS = (
     "received_at",
 )
 _RECORD_INTAKE_EVENTS = {
-    dialect: Prepared(
-        _insert_intake_event(insert).returning(
-            intake_events.c.order_id, intake_events.c.state, intake_events.c.current_change
-        )
+    dialect: _insert_intake_event(insert).returning(
+        intake_events.c.order_id, intake_events.c.state, intake_events.c.current_change
     )
     for dialect, insert in _INSERTS.items()
 }
 
 
-async def mark_intake_events_processed(session: AsyncSession, account: str, order_id: str) -> int:
+def mark_intake_events_processed(conn: Connection, account: str, order_id: str) -> int:
     """Mark every unprocessed event of an order processed (one sync handles them all); the count."""
     params = {"b_account": account, "b_order_id": order_id, "b_now": utcnow()}
-    return _rowcount(await session.execute(_MARK_PROCESSED, params))
+    return _rowcount(conn.execute(_MARK_PROCESSED, params))
 
 
 _MARK_PROCESSED = (
@@ -219,12 +221,10 @@ class OrderRow:
 _ORDER_COLUMNS = [orders.c[name] for name in OrderRow.__dataclass_fields__ if name != "raw"]
 
 
-async def get_order(
-    session: AsyncSession, account: str, order_id: str, *, with_raw: bool = False
-) -> OrderRow | None:
+def get_order(conn: Connection, account: str, order_id: str, *, with_raw: bool = False) -> OrderRow | None:
     """The stored order; its raw VTEX document only on request (large, and decisions use the snapshot)."""
     stmt = _GET_ORDER_WITH_RAW if with_raw else _GET_ORDER
-    row = (await session.execute(stmt, {"account": account, "order_id": order_id})).mappings().one_or_none()
+    row = (conn.execute(stmt, {"account": account, "order_id": order_id})).mappings().one_or_none()
     return OrderRow(**row) if row is not None else None
 
 
@@ -238,8 +238,8 @@ _GET_ORDER = _get_order_statement(_ORDER_COLUMNS)
 _GET_ORDER_WITH_RAW = _get_order_statement([*_ORDER_COLUMNS, orders.c.raw])
 
 
-async def upsert_order(
-    session: AsyncSession,
+def upsert_order(
+    conn: Connection,
     account: str,
     order_id: str,
     vtex_status: str | None,
@@ -263,8 +263,8 @@ async def upsert_order(
         "snapshot": dict(snapshot),
         "now": now,
     }
-    stmt = _prebuilt(session, "upsert_order", _upsert_order_statement)
-    return (await session.execute(stmt, params)).scalar_one_or_none() is not None
+    stmt = _prebuilt(conn, "upsert_order", _upsert_order_statement)
+    return (conn.execute(stmt, params)).scalar_one_or_none() is not None
 
 
 def _upsert_order_statement(insert: Callable[[Table], Insert]) -> Any:
@@ -293,8 +293,8 @@ _SETTABLE_ORDER_FIELDS = frozenset(
 )
 
 
-async def set_pipeline_state(
-    session: AsyncSession,
+def set_pipeline_state(
+    conn: Connection,
     account: str,
     order_id: str,
     state: str,
@@ -325,14 +325,14 @@ async def set_pipeline_state(
     stmt = _SET_STATE.get(key)
     if stmt is None:
         stmt = _SET_STATE[key] = _set_state_statement(*key)
-    return _rowcount(await session.execute(stmt, params)) == 1
+    return _rowcount(conn.execute(stmt, params)) == 1
 
 
 _SET_STATE: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def set_pipeline_state_at_commit(
-    session: AsyncSession,
+    conn: Connection,
     account: str,
     order_id: str,
     state: str,
@@ -341,7 +341,7 @@ def set_pipeline_state_at_commit(
     **fields: Any,
 ) -> None:
     """`set_pipeline_state` without a condition and without an answer, written when the transaction
-    commits (batched with its likes, see `store.deferred`); `snapshot` may replace the stored snapshot
+    commits (batched with its likes, see `group_commit.defer`); `snapshot` may replace the stored snapshot
     (a mapping, or the `OrderSnapshot` itself: the JSON serializer writes dataclasses directly).
 
     Only for a caller that reads nothing of the order afterwards in the same transaction."""
@@ -363,7 +363,7 @@ def set_pipeline_state_at_commit(
     stmt = _SET_STATE.get(key)
     if stmt is None:
         stmt = _SET_STATE[key] = _set_state_statement(*key)
-    defer(session, stmt, params)
+    defer(conn, stmt, params)
 
 
 def _set_state_statement(expect: str, fields: tuple[str, ...]) -> Any:
@@ -397,8 +397,8 @@ class OrderSummary:
     updated_at: datetime
 
 
-async def list_orders(
-    session: AsyncSession,
+def list_orders(
+    conn: Connection,
     account: str | None = None,
     pipeline_state: str | None = None,
     limit: int = 100,
@@ -411,15 +411,15 @@ async def list_orders(
     if pipeline_state is not None:
         stmt = stmt.where(orders.c.pipeline_state == pipeline_state)
     stmt = stmt.order_by(orders.c.updated_at.desc(), orders.c.order_id).limit(limit).offset(offset)
-    return [OrderSummary(**row) for row in (await session.execute(stmt)).mappings()]
+    return [OrderSummary(**row) for row in (conn.execute(stmt)).mappings()]
 
 
-async def count_orders_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
+def count_orders_by_state(conn: Connection) -> dict[tuple[str, str], int]:
     """{(account, pipeline_state): number of orders}."""
     stmt = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
         orders.c.account, orders.c.pipeline_state
     )
-    return {(a, s): n for a, s, n in (await session.execute(stmt)).all()}
+    return {(a, s): n for a, s, n in (conn.execute(stmt)).all()}
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -445,8 +445,8 @@ class CommandRow:
 _COMMAND_COLUMNS = [commands.c[name] for name in CommandRow.__dataclass_fields__]
 
 
-async def add_command(
-    session: AsyncSession,
+def add_command(
+    conn: Connection,
     account: str,
     order_id: str,
     command_dict: Mapping[str, Any],
@@ -461,7 +461,7 @@ async def add_command(
     command_id = str(uuid.uuid4())
     now = utcnow()
     stmt = (
-        _insert(session, commands)
+        _insert(conn, commands)
         .values(
             id=command_id,
             account=account,
@@ -478,8 +478,8 @@ async def add_command(
         .on_conflict_do_nothing()  # type: ignore[attr-defined]
         .returning(commands.c.id)
     )
-    if (await session.execute(stmt)).scalar_one_or_none() is None:
-        existing = await session.scalar(
+    if (conn.execute(stmt)).scalar_one_or_none() is None:
+        existing = conn.scalar(
             select(commands.c.id).where(
                 commands.c.account == account, commands.c.idempotency_key == idempotency_key
             )
@@ -488,37 +488,37 @@ async def add_command(
     return command_id
 
 
-async def get_command(session: AsyncSession, command_id: str) -> CommandRow | None:
-    row = (await session.execute(_GET_COMMAND, {"command_id": command_id})).mappings().one_or_none()
+def get_command(conn: Connection, command_id: str) -> CommandRow | None:
+    row = (conn.execute(_GET_COMMAND, {"command_id": command_id})).mappings().one_or_none()
     return CommandRow(**row) if row is not None else None
 
 
 _GET_COMMAND = select(*_COMMAND_COLUMNS).where(commands.c.id == bindparam("command_id"))
 
 
-async def find_command_by_idempotency_key(
-    session: AsyncSession, account: str, idempotency_key: str
+def find_command_by_idempotency_key(
+    conn: Connection, account: str, idempotency_key: str
 ) -> CommandRow | None:
     stmt = select(*_COMMAND_COLUMNS).where(
         commands.c.account == account, commands.c.idempotency_key == idempotency_key
     )
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    row = (conn.execute(stmt)).mappings().one_or_none()
     return CommandRow(**row) if row is not None else None
 
 
-async def list_commands(
-    session: AsyncSession, account: str, order_id: str, statuses: Collection[str] | None = None
+def list_commands(
+    conn: Connection, account: str, order_id: str, statuses: Collection[str] | None = None
 ) -> list[CommandRow]:
     """An order's commands, oldest first."""
     stmt = select(*_COMMAND_COLUMNS).where(commands.c.account == account, commands.c.order_id == order_id)
     if statuses is not None:
         stmt = stmt.where(commands.c.status.in_(list(statuses)))
     stmt = stmt.order_by(commands.c.created_at, commands.c.id)
-    return [CommandRow(**row) for row in (await session.execute(stmt)).mappings()]
+    return [CommandRow(**row) for row in (conn.execute(stmt)).mappings()]
 
 
-async def set_command_status(
-    session: AsyncSession,
+def set_command_status(
+    conn: Connection,
     command_id: str,
     status: CommandStatus,
     *,
@@ -537,11 +537,11 @@ async def set_command_status(
         conditions.append(commands.c.status == expect_status)
     elif expect_status is not None:
         conditions.append(commands.c.status.in_(list(expect_status)))
-    return _rowcount(await session.execute(update(commands).where(*conditions).values(**values))) == 1
+    return _rowcount(conn.execute(update(commands).where(*conditions).values(**values))) == 1
 
 
-async def confirm_landed_invoices(
-    session: AsyncSession, account: str, order_id: str, invoice_numbers: Collection[str]
+def confirm_landed_invoices(
+    conn: Connection, account: str, order_id: str, invoice_numbers: Collection[str]
 ) -> int:
     """Mark in-flight invoice commands whose number now shows on the VTEX order as confirmed.
 
@@ -560,7 +560,7 @@ async def confirm_landed_invoices(
         )
         .values(status="confirmed", updated_at=utcnow())
     )
-    return _rowcount(await session.execute(stmt))
+    return _rowcount(conn.execute(stmt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,10 +573,10 @@ class OrderCommand:
     status: str
 
 
-async def order_commands(session: AsyncSession, account: str, order_id: str) -> list[OrderCommand]:
+def order_commands(conn: Connection, account: str, order_id: str) -> list[OrderCommand]:
     """The order's commands, oldest first (an order has few: one read serves the replay check and
     `pending_work_from`)."""
-    rows = await session.execute(_ORDER_COMMANDS, {"account": account, "order_id": order_id})
+    rows = conn.execute(_ORDER_COMMANDS, {"account": account, "order_id": order_id})
     return [OrderCommand(*row) for row in rows.all()]
 
 
@@ -646,8 +646,8 @@ class AttemptRow:
     at: datetime
 
 
-async def add_attempt(
-    session: AsyncSession,
+def add_attempt(
+    conn: Connection,
     account: str,
     order_id: str,
     action: str,
@@ -660,11 +660,11 @@ async def add_attempt(
 ) -> int:
     """Record one attempt at an action (every attempt is kept: nothing disappears); its id."""
     params = _attempt_params(account, order_id, action, outcome, command_id, job_id, http_status, detail)
-    return int((await session.execute(_ADD_ATTEMPT, params)).scalar_one())
+    return int((conn.execute(_ADD_ATTEMPT, params)).scalar_one())
 
 
 def add_attempt_at_commit(
-    session: AsyncSession,
+    conn: Connection,
     account: str,
     order_id: str,
     action: str,
@@ -675,9 +675,9 @@ def add_attempt_at_commit(
     http_status: int | None = None,
     detail: str | None = None,
 ) -> None:
-    """`add_attempt`, written when the transaction commits (batched with its likes, see `store.deferred`)."""
+    """`add_attempt`, written when the transaction commits (batched with its likes: `group_commit.defer`)."""
     params = _attempt_params(account, order_id, action, outcome, command_id, job_id, http_status, detail)
-    defer(session, _ADD_ATTEMPT_BLIND, params)
+    defer(conn, _ADD_ATTEMPT_BLIND, params)
 
 
 def _attempt_params(
@@ -737,13 +737,13 @@ _ADD_ATTEMPT_BLIND = attempts.insert().values(
 )
 
 
-async def list_attempts(session: AsyncSession, account: str, order_id: str) -> list[AttemptRow]:
+def list_attempts(conn: Connection, account: str, order_id: str) -> list[AttemptRow]:
     stmt = (
         select(*(attempts.c[name] for name in AttemptRow.__dataclass_fields__))
         .where(attempts.c.account == account, attempts.c.order_id == order_id)
         .order_by(attempts.c.id)
     )
-    return [AttemptRow(**row) for row in (await session.execute(stmt)).mappings()]
+    return [AttemptRow(**row) for row in (conn.execute(stmt)).mappings()]
 
 
 # --- VTEX calls ------------------------------------------------------------------------------------
@@ -770,15 +770,13 @@ _ADD_VTEX_CALL = vtex_calls.insert().values(
 )
 
 
-def add_vtex_calls_at_commit(session: AsyncSession, calls: Sequence[VtexCallRow]) -> None:
-    """Store VTEX calls when the transaction commits, all in one `executemany` (`store.deferred`)."""
+def add_vtex_calls_at_commit(conn: Connection, calls: Sequence[VtexCallRow]) -> None:
+    """Store VTEX calls when the transaction commits, all in one `executemany` (`group_commit.defer`)."""
     for call in calls:
-        defer(session, _ADD_VTEX_CALL, {name: getattr(call, name) for name in _VTEX_CALL_FIELDS})
+        defer(conn, _ADD_VTEX_CALL, {name: getattr(call, name) for name in _VTEX_CALL_FIELDS})
 
 
-async def list_vtex_calls(
-    session: AsyncSession, account: str, order_id: str, limit: int = 200
-) -> list[VtexCallRow]:
+def list_vtex_calls(conn: Connection, account: str, order_id: str, limit: int = 200) -> list[VtexCallRow]:
     """The order's last `limit` VTEX calls, oldest first."""
     newest = (
         select(*(vtex_calls.c[name] for name in _VTEX_CALL_FIELDS))
@@ -786,20 +784,20 @@ async def list_vtex_calls(
         .order_by(vtex_calls.c.id.desc())
         .limit(limit)
     )
-    rows = list((await session.execute(newest)).mappings())
+    rows = list((conn.execute(newest)).mappings())
     return [VtexCallRow(**row) for row in reversed(rows)]
 
 
-async def count_vtex_calls(session: AsyncSession, account: str, order_id: str) -> int:
+def count_vtex_calls(conn: Connection, account: str, order_id: str) -> int:
     query = select(func.count()).where(vtex_calls.c.account == account, vtex_calls.c.order_id == order_id)
-    return int((await session.execute(query)).scalar_one())
+    return int((conn.execute(query)).scalar_one())
 
 
-async def purge_vtex_calls(session: AsyncSession, before: datetime, batch: int = 10_000) -> int:
+def purge_vtex_calls(conn: Connection, before: datetime, batch: int = 10_000) -> int:
     """Forget up to `batch` VTEX calls made before `before`, oldest first; how many were forgotten."""
     old = select(vtex_calls.c.id).where(vtex_calls.c.at < before).order_by(vtex_calls.c.at).limit(batch)
     stmt = delete(vtex_calls).where(vtex_calls.c.id.in_(old.scalar_subquery()))
-    return _rowcount(await session.execute(stmt))
+    return _rowcount(conn.execute(stmt))
 
 
 # --- accounts --------------------------------------------------------------------------------------
@@ -814,9 +812,9 @@ class AccountRow:
     updated_at: datetime
 
 
-async def upsert_account(session: AsyncSession, name: str, settings: Mapping[str, Any]) -> None:
+def upsert_account(conn: Connection, name: str, settings: Mapping[str, Any]) -> None:
     """Create the account or replace its settings; a pause survives (only an operator lifts it)."""
-    stmt = _insert(session, accounts).values(
+    stmt = _insert(conn, accounts).values(
         name=name, paused=False, settings=dict(settings), updated_at=utcnow()
     )
     excluded = stmt.excluded  # type: ignore[attr-defined]
@@ -824,17 +822,17 @@ async def upsert_account(session: AsyncSession, name: str, settings: Mapping[str
         index_elements=[accounts.c.name],
         set_={"settings": excluded.settings, "updated_at": excluded.updated_at},
     )
-    await session.execute(stmt)
+    conn.execute(stmt)
 
 
-async def get_account(session: AsyncSession, name: str) -> AccountRow | None:
+def get_account(conn: Connection, name: str) -> AccountRow | None:
     stmt = select(*(accounts.c[f] for f in AccountRow.__dataclass_fields__)).where(accounts.c.name == name)
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    row = (conn.execute(stmt)).mappings().one_or_none()
     return AccountRow(**row) if row is not None else None
 
 
-async def set_erp_channel(
-    session: AsyncSession,
+def set_erp_channel(
+    conn: Connection,
     name: str,
     *,
     healthy: bool,
@@ -849,21 +847,19 @@ async def set_erp_channel(
         "last_error": last_error,
         "changed_at": changed_at,
     }
-    stmt = _insert(session, erp_channels).values(name=name, **values)
+    stmt = _insert(conn, erp_channels).values(name=name, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[erp_channels.c.name], set_=values)  # type: ignore[attr-defined]
-    await session.execute(stmt)
+    conn.execute(stmt)
 
 
-async def set_account_paused(
-    session: AsyncSession, name: str, paused: bool, reason: str | None = None
-) -> bool:
+def set_account_paused(conn: Connection, name: str, paused: bool, reason: str | None = None) -> bool:
     """Pause an account (e.g. on an auth error) or lift the pause; True when the account exists."""
     stmt = (
         update(accounts)
         .where(accounts.c.name == name)
         .values(paused=paused, paused_reason=reason if paused else None, updated_at=utcnow())
     )
-    return _rowcount(await session.execute(stmt)) == 1
+    return _rowcount(conn.execute(stmt)) == 1
 
 
 def _rowcount(result: Any) -> int:

@@ -15,17 +15,14 @@ import orjson
 from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from orderbridge.core.orders import OrderSnapshot
 from orderbridge.store import repo, tables
-from orderbridge.store.prepared import Prepared
 from orderbridge.store.types import utcnow
 
 
-async def confirm_visible_commands(
-    session: AsyncSession, account: str, order_id: str, snapshot: OrderSnapshot
-) -> None:
+def confirm_visible_commands(conn: Connection, account: str, order_id: str, snapshot: OrderSnapshot) -> None:
     """One statement: every "sent" command (lock order guarantees VTEX acknowledged it before this job
     read the order), and every in-flight invoice whose number shows on the order — an invoice whose POST
     had an unknown outcome but landed is never posted again."""
@@ -39,7 +36,7 @@ async def confirm_visible_commands(
             table.c.invoice_number.in_(landed),
         )
         visible = or_(visible, landed_invoice)
-    await session.execute(
+    conn.execute(
         update(table)
         .where(table.c.account == account, table.c.order_id == order_id, visible)
         .values(status="confirmed", updated_at=utcnow())
@@ -48,10 +45,10 @@ async def confirm_visible_commands(
 
 _ROW_COLUMNS = [name for name in repo.OrderRow.__dataclass_fields__ if name != "raw"]
 _CHANGING = ("vtex_status", "value_cents", "last_change", "raw", "snapshot")
-_STORE_READ: dict[str, Prepared] = {}
+_STORE_READ: dict[str, Any] = {}
 
 
-def _store_read_statement(dialect: str) -> Prepared:
+def _store_read_statement(dialect: str) -> Any:
     """`repo.upsert_order`'s statement, RETURNING the row as it now is (built once per dialect)."""
     table = tables.orders
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -72,18 +69,18 @@ def _store_read_statement(dialect: str) -> Prepared:
         },
         where=table.c.last_change <= excluded.last_change,
     )
-    return Prepared(upsert.returning(*(table.c[name] for name in _ROW_COLUMNS)))
+    return upsert.returning(*(table.c[name] for name in _ROW_COLUMNS))
 
 
-async def store_read(
-    session: AsyncSession, account: str, order_id: str, raw_json: bytes, snapshot: OrderSnapshot
+def store_read(
+    conn: Connection, account: str, order_id: str, raw_json: bytes, snapshot: OrderSnapshot
 ) -> tuple[repo.OrderRow, bool]:
     """Store a fresh Get order like `repo.upsert_order` and return the row in the same statement.
 
     Returns (row, applied): `applied` is False when the store already held a newer read (compared by
     VTEX's `lastChange`), and the row is then that newer one.
     """
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     stmt = _STORE_READ.get(dialect)
     if stmt is None:
         stmt = _STORE_READ[dialect] = _store_read_statement(dialect)
@@ -99,9 +96,9 @@ async def store_read(
         "snapshot": snapshot,
         "now": utcnow(),
     }
-    found = await stmt.rows(session, params)
-    if found:
-        return repo.OrderRow(**dict(zip(stmt.columns, found[0], strict=True))), True
-    newer = await repo.get_order(session, account, order_id)
+    found = conn.execute(stmt, params).mappings().first()
+    if found is not None:
+        return repo.OrderRow(**found), True
+    newer = repo.get_order(conn, account, order_id)
     assert newer is not None  # the conflict that refused our write is this very row
     return newer, False

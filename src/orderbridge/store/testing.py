@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.store.db import Database
@@ -22,7 +23,7 @@ from orderbridge.store.tables import metadata
 
 @contextlib.asynccontextmanager
 async def fresh_sqlite(directory: Path, *, migrate: bool = True) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{directory / f'ob-{uuid.uuid4().hex[:8]}.db'}")
+    db = Database(f"sqlite:///{directory / f'ob-{uuid.uuid4().hex[:8]}.db'}")
     try:
         if migrate:
             await db.migrate()
@@ -90,8 +91,31 @@ async def _drop(url: str) -> None:
         await admin.dispose()
 
 
+@contextlib.asynccontextmanager
+async def writer_held(db: Database) -> AsyncIterator[None]:
+    """Keep the writer thread busy (a unit that waits) for the duration: units written meanwhile queue,
+    and on exit go together in the next transaction — group commit under load, made deterministic."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_conn: Connection) -> None:
+        entered.set()
+        release.wait(30)
+
+    holding = asyncio.ensure_future(db.write(hold))
+    await asyncio.get_running_loop().run_in_executor(None, entered.wait, 30)
+    try:
+        yield
+        await asyncio.sleep(0)  # let units submitted by tasks started in the block reach the queue
+    finally:
+        release.set()
+        await holding
+
+
 async def delete_all_rows(db: Database) -> None:
     """Empty every table (faster than a new database per test; ids keep counting, which is harmless)."""
-    async with db.transaction() as session:
+
+    def delete(conn: Connection) -> None:
         for table in reversed(metadata.sorted_tables):
-            await session.execute(table.delete())
+            conn.execute(table.delete())
+
+    await db.write(delete)
