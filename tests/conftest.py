@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from forward_proxy import PROXY_ENV, Proxy, running_proxy
 from orderbridge.store.db import Database
 from orderbridge.store.testing import create_migrated_database, delete_all_rows, drop_database
 
@@ -96,3 +97,18 @@ def _logging_as_it_was() -> Iterator[None]:
     yield
     structlog.configure(**saved)
     logging.getLogger().setLevel(root_level)
+
+
+@pytest.fixture(scope="module")
+def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """A real forward proxy on loopback (proxy.py), shared by a module's tests; see forward_proxy.py."""
+    with running_proxy(tmp_path_factory.mktemp("proxy")) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy_free_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable from the machine running the tests; a test sets the ones it means."""
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

@@ -28,6 +28,9 @@ class Reply:
     status: int = 200
     body: dict[str, Any] | None = None
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    """Sent as it is instead of `body` (an error page, JSON nested too deep…)."""
 
 
 @dataclass
@@ -63,9 +66,13 @@ def _handler(erp: FakeErp) -> type[BaseHTTPRequestHandler]:
             if reply.delay_s:
                 time.sleep(reply.delay_s)  # plays a slow ERP; the client's timeout is what is tested
             payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+            if reply.raw is not None:
+                payload = reply.raw
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
