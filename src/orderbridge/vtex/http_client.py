@@ -18,8 +18,8 @@ Retry rules (see ``RetryPolicy`` for the numbers):
 
 Bytes move through a ``Transport`` (see ``transports``): aiohttp in production; a caller's own
 ``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) through ``HttpxTransport``, imported
-only then (httpx2 is a test dependency). Both report
-failures the same way (``SendFailed``: a kind and whether it may have been sent).
+only then (httpx2 is a test dependency). Both report failures the same way (``SendFailed``: a kind
+and whether it may have been sent).
 """
 
 from __future__ import annotations
