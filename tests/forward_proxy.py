@@ -1,10 +1,13 @@
-"""A real forward proxy for tests (proxy.py, a maintained one, run as a subprocess on loopback): what
-passes through it is in its access log (one line per connection). The fixtures `forward_proxy` and
-`proxy_free_env` (tests/conftest.py) hand it out."""
+"""Outgoing HTTP as production meets it, for tests: a real forward proxy (proxy.py, a maintained one,
+run as a subprocess on loopback; what passes through it is in its access log, one line per connection)
+and a throwaway self-signed certificate for 127.0.0.1. The fixtures `forward_proxy`, `proxy_free_env`
+and `tls_server_context` (tests/conftest.py) hand them out."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -62,3 +65,27 @@ def running_proxy(log_dir: Path) -> Iterator[Proxy]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+            *["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            *["-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def tls_context_and_cert(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context for 127.0.0.1, and its certificate (PEM) for a client to trust."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("the TLS tests need the openssl command to make a throwaway certificate")
+    cert, key = self_signed_certificate(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert

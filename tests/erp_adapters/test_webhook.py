@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from forward_proxy import Proxy
+from orderbridge.config import ErpSettings, WebhookErpSettings
 from orderbridge.core.orders import OrderItem, OrderSnapshot
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import (
@@ -18,6 +21,7 @@ from orderbridge.erp.port import (
     Rejected,
 )
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp, sign, verify_signature
+from orderbridge.pipeline.erp_wiring import build_adapter
 from orderbridge.sandbox.testing import free_port
 
 from .fake_erp_server import FakeErp, Reply, fake_erp_server
@@ -293,3 +297,30 @@ async def test_no_proxy_sends_deliveries_to_the_host_it_names_direct(
     proxy_free_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     proxy_free_env.setenv("NO_PROXY", "127.0.0.1")
     assert isinstance(await deliver_one(erp), Accepted)
+
+
+async def test_a_redirect_is_not_followed_the_signed_delivery_stays_where_it_was_sent(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    erp.script.append(Reply(307, headers={"Location": erp.url + "/elsewhere"}))
+    with pytest.raises(ErpUnavailable, match=r"redirect \(HTTP 307\); check the URL"):
+        await adapter.hand_over(ORDER)
+    assert len(erp.deliveries) == 1
+
+
+async def test_an_https_erp_signed_by_a_private_ca_is_trusted_through_the_ca_bundle_setting(
+    tls_server_context: tuple[ssl.SSLContext, Path],
+) -> None:
+    server_context, cert = tls_server_context
+    with fake_erp_server(SECRET, tls=server_context) as erp:
+        settings = ErpSettings(adapter="webhook", webhook=WebhookErpSettings(url=erp.url, secret=SECRET))
+        trusting = build_adapter("webhook", settings, ca_bundle=cert)
+        assert isinstance(trusting, WebhookErp)
+        await trusting.start(NoSink())  # type: ignore[arg-type]
+        try:
+            assert await trusting.hand_over(ORDER) == Accepted(erp_reference="ERP-1")
+        finally:
+            await trusting.stop()
+        with pytest.raises(ErpUnavailable, match=r"could not be reached \(ConnectError\)"):
+            await deliver_one(erp)  # no ca_bundle: the system store does not know that CA
+    assert len(erp.deliveries) == 1
