@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
 
+from forward_proxy import PROXY_ENV, Proxy, running_proxy, tls_context_and_cert
 from orderbridge.store.db import Database
 from orderbridge.store.testing import create_migrated_database, delete_all_rows, drop_database
 
@@ -96,3 +98,25 @@ def _logging_as_it_was() -> Iterator[None]:
     yield
     structlog.configure(**saved)
     logging.getLogger().setLevel(root_level)
+
+
+@pytest.fixture(scope="module")
+def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """A real forward proxy on loopback (proxy.py), shared by a module's tests; see forward_proxy.py."""
+    with running_proxy(tmp_path_factory.mktemp("proxy")) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy_free_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable from the machine running the tests; a test sets the ones it means."""
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context for 127.0.0.1 with a throwaway self-signed certificate, and that
+    certificate (PEM) for the client's `ca_bundle`."""
+    return tls_context_and_cert(tmp_path)

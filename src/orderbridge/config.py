@@ -197,6 +197,7 @@ class WebhookErpSettings(_Strict):
     secret_env: str = "ORDERBRIDGE_ERP_WEBHOOK_SECRET"  # before `secret`: its validator names it
     secret: SecretStr | None = Field(default=None, validate_default=True)
     timeout_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx2
 import structlog
 import uvicorn
 import uvloop
@@ -40,6 +40,9 @@ from orderbridge.store.rate_limits import SharedRateLimits
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.client import DEFAULT_BURST, pace_under
 from orderbridge.vtex.errors import VtexError
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports tests plug in
+    import httpx2
 
 log = structlog.get_logger("orderbridge.service")
 

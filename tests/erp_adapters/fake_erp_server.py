@@ -4,6 +4,7 @@ on its own side and answers from a script, recording every delivery."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ class Reply:
     status: int = 200
     body: dict[str, Any] | None = None
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    """Sent as it is instead of `body` (an error page, JSON nested too deep…)."""
 
 
 @dataclass
@@ -63,9 +67,13 @@ def _handler(erp: FakeErp) -> type[BaseHTTPRequestHandler]:
             if reply.delay_s:
                 time.sleep(reply.delay_s)  # plays a slow ERP; the client's timeout is what is tested
             payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+            if reply.raw is not None:
+                payload = reply.raw
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -79,11 +87,15 @@ def _handler(erp: FakeErp) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fake_erp_server(secret: str) -> Iterator[FakeErp]:
+def fake_erp_server(secret: str, tls: ssl.SSLContext | None = None) -> Iterator[FakeErp]:
+    """The fake ERP on a free port; over HTTPS with `tls` (a server-side context)."""
     erp = FakeErp(secret=secret)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(erp))
     server.daemon_threads = True
-    erp.url = f"http://127.0.0.1:{server.server_address[1]}/orderbridge/events"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    erp.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/orderbridge/events"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:

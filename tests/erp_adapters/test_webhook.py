@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
-import httpx2
 import pytest
 
+from forward_proxy import Proxy
+from orderbridge.config import ErpSettings, WebhookErpSettings
 from orderbridge.core.orders import OrderItem, OrderSnapshot
 from orderbridge.erp.errors import ErpUnavailable
-from orderbridge.erp.port import AcceptanceLater, Accepted, CancellationDecision, HandoverOrder, Rejected
+from orderbridge.erp.port import (
+    AcceptanceLater,
+    Accepted,
+    CancellationDecision,
+    HandoverOrder,
+    HandoverResult,
+    Rejected,
+)
 from orderbridge.erp.webhook import WebhookConfig, WebhookErp, sign, verify_signature
+from orderbridge.pipeline.erp_wiring import build_adapter
+from orderbridge.sandbox.testing import free_port
 
 from .fake_erp_server import FakeErp, Reply, fake_erp_server
 
@@ -142,19 +154,12 @@ async def test_control_characters_in_an_erps_reason_never_reach_vtex(
 
 
 @pytest.mark.parametrize("status", [429, 503])
-async def test_retry_after_on_a_throttle_or_an_outage_is_passed_on(status: int) -> None:
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, headers={"Retry-After": "42"})
-
-    webhook = WebhookErp(
-        WebhookConfig(url="http://127.0.0.1:9/erp", secret=SECRET), transport=httpx2.MockTransport(answer)
-    )
-    await webhook.start(NoSink())  # type: ignore[arg-type]
-    try:
-        with pytest.raises(ErpUnavailable) as raised:
-            await webhook.hand_over(ORDER)
-    finally:
-        await webhook.stop()
+async def test_retry_after_on_a_throttle_or_an_outage_is_passed_on(
+    adapter: WebhookErp, erp: FakeErp, status: int
+) -> None:
+    erp.script.append(Reply(status, headers={"Retry-After": "42"}))
+    with pytest.raises(ErpUnavailable) as raised:
+        await adapter.hand_over(ORDER)
     assert raised.value.retry_after_s == 42.0
 
 
@@ -247,16 +252,75 @@ def test_a_webhook_adapter_refuses_to_exist_without_a_secret() -> None:
     ids=["nested_too_deep", "not_json"],
 )
 async def test_an_answer_body_that_is_not_readable_json_decides_nothing_it_cannot_read(
-    status: int, body: bytes, expected: object
+    adapter: WebhookErp, erp: FakeErp, status: int, body: bytes, expected: object
 ) -> None:
-    transport = httpx2.MockTransport(lambda request: httpx2.Response(status, content=body))
-    webhook = WebhookErp(WebhookConfig(url="http://127.0.0.1:9/erp", secret=SECRET), transport=transport)
+    erp.script.append(Reply(status, raw=body))
+    if expected is ErpUnavailable:  # an error page is no refusal: retried, never parked
+        with pytest.raises(ErpUnavailable):
+            await adapter.hand_over(ORDER)
+    else:
+        assert await adapter.hand_over(ORDER) == expected
+
+
+async def deliver_one(erp: FakeErp) -> HandoverResult:
+    webhook = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=2.0))
     await webhook.start(NoSink())  # type: ignore[arg-type]
     try:
-        if expected is ErpUnavailable:  # an error page is no refusal: retried, never parked
-            with pytest.raises(ErpUnavailable):
-                await webhook.hand_over(ORDER)
-        else:
-            assert await webhook.hand_over(ORDER) == expected
+        return await webhook.hand_over(ORDER)
     finally:
         await webhook.stop()
+
+
+async def test_deliveries_go_through_the_forward_proxy_named_only_by_http_proxy(
+    erp: FakeErp, forward_proxy: Proxy, proxy_free_env: pytest.MonkeyPatch
+) -> None:
+    proxy_free_env.setenv("HTTP_PROXY", forward_proxy.url)
+    assert await deliver_one(erp) == Accepted(erp_reference="ERP-1")
+    [delivery] = erp.deliveries
+    assert delivery.signature_ok, "the proxy passed the signed body on unchanged"
+    host_and_path = erp.url.removeprefix("http://")
+    assert forward_proxy.access_lines(f"POST {host_and_path}")
+
+
+async def test_an_unreachable_proxy_is_a_failure_to_retry_and_nothing_reaches_the_erp(
+    erp: FakeErp, proxy_free_env: pytest.MonkeyPatch
+) -> None:
+    proxy_free_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(ErpUnavailable, match=r"could not be reached \(ConnectError\)"):
+        await deliver_one(erp)
+    assert erp.deliveries == []
+
+
+async def test_no_proxy_sends_deliveries_to_the_host_it_names_direct(
+    erp: FakeErp, proxy_free_env: pytest.MonkeyPatch
+) -> None:
+    proxy_free_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    proxy_free_env.setenv("NO_PROXY", "127.0.0.1")
+    assert isinstance(await deliver_one(erp), Accepted)
+
+
+async def test_a_redirect_is_not_followed_the_signed_delivery_stays_where_it_was_sent(
+    adapter: WebhookErp, erp: FakeErp
+) -> None:
+    erp.script.append(Reply(307, headers={"Location": erp.url + "/elsewhere"}))
+    with pytest.raises(ErpUnavailable, match=r"redirect \(HTTP 307\); check the URL"):
+        await adapter.hand_over(ORDER)
+    assert len(erp.deliveries) == 1
+
+
+async def test_an_https_erp_signed_by_a_private_ca_is_trusted_through_the_ca_bundle_setting(
+    tls_server_context: tuple[ssl.SSLContext, Path],
+) -> None:
+    server_context, cert = tls_server_context
+    with fake_erp_server(SECRET, tls=server_context) as erp:
+        settings = ErpSettings(adapter="webhook", webhook=WebhookErpSettings(url=erp.url, secret=SECRET))
+        trusting = build_adapter("webhook", settings, ca_bundle=cert)
+        assert isinstance(trusting, WebhookErp)
+        await trusting.start(NoSink())  # type: ignore[arg-type]
+        try:
+            assert await trusting.hand_over(ORDER) == Accepted(erp_reference="ERP-1")
+        finally:
+            await trusting.stop()
+        with pytest.raises(ErpUnavailable, match=r"could not be reached \(ConnectError\)"):
+            await deliver_one(erp)  # no ca_bundle: the system store does not know that CA
+    assert len(erp.deliveries) == 1

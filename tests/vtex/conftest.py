@@ -7,9 +7,6 @@ are proven over the sockets production uses, not only over ASGI."""
 from __future__ import annotations
 
 import json
-import shutil
-import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -123,37 +120,3 @@ async def make_client(
 @pytest.fixture
 def client(make_client: ClientFactory) -> VtexClient:
     return make_client()
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *[
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            *["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    if shutil.which("openssl") is None:
-        pytest.fail("the TLS tests need the openssl command to make a throwaway certificate")
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context, cert

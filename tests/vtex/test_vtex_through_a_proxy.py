@@ -1,81 +1,23 @@
 """VTEX traffic through a real forward proxy (proxy.py, a maintained one, run as a subprocess on
-loopback), configured only by ``HTTP_PROXY``/``HTTPS_PROXY``: plain forwarding for http://, a CONNECT
-tunnel for https://. The proxy's access log says what passed through it (one line per connection)."""
+loopback, tests/forward_proxy.py), configured only by ``HTTP_PROXY``/``HTTPS_PROXY``: plain forwarding
+for http://, a CONNECT tunnel for https://. The proxy's access log says what passed through it (one line
+per connection)."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from raw_http import RawServer, keep_answering, response
 from vtex_stub import APP_KEY, APP_TOKEN
 
+from forward_proxy import Proxy
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.testing import SandboxServer, free_port
 from orderbridge.vtex import RetryPolicy, Unavailable, VtexClient
 
 ORDER_JSON = b'{"orderId": "1001-01", "status": "handling"}'
-PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY")
-
-
-@dataclass
-class Proxy:
-    url: str
-    log: Path
-
-    def access_lines(self, naming: str, timeout_s: float = 10.0) -> list[str]:
-        """The access log's lines naming `naming`, waiting for the first: proxy.py writes a connection's
-        line once the connection closes, a moment after the client let go of it (later on a busy
-        machine)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            text = self.log.read_text() if self.log.exists() else ""
-            found = [line for line in text.splitlines() if "access_log" in line and naming in line]
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("proxy.py exited at start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("proxy.py did not start listening")
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("proxy") / "proxy.log"
-    command = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port)]
-    command += ["--num-acceptors", "1", "--num-workers", "1", "--log-file", str(log)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, process)
-        yield Proxy(f"http://127.0.0.1:{port}", log)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
 
 
 def client(base_url: str, **options: object) -> VtexClient:
@@ -91,11 +33,11 @@ def client(base_url: str, **options: object) -> VtexClient:
 
 
 async def test_plain_http_vtex_calls_are_forwarded_by_the_proxy_named_in_http_proxy(
-    proxy: Proxy, clean_env: pytest.MonkeyPatch
+    forward_proxy: Proxy, proxy_free_env: pytest.MonkeyPatch
 ) -> None:
     config = SandboxConfig(account_name="stubstore", app_key=APP_KEY, app_token=APP_TOKEN, seed_orders=1)
     async with SandboxServer(config) as server:
-        clean_env.setenv("HTTP_PROXY", proxy.url)
+        proxy_free_env.setenv("HTTP_PROXY", forward_proxy.url)
         async with client(server.base_url) as vtex:
             [event] = await vtex.read_feed()
             order = await vtex.get_order(event.order_id)
@@ -103,38 +45,38 @@ async def test_plain_http_vtex_calls_are_forwarded_by_the_proxy_named_in_http_pr
     assert order.order_id == event.order_id
     # proxy.py logs a kept-alive connection once, with its first request: the feed read.
     host = server.base_url.removeprefix("http://")
-    assert proxy.access_lines(f"GET {host}/api/orders/feed")
+    assert forward_proxy.access_lines(f"GET {host}/api/orders/feed")
 
 
 async def test_https_vtex_calls_go_through_a_connect_tunnel_named_in_https_proxy(
-    proxy: Proxy,
-    clean_env: pytest.MonkeyPatch,
+    forward_proxy: Proxy,
+    proxy_free_env: pytest.MonkeyPatch,
     tls_server_context: tuple[ssl.SSLContext, Path],
 ) -> None:
     server_context, cert = tls_server_context
     async with RawServer(keep_answering(response(200, ORDER_JSON)), ssl_context=server_context) as server:
-        clean_env.setenv("HTTPS_PROXY", proxy.url)
+        proxy_free_env.setenv("HTTPS_PROXY", forward_proxy.url)
         async with client(server.url, ca_bundle=cert) as vtex:
             order = await vtex.get_order("1001-01")
             await vtex.get_order("1001-01")
 
     assert order.status == "handling"
     assert [(s.method, s.target) for s in server.seen] == [("GET", "/api/oms/pvt/orders/1001-01")] * 2
-    tunnels = proxy.access_lines(f"CONNECT 127.0.0.1:{server.port}")
+    tunnels = forward_proxy.access_lines(f"CONNECT 127.0.0.1:{server.port}")
     assert len(tunnels) == 1, "one tunnel, kept alive for both calls"
 
 
-async def test_no_proxy_sends_the_host_it_names_direct(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    clean_env.setenv("NO_PROXY", "127.0.0.1")
+async def test_no_proxy_sends_the_host_it_names_direct(proxy_free_env: pytest.MonkeyPatch) -> None:
+    proxy_free_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    proxy_free_env.setenv("NO_PROXY", "127.0.0.1")
     async with RawServer(keep_answering(response(200, ORDER_JSON))) as server, client(server.url) as vtex:
         order = await vtex.get_order("1001-01")
 
     assert order.order_id == "1001-01"
 
 
-async def test_an_unreachable_proxy_fails_a_post_as_never_sent(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+async def test_an_unreachable_proxy_fails_a_post_as_never_sent(proxy_free_env: pytest.MonkeyPatch) -> None:
+    proxy_free_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     async with RawServer(keep_answering(response(204, b""))) as server, client(server.url) as vtex:
         with pytest.raises(Unavailable) as caught:
             await vtex.start_handling("1001-01")

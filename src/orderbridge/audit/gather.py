@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import orjson
 import stamina
 from sqlalchemy import func, select
@@ -29,6 +28,7 @@ from orderbridge.audit.truth import (
     VtexOrder,
 )
 from orderbridge.erp.warehouse import PlanRow, read_handover_counts, read_plans
+from orderbridge.sandbox.client import SandboxClient, SendFailed
 from orderbridge.store.db import Database
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, attempts, jobs, orders
 
@@ -60,10 +60,8 @@ def vtex_from_ledger(body: Mapping[str, Any]) -> tuple[dict[str, VtexOrder], int
 
 # A GET changes nothing: a watcher polling for an hour retries a dropped connection rather than end the
 # run it watches.
-@stamina.retry(on=httpx2.TransportError, attempts=4, wait_initial=0.2)
-async def read_vtex(
-    sandbox: httpx2.AsyncClient, account: str | None = None
-) -> tuple[dict[str, VtexOrder], int]:
+@stamina.retry(on=SendFailed, attempts=4, wait_initial=0.2)
+async def read_vtex(sandbox: SandboxClient, account: str | None = None) -> tuple[dict[str, VtexOrder], int]:
     """One account's ledger (`account` of a sandbox serving several; None: its default account)."""
     params = {"account": account} if account is not None else None
     response = await sandbox.get("/_sandbox/ledger", params=params)
@@ -137,9 +135,7 @@ async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOr
     }
 
 
-async def gather(
-    sandbox: httpx2.AsyncClient, warehouse_db: Path, database_url: str, account: str
-) -> GroundTruth:
+async def gather(sandbox: SandboxClient, warehouse_db: Path, database_url: str, account: str) -> GroundTruth:
     vtex, feed_depth = await read_vtex(sandbox)
     erp = await asyncio.to_thread(read_erp, warehouse_db, account)
     pipeline = await read_pipeline(database_url, account)
@@ -148,7 +144,7 @@ async def gather(
 
 async def audit(
     order_ids: Iterable[str],
-    sandbox: httpx2.AsyncClient,
+    sandbox: SandboxClient,
     warehouse_db: Path,
     database_url: str,
     account: str,

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from orderbridge.audit import ErpOrder, InvariantReport, VtexOrder
 from orderbridge.audit.gather import audit, read_erp, read_vtex
 from orderbridge.chaos.scenario import ChaosOptions, fault_profile, warehouse_settings
@@ -33,6 +31,7 @@ from orderbridge.demo.scenario import (
     database_url,
     sandbox_options,
 )
+from orderbridge.sandbox.client import SandboxClient
 from orderbridge.sandbox.testing import sandbox_client, sandbox_subprocess
 
 PAST_VISIBILITY_TIMEOUT_S = 300
@@ -150,7 +149,7 @@ class _Run:
     def __init__(
         self,
         options: ChaosOptions,
-        sandbox: httpx2.AsyncClient,
+        sandbox: SandboxClient,
         supervisor: Supervisor,
         workdir: Path,
         on_progress: ProgressCallback | None,

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import orjson
 
 from orderbridge.demo.truth import is_delivered
 from orderbridge.erp.warehouse import read_handover_counts, read_summary
+from orderbridge.sandbox.client import SandboxClient
 
 FETCH_CONCURRENCY = 16
 DELIVERY_CHECKS_PER_TICK = 20
@@ -44,7 +44,7 @@ class Observer:
 
     def __init__(
         self,
-        sandbox: httpx2.AsyncClient,
+        sandbox: SandboxClient,
         vtex_headers: dict[str, str],
         warehouse_db: Path,
         account: str,

@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx2
-
 from orderbridge.audit.gather import audit
 from orderbridge.demo.observe import LiveCounts, Observer
 from orderbridge.demo.processes import check_alive, pipeline_process
@@ -36,6 +34,7 @@ from orderbridge.demo.scenario import (
     shopper_plan,
 )
 from orderbridge.demo.truth import DemoSummary, summarize, with_invariants
+from orderbridge.sandbox.client import SandboxClient
 from orderbridge.sandbox.testing import sandbox_client, sandbox_subprocess
 
 TICK_S = 0.25
@@ -47,7 +46,7 @@ ProgressCallback = Callable[[LiveCounts, float], None]
 class Shoppers:
     """Cancels the planned orders: inside the grace period at once, after it once VTEX started them."""
 
-    def __init__(self, sandbox: httpx2.AsyncClient, plan: ShopperPlan) -> None:
+    def __init__(self, sandbox: SandboxClient, plan: ShopperPlan) -> None:
         self.sandbox = sandbox
         self.waiting = set(plan.after_grace)
         self.plan = plan
@@ -105,7 +104,7 @@ async def _run_in(options: DemoOptions, workdir: Path, on_progress: ProgressCall
 
 async def _stage(
     options: DemoOptions,
-    sandbox: httpx2.AsyncClient,
+    sandbox: SandboxClient,
     observer: Observer,
     check_pipeline: Callable[[], None],
     on_progress: ProgressCallback | None,
@@ -133,7 +132,7 @@ async def _stage(
 
 
 async def wait_for_feed(
-    sandbox: httpx2.AsyncClient, check_pipeline: Callable[[], None], timeout_s: float = 30
+    sandbox: SandboxClient, check_pipeline: Callable[[], None], timeout_s: float = 30
 ) -> None:
     """Orders created before the pipeline configured its feed would announce themselves to nobody."""
     deadline = time.perf_counter() + timeout_s

@@ -16,6 +16,11 @@ Only an explicit answer is a business decision (docs/erp-api.md). For an order h
   receiver answering 401 to every delivery must not park every order as "rejected".
 A handover may be delivered twice (retries): `X-Orderbridge-Delivery` is stable per order and event,
 so the ERP can recognise a repeat and answer it like the first one.
+
+Deliveries go over aiohttp, connected as every outgoing call is (`orderbridge.http_session`): the
+proxy named by `HTTP_PROXY`/`HTTPS_PROXY` unless `NO_PROXY` names the ERP's host, the system trust
+store plus the optional `ca_bundle`, connecting bounded apart from waiting for the answer. Redirects
+are not followed (the signature would travel to wherever a redirect points).
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-import httpx2
+import aiohttp
 import orjson
+from yarl import URL
 
 from orderbridge.erp.errors import ErpUnavailable
 from orderbridge.erp.port import (
@@ -40,6 +48,7 @@ from orderbridge.erp.port import (
     HandoverResult,
     Rejected,
 )
+from orderbridge.http_session import HttpOptions, client_session, client_timeout, env_proxy, failure_of
 from orderbridge.vtex.retry import parse_retry_after
 
 SIGNATURE_HEADER = "X-Orderbridge-Signature"
@@ -88,18 +97,36 @@ def verify_signature(
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    """Where to POST, the shared secret (never logged), and how long to wait for the ERP."""
+    """Where to POST, the shared secret (never logged), how long to wait for the ERP's answer
+    (`timeout_s`) and for a connection (`connect_timeout_s`), and extra CA certificates to trust."""
 
     url: str
     secret: str
     timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    ca_bundle: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.secret.strip():
             raise ValueError("the webhook adapter needs a signing secret ([erp.webhook] secret)")
 
     def __repr__(self) -> str:
-        return f"WebhookConfig(url={self.url!r}, secret=<hidden>, timeout_s={self.timeout_s})"
+        return (
+            f"WebhookConfig(url={self.url!r}, secret=<hidden>, timeout_s={self.timeout_s}, "
+            f"connect_timeout_s={self.connect_timeout_s}, ca_bundle={self.ca_bundle!r})"
+        )
+
+
+class Answer(NamedTuple):
+    """The ERP's answer, read in full. ``headers`` answers any spelling of a name."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
 
 
 class WebhookErp:
@@ -107,20 +134,26 @@ class WebhookErp:
 
     name = "webhook"
 
-    def __init__(self, config: WebhookConfig, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: WebhookConfig) -> None:
         self._config = config
-        self._transport = transport
-        self._client: httpx2.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
+        self._timeout = client_timeout(config.connect_timeout_s, config.timeout_s)
         self._sink: CommandSink | None = None
 
     async def start(self, sink: CommandSink) -> None:
         self._sink = sink
-        self._client = httpx2.AsyncClient(timeout=self._config.timeout_s, transport=self._transport)
+        options = HttpOptions(
+            connect_timeout_s=self._config.connect_timeout_s, ca_bundle=self._config.ca_bundle
+        )
+        self._proxy, self._proxy_auth = env_proxy(self._config.url)
+        self._session = client_session(options)
 
     async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def hand_over(self, order: HandoverOrder) -> HandoverResult:
         body = {
@@ -131,7 +164,7 @@ class WebhookErp:
             "raw": order.raw,
         }
         response = await self._post("order", f"{order.account}:{order.order_id}:order", body)
-        if response.status_code == 202:
+        if response.status == 202:
             return AcceptanceLater()
         if response.is_success:
             if _json_field(response, "accepted") is False:
@@ -145,7 +178,7 @@ class WebhookErp:
         response = await self._post("order-canceled", f"{account}:{order_id}:canceled", body)
         if not response.is_success:
             # A notice the ERP refuses cannot be "fixed" by us; retrying would loop. Keep it visible.
-            raise ErpUnavailable(f"the ERP refused the cancellation notice: HTTP {response.status_code}")
+            raise ErpUnavailable(f"the ERP refused the cancellation notice: HTTP {response.status}")
 
     async def request_cancellation(
         self, account: str, order_id: str, request_id: str | None, reason: str | None
@@ -162,7 +195,7 @@ class WebhookErp:
         response = await self._post(
             "cancellation-requested", f"{account}:{order_id}:cancel:{request_id}", body
         )
-        if response.status_code == 202:
+        if response.status == 202:
             return None
         if response.is_success:
             accept = _json_field(response, "accept")
@@ -172,8 +205,8 @@ class WebhookErp:
             return CancellationDecision(accept=accept, reason=_plain(str(said)) if said else "")
         return CancellationDecision(accept=False, reason=_refusal(response))
 
-    async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> httpx2.Response:
-        if self._client is None:
+    async def _post(self, event: str, delivery: str, payload: dict[str, Any]) -> Answer:
+        if self._session is None:
             raise ErpUnavailable("the webhook adapter is not started")
         body = orjson.dumps(payload)
         headers = {
@@ -182,31 +215,48 @@ class WebhookErp:
             EVENT_HEADER: event,
             DELIVERY_HEADER: delivery,
         }
-        try:
-            response = await self._client.post(self._config.url, content=body, headers=headers)
-        except httpx2.TimeoutException:
-            raise ErpUnavailable(f"the ERP did not answer within {self._config.timeout_s} s") from None
-        except httpx2.HTTPError as exc:
-            raise ErpUnavailable(f"the ERP could not be reached ({type(exc).__name__})") from None
-        if 300 <= response.status_code < 400:
-            raise ErpUnavailable(f"the ERP answered a redirect (HTTP {response.status_code}); check the URL")
-        if response.status_code >= 400 and response.status_code not in _REFUSAL_STATUSES:
+        response = await self._exchange(self._session, body, headers)
+        if 300 <= response.status < 400:
+            raise ErpUnavailable(f"the ERP answered a redirect (HTTP {response.status}); check the URL")
+        if response.status >= 400 and response.status not in _REFUSAL_STATUSES:
             raise ErpUnavailable(
-                f"the ERP answered HTTP {response.status_code}{_hint(response.status_code)}",
+                f"the ERP answered HTTP {response.status}{_hint(response.status)}",
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
 
+    async def _exchange(self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST and read the whole answer. A failure names only its kind: aiohttp's text may carry the
+        URL, which may carry a credential."""
+        try:
+            async with session.post(
+                self._config.url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
+            ) as response:
+                return Answer(response.status, response.headers, await response.read())
+        except Exception as exc:
+            failure = failure_of(exc)
+            if failure is None:
+                raise
+            if failure.timed_out and failure.sent:
+                raise ErpUnavailable(f"the ERP did not answer within {self._config.timeout_s} s") from None
+            raise ErpUnavailable(f"the ERP could not be reached ({failure.kind})") from None
 
-def _json_field(response: httpx2.Response, name: str) -> object:
+
+def _json_field(response: Answer, name: str) -> object:
     try:
-        data = response.json()
+        data = orjson.loads(response.content)
     except (ValueError, RecursionError):  # not JSON, or nested too deep to decode: no such field
         return None
     return data.get(name) if isinstance(data, dict) else None
 
 
-def _explicit_reason(response: httpx2.Response) -> str | None:
+def _explicit_reason(response: Answer) -> str | None:
     reason = _json_field(response, "reason")
     if not isinstance(reason, str) or not _plain(reason):
         return None
@@ -218,12 +268,12 @@ def _plain(text: str) -> str:
     return _CONTROL_RUN.sub(" ", text).strip()[:_MAX_REASON]
 
 
-def _refusal(response: httpx2.Response) -> str:
+def _refusal(response: Answer) -> str:
     """The reason of a 409/422 refusal; without one the answer is no decision (a proxy's or a framework's
     error page carries no `reason`), so it is retried like any other failure."""
     reason = _explicit_reason(response)
     if reason is None:
-        raise ErpUnavailable(f'the ERP answered HTTP {response.status_code} without a JSON "reason"')
+        raise ErpUnavailable(f'the ERP answered HTTP {response.status} without a JSON "reason"')
     return reason
 
 

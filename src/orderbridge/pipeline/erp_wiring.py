@@ -7,6 +7,7 @@ Most installations have one adapter (`[erp] adapter = ...`); an account may name
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from orderbridge.config import ErpAdapterName, ErpSettings, Settings
 from orderbridge.erp.port import (
@@ -23,14 +24,18 @@ def build_erp(settings: Settings) -> ErpAdapter:
     names: dict[str, ErpAdapterName] = {
         account.name: account.erp_adapter or settings.erp.adapter for account in settings.accounts
     }
-    adapters = {name: build_adapter(name, settings.erp) for name in sorted(set(names.values()))}
+    adapters = {
+        name: build_adapter(name, settings.erp, ca_bundle=settings.ca_bundle)
+        for name in sorted(set(names.values()))
+    }
     if len(adapters) == 1:
         return next(iter(adapters.values()))
     return RoutedErp({account: adapters[name] for account, name in names.items()})
 
 
-def build_adapter(name: ErpAdapterName, erp: ErpSettings) -> ErpAdapter:
-    """One adapter; imports stay inside so an installation only loads what it uses."""
+def build_adapter(name: ErpAdapterName, erp: ErpSettings, *, ca_bundle: Path | None = None) -> ErpAdapter:
+    """One adapter; imports stay inside so an installation only loads what it uses. ``ca_bundle``: the
+    extra CA certificates outgoing HTTPS trusts (the webhook's, as VTEX's)."""
     if name == "warehouse":
         from orderbridge.erp.warehouse import SimulatedWarehouse
 
@@ -43,7 +48,16 @@ def build_adapter(name: ErpAdapterName, erp: ErpSettings) -> ErpAdapter:
         from orderbridge.erp.webhook import WebhookConfig, WebhookErp
 
         secret = erp.webhook.secret.get_secret_value() if erp.webhook.secret else ""
-        return WebhookErp(WebhookConfig(erp.webhook.url, secret, erp.webhook.timeout_s))
+        webhook = erp.webhook
+        return WebhookErp(
+            WebhookConfig(
+                webhook.url,
+                secret,
+                webhook.timeout_s,
+                connect_timeout_s=webhook.connect_timeout_s,
+                ca_bundle=ca_bundle,
+            )
+        )
     if name == "staging" and erp.staging is not None:
         from orderbridge.erp.staging import StagingConfig, StagingTablesErp
 

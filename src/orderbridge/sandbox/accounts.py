@@ -10,15 +10,17 @@ default account, as they always did. The admin API names an account with `?accou
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orderbridge.sandbox.clock import Clock
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.responses import ProblemError
 from orderbridge.sandbox.state import OmsState
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports tests plug in
+    import httpx2
 
 # Where `AccountPrefix` leaves the account it found in a request's ASGI scope.
 SCOPE_KEY = "orderbridge.sandbox.account"

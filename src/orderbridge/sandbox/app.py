@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,6 +18,9 @@ from orderbridge.sandbox.accounts import AccountPrefix, Accounts
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.sandbox.fastpath import FastGetOrder
 from orderbridge.sandbox.responses import oms_error
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports tests plug in
+    import httpx2
 
 
 async def _ticker(accounts: Accounts, interval_s: float) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import httpx2
 
+from orderbridge.http_session import HttpOptions, client_session
 from orderbridge.sandbox.filters import OrderFilter, parse_filter
 from orderbridge.sandbox.responses import ProblemError
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process receivers tests plug in
+    import httpx2
 
 
 @dataclass
@@ -66,8 +69,9 @@ class HookDispatcher:
     notification until the receiver answered another (a receiver that stores before its 200 would
     otherwise delay every order behind the one it is storing).
 
-    Deliveries go over aiohttp, the HTTP stack of every outgoing call; a ``transport`` (httpx2: a mock
-    or an in-process ASGI receiver) replaces it in tests."""
+    Deliveries go over aiohttp, connected as every outgoing call is (``orderbridge.http_session``); a
+    ``transport`` (httpx2, a test dependency: a mock or an in-process ASGI receiver) replaces it in
+    tests."""
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class HookDispatcher:
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> bool:
         """POST ``body`` as JSON; True when the receiver answered 200 (any failure is a False)."""
         if self.transport is not None:
+            import httpx2
+
             if self._client is None:
                 self._client = httpx2.AsyncClient(transport=self.transport, timeout=self.timeout_s)
             try:
@@ -96,10 +102,12 @@ class HookDispatcher:
                 return False
             return response.status_code == 200
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-            self._session = aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
+            self._session = client_session(HttpOptions())
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with self._session.post(url, json=body, headers=headers, allow_redirects=False) as answer:
+            async with self._session.post(
+                url, json=body, headers=headers, allow_redirects=False, timeout=timeout
+            ) as answer:
                 await answer.read()
                 return answer.status == 200
         except (aiohttp.ClientError, TimeoutError):

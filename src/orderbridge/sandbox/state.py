@@ -14,9 +14,8 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import orjson
 
 from orderbridge.sandbox.clock import Clock, iso_offset, iso_z
@@ -28,6 +27,9 @@ from orderbridge.sandbox.filters import SEED_STATUSES, OrderFilter
 from orderbridge.sandbox.hook import HookConfig, HookDispatcher
 from orderbridge.sandbox.orders_gen import generate_order
 from orderbridge.sandbox.stats import Stats
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports tests plug in
+    import httpx2
 
 
 @dataclass

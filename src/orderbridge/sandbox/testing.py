@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import os
 import socket
 import subprocess
@@ -16,24 +17,20 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import IO, Self
 
-import httpx2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from orderbridge.sandbox.app import create_app
+from orderbridge.sandbox.client import SandboxClient
 from orderbridge.sandbox.config import SandboxAccount, SandboxConfig
 from orderbridge.sandbox.state import OmsState
 
-# uvicorn closes a connection idle for 5 s; a client reusing it at that instant reads nothing back
-# (ReadError). A watcher that polls every few seconds drops its idle connections sooner instead.
-KEEPALIVE_EXPIRY_S = 2.0
 
-
-def sandbox_client(base_url: str, timeout_s: float) -> httpx2.AsyncClient:
-    """A client for the sandbox's `/_sandbox` routes, for a watcher that polls it for a long time."""
-    limits = httpx2.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
-    return httpx2.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits)
+def sandbox_client(base_url: str, timeout_s: float) -> SandboxClient:
+    """A client for the sandbox's `/_sandbox` routes, for a watcher that polls it for a long time (idle
+    connections dropped before uvicorn's 5 s keep-alive ends: see `sandbox.client`)."""
+    return SandboxClient(base_url, timeout_s)
 
 
 def free_port() -> int:
@@ -176,16 +173,26 @@ def _wait_until_up(
     process: subprocess.Popen[bytes], base_url: str, timeout_s: float, stderr: IO[bytes]
 ) -> None:
     deadline = time.monotonic() + timeout_s
-    with httpx2.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                stderr.seek(0)
-                err = stderr.read().decode(errors="replace")
-                raise RuntimeError(f"the sandbox exited with {process.returncode}: {err[-2000:]}")
-            try:
-                if client.get(f"{base_url}/_sandbox/health").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.05)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr.seek(0)
+            err = stderr.read().decode(errors="replace")
+            raise RuntimeError(f"the sandbox exited with {process.returncode}: {err[-2000:]}")
+        if _answers_health(base_url):
+            return
+        time.sleep(0.05)
     raise RuntimeError(f"the sandbox did not answer within {timeout_s} s")
+
+
+def _answers_health(base_url: str) -> bool:
+    """One synchronous look at `/_sandbox/health` (this runs outside any event loop), straight to the
+    loopback port: no proxy from the environment."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=1.0)
+    try:
+        connection.request("GET", "/_sandbox/health")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):  # refused while it starts, reset, timeout
+        return False
+    finally:
+        connection.close()

@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import httpx2
 from pydantic import BaseModel
 
 from .credentials import Credentials
@@ -43,6 +42,9 @@ from .models import (
 from .ratelimit import RateLimiter, make_limiter
 from .retry import RetryPolicy
 from .transports import HttpOptions
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports tests plug in
+    import httpx2
 
 FEED = "/api/orders/feed"
 FEED_CONFIG = "/api/orders/feed/config"

@@ -17,8 +17,9 @@ Retry rules (see ``RetryPolicy`` for the numbers):
   stays False.
 
 Bytes move through a ``Transport`` (see ``transports``): aiohttp in production; a caller's own
-``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) through ``HttpxTransport``. Both report
-failures the same way (``SendFailed``: a kind and whether it may have been sent).
+``httpx2.AsyncBaseTransport`` (in-process ASGI apps in tests) through ``HttpxTransport``, imported
+only then (httpx2 is a test dependency). Both report failures the same way (``SendFailed``: a kind
+and whether it may have been sent).
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import httpx2
 import orjson
 import structlog
 from pydantic import ValidationError
@@ -53,13 +53,15 @@ from .retry import RetryPolicy, parse_retry_after
 from .transports import (
     AiohttpTransport,
     HttpOptions,
-    HttpxTransport,
     QueryParams,
     Reply,
     SendFailed,
     Transport,
     request_target,
 )
+
+if TYPE_CHECKING:  # httpx2 is a test dependency: in-process apps plugged in by tests
+    import httpx2
 
 log = structlog.get_logger("orderbridge.vtex")
 
@@ -357,6 +359,8 @@ def _transport(
 ) -> Transport:
     """A caller's httpx2 transport (in-process apps) if given, else aiohttp."""
     if transport is not None:
+        from .httpx_transport import HttpxTransport
+
         return HttpxTransport(transport, base_url, headers)
     return AiohttpTransport(base_url, headers, options)
 
