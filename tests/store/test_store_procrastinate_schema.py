@@ -17,7 +17,7 @@ from orderbridge.store.testing import create_migrated_database, drop_database
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    url = create_migrated_database(postgres_server_url)
+    url = create_migrated_database(postgres_server_url, jobs_schema=False)
     try:
         yield url
     finally:

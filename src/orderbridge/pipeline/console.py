@@ -20,10 +20,10 @@ from rich.table import Table
 from sqlalchemy import inspect, make_url
 
 from orderbridge.config import read_toml
-from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.store.db import DEFAULT_URL, Database, sqlite_file_exists
 
 from . import operators
+from .runtime import operator_queue
 
 T = TypeVar("T")
 console = Console()
@@ -217,7 +217,8 @@ def retry(config: Path | None, order_id: str, account: str | None) -> int:
         chosen = account or await _only_account(db, order_id)
         if chosen is None:
             return f"order {order_id} is unknown (or in several accounts: pass --account)"
-        return await operators.retry_order(db, EmbeddedQueue(db, {}), chosen, order_id)
+        async with operator_queue(db) as queue:
+            return await operators.retry_order(db, queue, chosen, order_id)
 
     result = with_db(config, work)
     if isinstance(result, str):
@@ -270,10 +271,10 @@ def retry_parked(config: Path | None, account: str | None, reason: str | None) -
             bar.update(task, completed=done, total=total)
 
         async def work(db: Database) -> list[dict[str, Any]]:
-            queue = EmbeddedQueue(db, {})
-            return await oversight.retry_parked(
-                db, queue, account, who="cli", reason=reason, progress=progress
-            )
+            async with operator_queue(db) as queue:
+                return await oversight.retry_parked(
+                    db, queue, account, who="cli", reason=reason, progress=progress
+                )
 
         results = with_db(config, work)
     cleared = sum(1 for r in results if r["park_cleared"])

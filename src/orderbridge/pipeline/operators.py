@@ -17,6 +17,7 @@ from orderbridge.core.decisions import PipelineState
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
+from orderbridge.store.job_rows import job_rows
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
 from .deps import lock_of
@@ -81,7 +82,7 @@ def _health(row: Any) -> dict[str, Any]:
 
 
 def _job_counts(conn: Connection, account: str) -> tuple[int, int]:
-    jobs = tables.jobs
+    jobs = job_rows(conn)
     query = (
         select(jobs.c.status, func.count())
         .where(jobs.c.lock.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
@@ -113,8 +114,8 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
             return None
         commands = repo.list_commands(conn, account, order_id)
         attempts = repo.list_attempts(conn, account, order_id)
-        jobs = tables.jobs
-        job_rows = conn.execute(
+        jobs = job_rows(conn)
+        found_jobs = conn.execute(
             select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
             .where(jobs.c.lock.in_([lock_of(account, order_id), recheck_lock(account, order_id)]))
             .order_by(jobs.c.id)
@@ -123,7 +124,7 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
             "order": asdict(row),
             "commands": [asdict(c) for c in commands],
             "attempts": [asdict(a) for a in attempts],
-            "jobs": [dict(j) for j in job_rows],
+            "jobs": [dict(j) for j in found_jobs],
         }
 
     found = await db.read(read)
