@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
@@ -43,12 +44,22 @@ Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 #: The first key of the two-key advisory locks (the second is the loop's name hashed): apart from the
 #: one-key locks of migrations, procrastinate's schema and the instance lock.
 LOCK_NAMESPACE = 0x0B03
+#: The lock connection's `application_name`, followed by the process id: operators (and tests) see in
+#: `pg_stat_activity` / `pg_locks` which process runs the loops.
+APPLICATION_NAME = "orderbridge-singletons-"
 
 
 # TCP keepalives on the lock's connection: a holder whose host vanished without closing it is noticed
 # by PostgreSQL in ~idle + interval × count seconds (the server's own tcp_keepalives_* apply too).
-def _keepalives() -> dict[str, int]:
-    return {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
+def _session_options() -> dict[str, int | str]:
+    """TCP keepalives, and a name that says which process holds the locks (`pg_stat_activity`)."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "application_name": f"{APPLICATION_NAME}{os.getpid()}",
+    }
 
 
 class Singletons(Protocol):
@@ -85,7 +96,7 @@ class AdvisoryLocks:
         check_timeout_s: float = 5.0,
         stop_grace_s: float = 10.0,
     ) -> None:
-        self.conninfo = make_conninfo(libpq_conninfo(url), **_keepalives())
+        self.conninfo = make_conninfo(libpq_conninfo(url), **_session_options())
         self.retry_s = retry_s
         self.check_timeout_s = check_timeout_s
         self.stop_grace_s = stop_grace_s
