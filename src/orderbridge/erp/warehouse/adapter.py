@@ -226,7 +226,11 @@ class SimulatedWarehouse:
         return StepResult(due, "retry", waiting.reason, "not_ready")
 
     async def run_way_back(self, stop: asyncio.Event) -> None:
-        """The step loop until `stop` is set (or the warehouse stops), for a caller that runs it itself."""
+        """The step loop until `stop` is set (or the warehouse stops), for a caller that runs it itself.
+        With `autorun=False` nothing runs here either: the test drives the steps."""
+        if not self._autorun:
+            await stop.wait()
+            return
         relay = asyncio.create_task(self._wake_when(stop))
         try:
             await self._steps_until(lambda: stop.is_set() or self._stopping)
