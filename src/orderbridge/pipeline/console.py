@@ -110,7 +110,21 @@ def print_status(config: Path | None, as_json: bool) -> int:
                 f"({channel['consecutive_failures']} failures in a row, last: {channel['last_error']}); "
                 "orders wait and are retried, none is parked for it"
             )
+    if "cluster" in report:
+        _print_cluster(report["cluster"])
     return 0
+
+
+def _print_cluster(cluster: dict[str, Any]) -> None:
+    loops = _narrow_table("loop", "runs in", title="once-per-cluster loops")
+    for name, holder in cluster["loops"].items():
+        where = f"pid {holder['pid']} on {holder['host']}" if holder else "[bold red]not running[/]"
+        loops.add_row(name, where)
+    console.print(loops)
+    workers = _narrow_table("worker", "last heartbeat", "jobs running", title="job workers")
+    for worker in cluster["workers"]:
+        workers.add_row(str(worker["id"]), _cell(worker["last_heartbeat"]), str(worker["jobs_running"]))
+    console.print(workers)
 
 
 def print_orders(

@@ -20,6 +20,7 @@ from orderbridge.store.db import Database
 from orderbridge.store.job_rows import job_rows
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
+from .cluster import cluster_status
 from .deps import lock_of
 from .incomplete import recheck_lock
 from .intake import enqueue_sync
@@ -47,7 +48,10 @@ async def status(db: Database) -> dict[str, Any]:
         # the service never ran) — nothing known, nothing alarming.
         item["vtex"] = health.get(channel_name(name)) or {"healthy": None}
     erp = {name: h for name, h in health.items() if not name.startswith(VTEX_CHANNEL_PREFIX)}
-    return {"accounts": report, "erp_channels": erp}
+    found: dict[str, Any] = {"accounts": report, "erp_channels": erp}
+    if not db.is_sqlite:  # several processes: which runs what
+        found["cluster"] = await db.read(lambda conn: cluster_status(conn, list(report)))
+    return found
 
 
 def _status(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
