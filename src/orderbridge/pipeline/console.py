@@ -21,6 +21,7 @@ from sqlalchemy import inspect, make_url
 
 from orderbridge.config import read_toml
 from orderbridge.store.db import DEFAULT_URL, Database, sqlite_file_exists
+from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 
 from . import operators
 from .runtime import operator_queue
@@ -60,6 +61,8 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
             if not found:
                 raise NoDatabase(_shown(url))
             await db.migrate()
+            if not db.is_sqlite:  # the job queue's schema too, as `run` and `migrate` apply it
+                await asyncio.to_thread(ensure_procrastinate_schema, db.url)
             return await work(db)
         finally:
             await db.dispose()
@@ -110,6 +113,12 @@ def print_status(config: Path | None, as_json: bool) -> int:
                 f"({channel['consecutive_failures']} failures in a row, last: {channel['last_error']}); "
                 "orders wait and are retried, none is parked for it"
             )
+    if report["jobs"]:
+        waiting = _narrow_table("job kind", "pending", "oldest waiting", title="jobs pending")
+        for kind, item in report["jobs"].items():
+            oldest = "" if item["oldest_s"] is None else f"{item['oldest_s']:.0f} s"
+            waiting.add_row(kind, str(item["pending"]), oldest)
+        console.print(waiting)
     if "cluster" in report:
         _print_cluster(report["cluster"])
     return 0

@@ -6,6 +6,7 @@ CLI can print them as tables or `--json` alike.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -40,15 +41,17 @@ def _json(value: Any) -> Any:
 
 async def status(db: Database) -> dict[str, Any]:
     """Orders by pipeline state, jobs pending and parked, pauses and whether VTEX answers (`vtex`) — per
-    account; the ERP channels' health as the service last reported it."""
+    account; the ERP channels' health as the service last reported it; unfinished jobs by kind (how many,
+    the oldest's age); on PostgreSQL, the cluster (`pipeline.cluster`)."""
     report, channels = await db.read(_status)
+    queue = await db.read(_queue_by_kind)
     health = {row["name"]: _health(row) for row in channels}
     for name, item in report.items():
         # No row: this account's feed has not been read since the database was created (hook-only, or
         # the service never ran) — nothing known, nothing alarming.
         item["vtex"] = health.get(channel_name(name)) or {"healthy": None}
     erp = {name: h for name, h in health.items() if not name.startswith(VTEX_CHANNEL_PREFIX)}
-    found: dict[str, Any] = {"accounts": report, "erp_channels": erp}
+    found: dict[str, Any] = {"accounts": report, "erp_channels": erp, "jobs": queue}
     if not db.is_sqlite:  # several processes: which runs what
         found["cluster"] = await db.read(lambda conn: cluster_status(conn, list(report)))
     return found
@@ -74,6 +77,25 @@ def _status(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
         }
     channels = list(conn.execute(select(tables.erp_channels)).mappings().all())
     return report, channels
+
+
+def _queue_by_kind(conn: Connection) -> dict[str, dict[str, Any]]:
+    """{kind: {"pending": unfinished jobs, "oldest_s": age of the oldest one's enqueue}}."""
+    jobs = job_rows(conn)
+    query = (
+        select(jobs.c.kind, func.count(), func.min(jobs.c.enqueued_at))
+        .where(jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
+        .group_by(jobs.c.kind)
+        .order_by(jobs.c.kind)
+    )
+    now = time.time()
+    return {
+        str(kind): {
+            "pending": int(n),
+            "oldest_s": round(max(0.0, now - float(oldest)), 1) if oldest else None,
+        }
+        for kind, n, oldest in conn.execute(query).all()
+    }
 
 
 def _health(row: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ written once:
 | `attempt` | `attempts` (runs so far, given-back waits included) |
 | `run_at` | `scheduled_at` as epoch seconds (0 when due at once) |
 | `last_error` | the parked reason kept in `orderbridge_job_notes` |
+| `enqueued_at` | the `_enqueued_at` task argument the adapter adds, as epoch seconds |
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from sqlalchemy.sql import FromClause
 
 from orderbridge.store import tables
 from orderbridge.store.procrastinate_schema import NOTES_TABLE
+
+#: The task argument holding a job's enqueue time (`orderbridge.jobs.procrastinate_notes.ENQUEUED_AT`).
+ENQUEUED_AT = "_enqueued_at"
 
 _procrastinate = MetaData()
 
@@ -62,6 +66,7 @@ def _procrastinate_rows() -> FromClause:
         else_=literal("done"),
     )
     run_at = func.coalesce(func.extract("epoch", jobs.c.scheduled_at), 0.0)
+    enqueued = func.extract("epoch", cast(jobs.c.args[ENQUEUED_AT].astext, TIMESTAMP(timezone=True)))
     return (
         sa_select(
             jobs.c.id.label("id"),
@@ -72,6 +77,7 @@ def _procrastinate_rows() -> FromClause:
             jobs.c.attempts.label("attempt"),
             cast(run_at, tables.jobs.c.run_at.type).label("run_at"),
             notes.c.reason.label("last_error"),
+            cast(enqueued, tables.jobs.c.enqueued_at.type).label("enqueued_at"),
         )
         .select_from(jobs.outerjoin(notes, notes.c.job_id == jobs.c.id))
         .subquery("jobs")
@@ -83,5 +89,6 @@ PROCRASTINATE_ROWS = _procrastinate_rows()
 
 def job_rows(conn: Connection) -> FromClause:
     """The jobs of the queue this database's service runs: procrastinate's on PostgreSQL, the embedded
-    queue's on SQLite (same columns: `id, kind, lock, payload, status, attempt, run_at, last_error`)."""
+    queue's on SQLite (same columns: `id, kind, lock, payload, status, attempt, run_at, last_error,
+    enqueued_at`)."""
     return PROCRASTINATE_ROWS if conn.dialect.name == "postgresql" else tables.jobs
