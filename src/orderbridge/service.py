@@ -195,6 +195,10 @@ class Service:
             await asyncio.to_thread(ensure_procrastinate_schema, self.db.url)
         if self.rate_limits is not None:
             await self.rate_limits.open()
+        async with self.pipeline.queue_open():  # before the API: its dashboard requeues through it
+            await self._serve_and_run(stop)
+
+    async def _serve_and_run(self, stop: asyncio.Event) -> None:
         server = self._api_server()
         api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
         try:

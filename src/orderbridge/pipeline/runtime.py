@@ -72,6 +72,7 @@ class Pipeline:
             client.add_observer(self.deps.call_log.observe)
         handlers = make_handlers(self.deps)
         self.queue: JobRunner = build_queue(db, handlers, workers, queue_options or {}, job_pool_size)
+        self._queue_users = 0
         channel.report = self._record_erp_channel
         self.deps.queue = self.queue
         self.sink = PipelineSink(self.deps)
@@ -143,8 +144,23 @@ class Pipeline:
             loops[f"erp:{adapter.name}"] = adapter.run_way_back
         return loops
 
-    def queue_open(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return opened(self.queue)
+    @contextlib.asynccontextmanager
+    async def queue_open(self) -> AsyncIterator[None]:
+        """The queue open for the duration (see `opened`); nested uses share the outermost opening (the
+        service opens it before its API starts, so the dashboard can requeue from the first request)."""
+        if self._queue_users:
+            self._queue_users += 1
+            try:
+                yield
+            finally:
+                self._queue_users -= 1
+            return
+        async with opened(self.queue):
+            self._queue_users = 1
+            try:
+                yield
+            finally:
+                self._queue_users = 0
 
     async def run(self, stop: asyncio.Event, *, jobs: bool = True, singletons: bool = True) -> None:
         """Run everything until `stop` is set, then stop the ERP adapter and let jobs finish.
