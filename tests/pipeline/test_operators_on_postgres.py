@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 
 import pytest
 from typer.testing import CliRunner
@@ -83,5 +84,7 @@ async def test_status_lists_which_process_runs_each_cluster_loop_and_the_job_wor
     cluster = json.loads(status.output)["cluster"]
     assert cluster["loops"][f"feed:{ACCOUNT}"] == {"pid": os.getpid(), "host": "127.0.0.1"}
     assert cluster["loops"][f"reconcile:{ACCOUNT}"] is None, "nobody runs it: shown as such"
-    assert [worker["jobs_running"] for worker in cluster["workers"]] == [0]
+    assert [(w["host"], w["pid"], w["jobs_running"]) for w in cluster["workers"]] == [
+        (socket.gethostname(), os.getpid(), 0)
+    ]
     assert f"pid {os.getpid()} on 127.0.0.1" in table.output and "not running" in table.output

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,7 +87,7 @@ class _PortRetry(BaseRetryStrategy):
 class _JobManager(JobManager):
     """procrastinate's JobManager, with the two fixes of the module docstring (PostgreSQL only)."""
 
-    def __init__(self, connector: BaseConnector, notes: Notes) -> None:
+    def __init__(self, connector: BaseConnector, notes: SqlNotes) -> None:
         super().__init__(connector)
         self.notes = notes
 
@@ -114,6 +116,12 @@ class _JobManager(JobManager):
     async def finish_job(self, job: pjobs.Job, status: pjobs.Status, delete_job: bool) -> None:
         await super().finish_job(job, status=status, delete_job=delete_job)
         await self.notes.wake(job.lock)
+
+    async def register_worker(self) -> int:
+        """procrastinate's worker row, and ours saying which host and process it is (`status`)."""
+        worker_id = await super().register_worker()
+        await self.notes.identify_worker(worker_id, socket.gethostname(), os.getpid())
+        return worker_id
 
 
 class ProcrastinateQueue:
@@ -165,8 +173,9 @@ class ProcrastinateQueue:
             self.notes = MemoryNotes(connector)
             self._defer = self.app.job_manager  # ignores the connection: no transactions in memory
         elif isinstance(connector, PsycopgConnector):
-            self.notes = SqlNotes(connector)
-            self.app.job_manager = _JobManager(connector, self.notes)
+            sql_notes = SqlNotes(connector)
+            self.notes = sql_notes
+            self.app.job_manager = _JobManager(connector, sql_notes)
             # Never opened: it only runs procrastinate's defer query on the callers' connections.
             self._defer = JobManager(SyncPsycopgConnector())
         else:

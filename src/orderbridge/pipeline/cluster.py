@@ -1,5 +1,5 @@
-"""What `orderbridge status` shows of a PostgreSQL cluster: procrastinate's workers (last heartbeat,
-jobs running) and which process runs each once-per-cluster loop (`pipeline.singletons`).
+"""What `orderbridge status` shows of a PostgreSQL cluster: procrastinate's workers (host, pid, last
+heartbeat, jobs running) and which process runs each once-per-cluster loop (`pipeline.singletons`).
 
 Read from PostgreSQL's own views: a loop's holder is the session holding its advisory lock
 (`pg_locks`), named `orderbridge-singletons-<pid>` (`pg_stat_activity.application_name`), its host the
@@ -15,16 +15,18 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from orderbridge.store.procrastinate_schema import WORKERS_TABLE
+
 from .singletons import APPLICATION_NAME, LOCK_NAMESPACE
 
 #: The ERP adapters that have a way-back loop (`erp:NAME`).
 WAY_BACK_ADAPTERS = ("files", "staging", "warehouse")
 
 _WORKERS = text(
-    """
-    SELECT w.id, w.last_heartbeat,
+    f"""
+    SELECT w.id, w.last_heartbeat, o.host, o.pid,
            (SELECT count(*) FROM procrastinate_jobs j WHERE j.worker_id = w.id AND j.status = 'doing')
-    FROM procrastinate_workers w ORDER BY w.id
+    FROM procrastinate_workers w LEFT JOIN {WORKERS_TABLE} o ON o.worker_id = w.id ORDER BY w.id
     """
 )
 
@@ -46,8 +48,14 @@ def loop_names(accounts: Iterable[str]) -> list[str]:
 def cluster_status(conn: Connection, accounts: Iterable[str]) -> dict[str, Any]:
     """{"workers": [...], "loops": {name: {"pid", "host"} or None}}; PostgreSQL only."""
     workers = [
-        {"id": int(wid), "last_heartbeat": beat.isoformat(), "jobs_running": int(running)}
-        for wid, beat, running in conn.execute(_WORKERS).all()
+        {
+            "id": int(wid),
+            "host": host,
+            "pid": int(pid) if pid is not None else None,
+            "last_heartbeat": beat.isoformat(),
+            "jobs_running": int(running),
+        }
+        for wid, beat, host, pid, running in conn.execute(_WORKERS).all()
     ]
     holders = {
         int(key) & 0xFFFFFFFF: (str(name or ""), host)

@@ -130,9 +130,15 @@ def _print_cluster(cluster: dict[str, Any]) -> None:
         where = f"pid {holder['pid']} on {holder['host']}" if holder else "[bold red]not running[/]"
         loops.add_row(name, where)
     console.print(loops)
-    workers = _narrow_table("worker", "last heartbeat", "jobs running", title="job workers")
+    workers = _narrow_table("worker", "host", "pid", "last heartbeat", "jobs running", title="job workers")
     for worker in cluster["workers"]:
-        workers.add_row(str(worker["id"]), _cell(worker["last_heartbeat"]), str(worker["jobs_running"]))
+        workers.add_row(
+            str(worker["id"]),
+            _cell(worker["host"]),
+            _cell(worker["pid"]),
+            _cell(worker["last_heartbeat"]),
+            str(worker["jobs_running"]),
+        )
     console.print(workers)
 
 
