@@ -283,4 +283,4 @@ def test_a_stalled_worker_timeout_under_two_heartbeats_is_refused_naming_both_ke
         load_settings(path)
     assert problem_lines(error) == ["jobs: jobs.stalled_after_s must be at least twice jobs.heartbeat_s"]
     settings = load_settings(write(tmp_path, MINIMAL + "[jobs]\nsingleton_retry_s = 0.5\n", "ok.toml"))
-    assert (settings.jobs.singleton_retry_s, settings.jobs.stalled_after_s) == (0.5, 30.0)
+    assert (settings.jobs.singleton_retry_s, settings.jobs.stalled_after_s) == (0.5, 10.0)

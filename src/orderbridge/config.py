@@ -373,9 +373,11 @@ class JobsSettings(_Strict):
     """Runs of a failing job before it is parked (429 and Retry-After waits do not count)."""
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     """How often an idle worker looks for jobs whose time came (new jobs arrive by NOTIFY at once)."""
-    heartbeat_s: float = Field(default=10.0, gt=0)
-    stalled_after_s: float = Field(default=30.0, gt=0)
-    """A worker whose heartbeat is older than this is dead: its running jobs run again elsewhere."""
+    heartbeat_s: float = Field(default=2.0, gt=0)
+    stalled_after_s: float = Field(default=10.0, gt=0)
+    """A worker whose heartbeat is older than this is dead: its running jobs run again elsewhere. Short,
+    since a killed process's jobs hold their orders' locks until then; long enough to outlast a restart
+    of PostgreSQL (heartbeats pause meanwhile: a worker silent longer than this has its jobs run twice)."""
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     """On SIGTERM, running jobs get this long to finish; the rest run again (their run not counted)."""
     pool_size: int = Field(default=10, ge=2, le=200)

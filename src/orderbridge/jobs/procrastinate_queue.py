@@ -19,7 +19,7 @@ Mapping (handlers unchanged; `docs/deploy.md` has the operator's view)
   procrastinate counts every run in `attempts`; runs that must not count (`count_attempt=False`, a
   requeue's fresh start) are kept in `orderbridge_job_notes.uncounted` (see `procrastinate_notes`).
 - Crashed workers: procrastinate's workers heartbeat (`procrastinate_workers`) but nobody retries the
-  jobs of a dead one; `run` also sweeps: every few seconds, `get_stalled_jobs(seconds_since_heartbeat)`
+  jobs of a dead one; `run` also sweeps: every 2 s, `get_stalled_jobs(seconds_since_heartbeat)`
   and each job back to `todo` (the crashed run counts; parked when it was the last attempt).
 
 Two procrastinate behaviours this adapter works around (procrastinate 3.10, `worker.py`, `sql/schema.sql`)
@@ -160,7 +160,10 @@ class ProcrastinateQueue:
         self.heartbeat_s = heartbeat_s
         #: A worker whose heartbeat is older than this is dead: its jobs are run again.
         self.stalled_after_s = stalled_after_s
-        self.sweep_interval_s = sweep_interval_s if sweep_interval_s is not None else stalled_after_s / 3
+        #: Sweep often (one short query): a dead worker's jobs wait `stalled_after_s` plus at most this.
+        self.sweep_interval_s = (
+            sweep_interval_s if sweep_interval_s is not None else min(2.0, stalled_after_s / 3)
+        )
         self.shutdown_grace_s = shutdown_grace_s
         #: False: a job's row is deleted when it succeeds. procrastinate keeps every job by default, and
         #: its `remove_old_jobs` scans all jobs' events: too slow for millions of jobs a day. History
