@@ -4,6 +4,7 @@ an invoice is never posted twice; VTEX's refusals are visible and parked for an 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from orderbridge.core.commands import (
@@ -165,12 +166,20 @@ async def test_an_invoice_whose_answer_was_lost_is_found_on_the_order_and_never_
     )
     await wait_command(harness, outcome.command_id, "confirmed")
 
+    async def outcomes() -> list[tuple[str, str]]:
+        shown = await operators.show_order(harness.db, ACCOUNT, snapshot.order_id)
+        assert shown is not None
+        return [(a["action"], a["outcome"]) for a in shown["attempts"]]
+
+    # The read that found the invoice confirms it as it stores the order; the check's attempt is
+    # recorded right after, in a write of its own.
+    await harness.wait_for(lambda: _has(outcomes(), ("check_invoice", "landed")), what="the check recorded")
     assert (await harness.stats())["invoices"][snapshot.order_id]["posts"] == 1
-    shown = await operators.show_order(harness.db, ACCOUNT, snapshot.order_id)
-    assert shown is not None
-    outcomes = [(a["action"], a["outcome"]) for a in shown["attempts"]]
-    assert ("send_invoice", "unknown") in outcomes
-    assert ("check_invoice", "landed") in outcomes
+    assert ("send_invoice", "unknown") in await outcomes()
+
+
+async def _has(found: Awaitable[list[tuple[str, str]]], item: tuple[str, str]) -> bool:
+    return item in await found
 
 
 async def test_a_command_vtex_refuses_is_marked_rejected_with_vtexs_message_and_parked(
