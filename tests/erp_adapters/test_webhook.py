@@ -47,7 +47,7 @@ def erp() -> Iterator[FakeErp]:
 
 @pytest.fixture
 async def adapter(erp: FakeErp) -> AsyncIterator[WebhookErp]:
-    webhook = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=0.5))
+    webhook = WebhookErp(WebhookConfig(url=erp.url, secret=SECRET, timeout_s=1.5))
     await webhook.start(NoSink())  # type: ignore[arg-type]
     yield webhook
     await webhook.stop()
@@ -170,7 +170,7 @@ async def test_a_5xx_or_throttle_is_retryable_and_the_retry_delivers_the_same_or
 
 
 async def test_a_slow_erp_is_a_timeout_that_is_retried(adapter: WebhookErp, erp: FakeErp) -> None:
-    erp.script.append(Reply(200, {}, delay_s=2.0))
+    erp.script.append(Reply(200, {}, delay_s=4.0))
     with pytest.raises(ErpUnavailable, match="did not answer"):
         await adapter.hand_over(ORDER)
 
@@ -186,7 +186,7 @@ async def test_an_unreachable_erp_is_retryable() -> None:
 
 
 async def test_a_wrong_secret_is_a_failure_to_retry_not_a_rejection_of_the_order(erp: FakeErp) -> None:
-    webhook = WebhookErp(WebhookConfig(url=erp.url, secret="not-the-secret", timeout_s=0.5))
+    webhook = WebhookErp(WebhookConfig(url=erp.url, secret="not-the-secret", timeout_s=5.0))
     await webhook.start(NoSink())  # type: ignore[arg-type]
     try:
         with pytest.raises(ErpUnavailable, match=r"HTTP 401: check \[erp\.webhook\] secret"):
