@@ -24,7 +24,9 @@ SHORT = ChaosOptions(
     kill_every_s=4.0,
     rate=50.0,
     timeout_s=120.0,
-    stall_s=15.0,
+    # Longer than the flaky profile's 12 s timeouts plus a retry's backoff: on a loaded machine the last
+    # order's calls can meet two in a row, and 15 s of no movement then ended a run that was not stuck.
+    stall_s=30.0,
     reject_ratio=0.06,
     out_of_stock_ratio=0.5,
 )
