@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
+from orderbridge.vtex.ratelimit import check_bucket
+
 # INSERT for the first call of a key, UPDATE afterwards; the row's lock serializes reservations.
 _RESERVE = """
 INSERT INTO rate_limits AS r (key, tat)
@@ -42,10 +44,7 @@ class SharedTokenBucket:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if requests_per_second <= 0:
-            raise ValueError("requests_per_second must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
+        check_bucket(requests_per_second, burst)
         self.pool = pool
         self.key = key
         self.rate = requests_per_second

@@ -26,6 +26,14 @@ class Unlimited:
         return 0.0
 
 
+def check_bucket(requests_per_second: float, burst: int) -> None:
+    """Refuse a bucket that could never let a call through (shared by every bucket kind)."""
+    if requests_per_second <= 0:
+        raise ValueError("requests_per_second must be positive")
+    if burst < 1:
+        raise ValueError("burst must be at least 1")
+
+
 class TokenBucket:
     def __init__(
         self,
@@ -35,10 +43,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if requests_per_second <= 0:
-            raise ValueError("requests_per_second must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
+        check_bucket(requests_per_second, burst)
         self.rate = requests_per_second
         self.burst = burst
         self._clock = clock
