@@ -384,6 +384,8 @@ class Settings(BaseSettings):
     slower ERP or VTEX without hundreds of idle tasks and database connections' worth of waiting."""
     incomplete_recheck_s: float = Field(default=60.0, gt=0)
     incomplete_recheck_max_s: float = Field(default=900.0, gt=0)
+    vtex_outage_retry_s: float = Field(default=1.0, gt=0)
+    vtex_outage_retry_max_s: float = Field(default=60.0, gt=0)
     vtex_calls_retention_days: float = Field(default=7.0, gt=0)
     """How long each order's VTEX calls (its timeline's evidence, table `vtex_calls`) are kept."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

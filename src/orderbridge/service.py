@@ -136,6 +136,8 @@ class Service:
                 incomplete_recheck_max_s=max(
                     settings.incomplete_recheck_max_s, settings.incomplete_recheck_s
                 ),
+                vtex_outage_retry_s=settings.vtex_outage_retry_s,
+                vtex_outage_retry_max_s=max(settings.vtex_outage_retry_max_s, settings.vtex_outage_retry_s),
             ),
             workers=settings.workers,
             reconcile_interval_s=settings.reconcile_interval_s,

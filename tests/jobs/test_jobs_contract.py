@@ -210,7 +210,7 @@ async def test_a_counted_retry_spends_attempts_and_parks_the_job_once_they_are_s
 
     async def flaky(job: Job) -> None:
         attempts.append(job.attempt)
-        raise RetryLater(0.01, "start-handling did not land yet")
+        raise RetryLater(0.01, "the step failed again")
 
     queue = await adapter.build({"flaky": flaky}, max_attempts=3)
     job_id = await adapter.enqueue(queue, kind="flaky", lock="acme:o1", payload={"k": 1})
@@ -226,7 +226,7 @@ async def test_a_counted_retry_spends_attempts_and_parks_the_job_once_they_are_s
         {"k": 1},
         3,
     )
-    assert parked.reason == "gave up after 3 attempts: start-handling did not land yet"
+    assert parked.reason == "gave up after 3 attempts: the step failed again"
 
 
 async def test_a_failing_handler_is_retried_with_backoff_then_parked_with_its_error(adapter: Harness) -> None:

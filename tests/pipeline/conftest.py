@@ -42,7 +42,8 @@ FAST_TIMING = Timing(
     feed_error_s=0.05,
     paused_probe_s=0.2,
     change_poll_s=0.05,
-    start_conflict_retry_s=0.05,
+    vtex_outage_retry_s=0.05,
+    vtex_outage_retry_max_s=0.2,
     incomplete_recheck_s=0.05,
     incomplete_recheck_max_s=0.2,
 )

@@ -67,7 +67,11 @@ class Timing:
     feed_error_max_s: float = 60.0
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
-    start_conflict_retry_s: float = 1.0
+    vtex_outage_retry_s: float = 1.0
+    """A job's first wait after VTEX failed it (5xx, timeout, a call that may have landed and did not);
+    later ones wait a quarter of the time the job has been trying, up to `vtex_outage_retry_max_s`.
+    Such waits never spend the job's attempts (`pipeline.outages`)."""
+    vtex_outage_retry_max_s: float = 60.0
     incomplete_recheck_s: float = 60.0
     """First re-read of an order VTEX has not completed (`isCompleted` false); later ones wait as long
     again as the order has waited so far, up to `incomplete_recheck_max_s`."""

@@ -43,6 +43,7 @@ from .crashpoints import crashpoint
 from .deps import PipelineDeps
 from .intake import enqueue_sync
 from .ledger import attempt_of
+from .outages import wait_out
 from .outbound import send
 from .sync import refresh
 from .vtex_calls import guard_account
@@ -50,7 +51,6 @@ from .vtex_calls import guard_account
 log = structlog.get_logger("orderbridge.pipeline.relay")
 
 DONE_STATUSES = frozenset({"sent", "confirmed"})
-MAX_CHANGE_POLL_S = 60.0
 
 
 async def relay_command(deps: PipelineDeps, job: Job) -> None:
@@ -134,7 +134,10 @@ async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
         await ledger.attempt(deps, row.account, row.order_id, action, outcome, **where)
         if error.may_have_landed and await _landed(deps, job, row, command):
             return await _mark_sent(deps, job, row, {"recovered": True})
-        raise RetryLater(_unknown_outcome_delay(deps, row), f"{action}: {error}") from error
+        at_least_s = _unknown_outcome_delay(deps, row)
+        raise wait_out(
+            deps.timing, job.enqueued_at, deps.clock(), f"{action}: {error}", at_least_s=at_least_s
+        ) from error
     if isinstance(error, Rejected) and row.kind in held.HOLDABLE_KINDS:
         view = await refresh(deps, row.account, row.order_id, job.id, then_sync=True)
         if held.is_holdable(row, view.snapshot.status):
@@ -201,5 +204,6 @@ async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, reque
         return await _mark_sent(deps, job, row, {"requestId": request_id, "status": "done"})
     if status.status == "canceled":
         await _reject(deps, job, row, VtexError(message=f"VTEX canceled change request {request_id}"))
-    delay = min(deps.timing.change_poll_s * 2 ** max(job.attempt - 1, 0), MAX_CHANGE_POLL_S)
-    raise RetryLater(delay, f"change {request_id} is {status.status}")
+    # VTEX is still working on it: a wait (see `outages`), not a failure of the job.
+    reason = f"change {request_id} is {status.status}"
+    raise wait_out(deps.timing, job.enqueued_at, deps.clock(), reason, at_least_s=deps.timing.change_poll_s)

@@ -48,6 +48,7 @@ from .incomplete import schedule_recheck
 from .intake import enqueue_sync
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
+from .outages import wait_out
 from .records import ERP_REJECTED, is_parked, record_of
 from .vtex_calls import guard_account, vtex_call
 
@@ -269,8 +270,11 @@ async def _start_failed(
 async def _reread_after_start(deps: PipelineDeps, view: OrderView, job_id: int) -> OrderView:
     fresh = await refresh(deps, view.account, view.order_id, job_id)
     if fresh.snapshot.status == "ready-for-handling":
-        # Neither started nor refused for another status: try again later, never in a tight loop.
-        raise RetryLater(deps.timing.start_conflict_retry_s, "start-handling did not land yet")
+        # Neither started nor refused for another status: sent again on the next run (VTEX refuses a
+        # second start on an order already handling, so it cannot double), a wait that grows with the
+        # time since the acceptance and spends none of the job's attempts.
+        since = fresh.row.handed_over_at if fresh.row is not None else None
+        raise wait_out(deps.timing, since, deps.clock(), "start-handling did not land yet")
     return fresh
 
 
