@@ -275,3 +275,12 @@ def test_settings_can_be_built_in_code_for_tests_and_the_demo() -> None:
     assert settings.account("sandboxaccount").app_token.get_secret_value() == "t"
     with pytest.raises(KeyError):
         settings.account("other")
+
+
+def test_a_stalled_worker_timeout_under_two_heartbeats_is_refused_naming_both_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "[jobs]\nheartbeat_s = 10\nstalled_after_s = 15\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert problem_lines(error) == ["jobs: jobs.stalled_after_s must be at least twice jobs.heartbeat_s"]
+    settings = load_settings(write(tmp_path, MINIMAL + "[jobs]\nsingleton_retry_s = 0.5\n", "ok.toml"))
+    assert (settings.jobs.singleton_retry_s, settings.jobs.stalled_after_s) == (0.5, 10.0)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import typer
+
+Role = Literal["run", "worker", "serve"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -161,16 +164,34 @@ ConfigOption = typer.Option(None, "--config", "-c", help="Configuration file (de
 
 @app.command()
 def run(config: Path | None = ConfigOption) -> None:
-    """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C."""
+    """The service: feed/hook intake, the ERP adapter, command relay and reconciliation, until Ctrl-C
+    (all in one process; on PostgreSQL see also `worker` and `serve`)."""
+    raise typer.Exit(_service(config, "run"))
+
+
+@app.command()
+def worker(config: Path | None = ConfigOption) -> None:
+    """Jobs and the once-per-cluster loops (feed pollers, reconciliation, the ERP's way back), no API:
+    any number, on any hosts. PostgreSQL only."""
+    raise typer.Exit(_service(config, "worker"))
+
+
+@app.command()
+def serve(config: Path | None = ConfigOption) -> None:
+    """The API and VTEX hook receiver only (no jobs, no loops): any number behind a load balancer.
+    PostgreSQL only."""
+    raise typer.Exit(_service(config, "serve"))
+
+
+def _service(config: Path | None, role: Role) -> int:
     from orderbridge.config import ConfigError
     from orderbridge.service import run_service
 
     try:
-        status = run_service(config)
+        return run_service(config, role)
     except ConfigError as error:
         typer.echo(f"orderbridge: {error}", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(status)
+        return 2
 
 
 @app.command()

@@ -365,6 +365,35 @@ class ApiSettings(_Strict):
         return {**data, "tokens": tokens} if tokens else data
 
 
+class JobsSettings(_Strict):
+    """The job queue and the once-per-cluster loops on PostgreSQL (procrastinate; `docs/deploy.md`).
+    SQLite's embedded queue reads only `max_attempts`; `workers` (top level) is the jobs run at once
+    per process on both."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    """Runs of a failing job before it is parked (429 and Retry-After waits do not count)."""
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """How often an idle worker looks for jobs whose time came (new jobs arrive by NOTIFY at once)."""
+    heartbeat_s: float = Field(default=2.0, gt=0)
+    stalled_after_s: float = Field(default=10.0, gt=0)
+    """A worker whose heartbeat is older than this is dead: its running jobs run again elsewhere. Short,
+    since a killed process's jobs hold their orders' locks until then; long enough to outlast a restart
+    of PostgreSQL (heartbeats pause meanwhile: a worker silent longer than this has its jobs run twice)."""
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    """On SIGTERM, running jobs get this long to finish; the rest run again (their run not counted)."""
+    pool_size: int = Field(default=10, ge=2, le=200)
+    """Connections of procrastinate's pool per process (the store's own pool is apart)."""
+    singleton_retry_s: float = Field(default=2.0, gt=0, le=30)
+    """How often a process that does not run a once-per-cluster loop (an account's feed pollers, its
+    reconciliation, the ERP's way back) tries to take it over: the fail-over time after a SIGKILL."""
+
+    @model_validator(mode="after")
+    def _stalled_well_after_heartbeat(self) -> JobsSettings:
+        if self.stalled_after_s < 2 * self.heartbeat_s:
+            raise ValueError("jobs.stalled_after_s must be at least twice jobs.heartbeat_s")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything `orderbridge run` needs. Environment (`ORDERBRIDGE_API__PORT=9000`) beats the file."""
 
@@ -376,6 +405,7 @@ class Settings(BaseSettings):
     accounts: tuple[AccountSettings, ...] = Field(min_length=1)
     erp: ErpSettings = Field(default_factory=ErpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     reconcile_interval_s: float = Field(default=300.0, gt=0)
     reconcile_lookback_h: float = Field(default=72.0, gt=0)
     workers: int = Field(default=64, ge=1, le=256)

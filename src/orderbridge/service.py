@@ -19,7 +19,7 @@ import sys
 from collections.abc import Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 import uvicorn
@@ -34,8 +34,10 @@ from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy, PipelineDeps, Timing
 from orderbridge.pipeline.erp_wiring import build_erp
 from orderbridge.pipeline.runtime import Pipeline
+from orderbridge.pipeline.singletons import AdvisoryLocks, InProcess
 from orderbridge.store.db import Database, WalUnavailable
 from orderbridge.store.instance_lock import AlreadyRunning, single_instance
+from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 from orderbridge.store.rate_limits import SharedRateLimits
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.client import DEFAULT_BURST, pace_under
@@ -47,8 +49,17 @@ if TYPE_CHECKING:  # httpx2 is a test dependency: the in-process transports test
 log = structlog.get_logger("orderbridge.service")
 
 ALREADY_RUNNING_EXIT = 3
+NEEDS_POSTGRES_EXIT = 2  # a configuration problem: `serve` and `worker` need a PostgreSQL database_url
 UNUSABLE_DATABASE_EXIT = 2  # like a configuration problem: the file's `database_url` must change
 PRIVATE_UMASK = 0o077
+
+Role = Literal["run", "worker", "serve"]
+"""`run`: everything in one process. On PostgreSQL, any number of processes of each role: `worker` runs
+jobs and stands by for the once-per-cluster loops, no API; `serve` runs the API and hook receiver only."""
+
+
+class NeedsPostgres(Exception):
+    """`serve` or `worker` on SQLite: one process holds a SQLite database, so roles cannot be split."""
 
 
 def policy_of(account: AccountSettings) -> AccountPolicy:
@@ -111,9 +122,16 @@ class Service:
         erp: ErpAdapter | None = None,
         transports: Mapping[str, httpx2.AsyncBaseTransport] | None = None,
         timing: Timing | None = None,
+        role: Role = "run",
     ) -> None:
         self.settings = settings
+        self.role = role
         self.db = Database(settings.database_url)
+        if self.db.is_sqlite and role != "run":
+            raise NeedsPostgres(
+                f"orderbridge {role} needs a PostgreSQL database_url (postgresql+psycopg://…): on SQLite "
+                "one process holds the database, so use 'orderbridge run'"
+            )
         # On PostgreSQL several processes may serve one account: VTEX's quotas are then held in the
         # database. On SQLite one process holds the database (`single_instance`), so in-process buckets.
         self.rate_limits = None if self.db.is_sqlite else SharedRateLimits(settings.database_url)
@@ -144,6 +162,13 @@ class Service:
             reconcile_window=timedelta(hours=settings.reconcile_lookback_h),
             erp_unhealthy_after=settings.erp.unhealthy_after,
             vtex_calls_keep=timedelta(days=settings.vtex_calls_retention_days),
+            queue_options=_queue_options(settings, self.db.is_sqlite),
+            singletons=(
+                InProcess()
+                if self.db.is_sqlite
+                else AdvisoryLocks(self.db.url, retry_s=settings.jobs.singleton_retry_s)
+            ),
+            job_pool_size=settings.jobs.pool_size,
         )
         self.api_port: int | None = None
 
@@ -156,17 +181,28 @@ class Service:
         return self.pipeline.sink
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until `stop`; `AlreadyRunning` at once if another service holds the database."""
+        """Run until `stop`. On SQLite, `AlreadyRunning` at once if another service holds the database;
+        on PostgreSQL any number of processes share it (once-per-cluster loops take turns)."""
         try:
-            async with single_instance(self.db.url):
+            if self.db.is_sqlite:
+                async with single_instance(self.db.url):
+                    await self._run(stop)
+            else:
                 await self._run(stop)
         finally:
             await self.db.dispose()  # also when refused: the engine may hold connections
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.db.migrate()
+        if not self.db.is_sqlite:
+            # The job queue's schema, as `orderbridge migrate` applies it (once, whoever starts first).
+            await asyncio.to_thread(ensure_procrastinate_schema, self.db.url)
         if self.rate_limits is not None:
             await self.rate_limits.open()
+        async with self.pipeline.queue_open():  # before the API: its dashboard requeues through it
+            await self._serve_and_run(stop)
+
+    async def _serve_and_run(self, stop: asyncio.Event) -> None:
         server = self._api_server()
         api_task = asyncio.create_task(server.serve(), name="api") if server is not None else None
         try:
@@ -174,8 +210,8 @@ class Service:
                 await _started(server, api_task)
                 self.api_port = _bound_port(server)
                 await self._configure_hooks()
-            log.info("service_started", accounts=list(self.clients), api_port=self.api_port)
-            await self.pipeline.run(stop)
+            log.info("service_started", role=self.role, accounts=list(self.clients), api_port=self.api_port)
+            await self._run_pipeline(stop)
         finally:
             if server is not None and api_task is not None:
                 server.should_exit = True
@@ -187,9 +223,15 @@ class Service:
             await self.db.dispose()
             log.info("service_stopped")
 
+    async def _run_pipeline(self, stop: asyncio.Event) -> None:
+        if self.role == "serve":
+            await self.pipeline.serve(stop)
+        else:
+            await self.pipeline.run(stop)
+
     def _api_server(self) -> uvicorn.Server | None:
         api = self.settings.api
-        if not api.enabled:
+        if not api.enabled or self.role == "worker":
             return None
         config = uvicorn.Config(
             create_api(self),
@@ -241,10 +283,11 @@ def _bound_port(server: uvicorn.Server) -> int | None:
     return None
 
 
-def run_service(config: Path | None) -> int:
-    """The `orderbridge run` command: load the settings, run until SIGINT/SIGTERM. The exit status:
-    0, 3 when another service already runs on the same database (the message says which), or 2 when
-    SQLite refuses WAL mode for the database file (the message names it)."""
+def run_service(config: Path | None, role: Role = "run") -> int:
+    """The `orderbridge run` (`worker`, `serve`) command: load the settings, run until SIGINT/SIGTERM.
+    The exit status: 0, 3 when another service already runs on the same SQLite database (the message
+    says which), or 2 when SQLite refuses WAL mode for the database file (the message names it) or
+    `worker`/`serve` is asked on SQLite."""
     # Databases, their WAL, the warehouse and the files adapter's folders hold customers' personal data:
     # whatever umask the service was started with, it creates files 0600 and directories 0700.
     os.umask(PRIVATE_UMASK)
@@ -253,7 +296,10 @@ def run_service(config: Path | None) -> int:
     # uvloop: the same asyncio semantics with a cheaper loop (the service is I/O-bound, many small tasks).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         try:
-            runner.run(_run_until_signalled(settings))
+            runner.run(_run_until_signalled(settings, role))
+        except NeedsPostgres as refused:
+            print(f"orderbridge: {refused}", file=sys.stderr)
+            return NEEDS_POSTGRES_EXIT
         except AlreadyRunning as refused:
             print(f"orderbridge: {refused}", file=sys.stderr)
             return ALREADY_RUNNING_EXIT
@@ -263,14 +309,26 @@ def run_service(config: Path | None) -> int:
     return 0
 
 
-async def _run_until_signalled(settings: Settings) -> None:
+async def _run_until_signalled(settings: Settings, role: Role) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    service = Service(settings)
+    service = Service(settings, role=role)
     _freeze_startup_heap()
     await service.run(stop)
+
+
+def _queue_options(settings: Settings, sqlite: bool) -> dict[str, Any]:
+    jobs = settings.jobs
+    options: dict[str, Any] = {"max_attempts": jobs.max_attempts, "shutdown_grace_s": jobs.shutdown_grace_s}
+    if not sqlite:
+        options |= {
+            "poll_interval_s": jobs.poll_interval_s,
+            "heartbeat_s": jobs.heartbeat_s,
+            "stalled_after_s": jobs.stalled_after_s,
+        }
+    return options
 
 
 def _freeze_startup_heap() -> None:

@@ -7,15 +7,15 @@ from typing import Any
 
 import httpx2
 import pytest
-from sqlalchemy import update
 
 from orderbridge.metrics import observe_vtex_call
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, RELAY_COMMAND, AccountPolicy, lock_of
-from orderbridge.store import repo, tables
+from orderbridge.store import repo
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.errors import RateLimited
 
 from .conftest import ACCOUNT, Harness, HarnessFactory
+from .job_states import set_status
 from .test_console_metrics import _samples, _scrape, _value
 
 SECRET = "metric-values-secret"
@@ -70,11 +70,9 @@ async def test_metrics_count_jobs_by_kind_and_state_and_erp_commands_by_kind_and
     with harness.db.begin() as session:
         relay = {"kind": RELAY_COMMAND, "lock": lock_of(ACCOUNT, "o1"), "payload": {}}
         harness.pipeline.queue.enqueue(session, **relay)
-    jobs = tables.jobs
     with harness.db.begin() as session:
-        session.execute(update(jobs).where(jobs.c.kind == RELAY_COMMAND).values(status="parked"))
-        first_sync = jobs.c.lock == lock_of(ACCOUNT, "o1")
-        session.execute(update(jobs).where(first_sync, jobs.c.kind != RELAY_COMMAND).values(status="done"))
+        set_status(session, "parked", kind=RELAY_COMMAND)
+        set_status(session, "done", lock=lock_of(ACCOUNT, "o1"), not_kind=RELAY_COMMAND)
     await _commands(harness)
 
     _, text = await _scrape(harness)

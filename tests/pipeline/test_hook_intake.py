@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER, AccountPolicy
 from orderbridge.store import tables
+from orderbridge.store.job_rows import job_rows
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint
 
 from .conftest import ACCOUNT, IDLE_WAREHOUSE, Harness, HarnessFactory
@@ -165,7 +166,9 @@ async def get_order_calls(harness: Harness) -> int:
 
 async def no_unfinished_jobs(harness: Harness) -> bool:
     with harness.db.connect() as session:
-        query = select(func.count()).where(tables.jobs.c.status.in_(tables.UNFINISHED_JOB_STATUSES))
+        jobs = job_rows(session)
+        unfinished = jobs.c.status.in_(tables.UNFINISHED_JOB_STATUSES)
+        query = select(func.count()).select_from(jobs).where(unfinished)
         return int((session.execute(query)).scalar_one()) == 0
 
 

@@ -1,15 +1,13 @@
-"""One `orderbridge run` per database (issue 10, defect 6): a second service on the same SQLite file or
-PostgreSQL database refuses to start with a message naming the database — never shares it silently —
-and a service killed with SIGKILL leaves nothing behind that blocks the next one."""
+"""One `orderbridge run` per SQLite database (issue 10, defect 6): a second service on the same file
+refuses to start with a message naming the database — never shares it silently — and a service killed
+with SIGKILL leaves nothing behind that blocks the next one. (On PostgreSQL several processes share one
+database: `test_cluster_singletons.py`.)"""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,66 +15,14 @@ from sqlalchemy.engine import make_url
 
 from orderbridge.sandbox.testing import SandboxServer
 from orderbridge.service import ALREADY_RUNNING_EXIT, UNUSABLE_DATABASE_EXIT, run_service
-from orderbridge.store.testing import create_migrated_database, drop_database
 
-from .conftest import ACCOUNT, APP_KEY, APP_TOKEN, postgres_url_or_skip, sandbox_config
-
-CONFIG = """
-database_url = "{database_url}"
-workers = 2
-reconcile_interval_s = 3600
-
-[[accounts]]
-name = "{account}"
-base_url = "{base_url}"
-pollers = 1
-
-[erp]
-adapter = "warehouse"
-
-[erp.warehouse]
-database = "{warehouse}"
-idle_poll_s = 0.05
-
-[api]
-enabled = false
-"""
-PASSWORD = "n0t-in-any-message"
+from .conftest import APP_KEY, APP_TOKEN, sandbox_config
+from .service_processes import CONFIG, start, stop, wait_started
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ob.db'}"
-        return
-    url = create_migrated_database(postgres_url_or_skip())
-    try:
-        # A password the test cluster ignores (trust authentication): it must never reach a message.
-        yield make_url(url).set(password=PASSWORD).render_as_string(hide_password=False)
-    finally:
-        drop_database(url)
-
-
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VTEX_APP_KEY": APP_KEY, "VTEX_APP_TOKEN": APP_TOKEN}
-    env["ORDERBRIDGE_LOG_LEVEL"] = "info"
-    command = [sys.executable, "-m", "orderbridge.cli", "run", "--config", str(config)]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_started(process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while "service_started" not in log.read_text(errors="replace"):
-        assert process.poll() is None, f"the service exited: {log.read_text(errors='replace')[-2000:]}"
-        assert time.monotonic() < deadline, "the service did not start within 30 s"
-        time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(signum)
-        process.wait(timeout=20)
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ob.db'}"
 
 
 def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_is_killed(
@@ -87,7 +33,6 @@ def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_
         config.write_text(
             CONFIG.format(
                 database_url=database_url,
-                account=ACCOUNT,
                 base_url=sandbox.base_url,
                 warehouse=tmp_path / "warehouse.db",
             )
@@ -104,12 +49,11 @@ def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_
             assert code == ALREADY_RUNNING_EXIT, output
             assert time.monotonic() - began < 15
             assert "already running on the database" in output
-            assert make_url(database_url).database in output  # names the database…
-            assert PASSWORD not in output  # …never its password
+            assert make_url(database_url).database in output  # names the database
             assert "service_started" not in output
             assert first.poll() is None  # the first one is untouched
 
-            stop(first, signal.SIGKILL)  # no clean-up at all: the OS (or PostgreSQL) releases the lock
+            stop(first, signal.SIGKILL)  # no clean-up at all: the OS releases the lock
             third = start(config, tmp_path / "third.log")
             wait_started(third, tmp_path / "third.log")
         finally:
@@ -131,7 +75,6 @@ def test_a_database_file_where_sqlite_refuses_wal_stops_the_service_naming_the_f
     config.write_text(
         CONFIG.format(
             database_url=f"sqlite:///file:{path}?vfs=unix-none&uri=true",
-            account=ACCOUNT,
             base_url="http://127.0.0.1:9",
             warehouse=tmp_path / "warehouse.db",
         )

@@ -10,14 +10,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orderbridge.store.procrastinate_schema import NOTES_TABLE, ensure_procrastinate_schema, libpq_conninfo
+from orderbridge.store.procrastinate_schema import (
+    NOTES_TABLE,
+    WORKERS_TABLE,
+    ensure_procrastinate_schema,
+    libpq_conninfo,
+)
 from orderbridge.store.schema_command import migrate_schema
 from orderbridge.store.testing import create_migrated_database, drop_database
 
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    url = create_migrated_database(postgres_server_url)
+    url = create_migrated_database(postgres_server_url, jobs_schema=False)
     try:
         yield url
     finally:
@@ -40,7 +45,7 @@ async def test_migrate_applies_procrastinates_schema_once_and_check_only_looks(p
     migrated = await migrate_schema(postgres_url, check_only=False)
     assert (migrated.procrastinate, migrated.at_head) == ((False, True), True)
     assert migrated.describe().endswith("; procrastinate's schema applied")
-    assert {"procrastinate_jobs", "procrastinate_workers", NOTES_TABLE} <= tables(postgres_url)
+    assert {"procrastinate_jobs", "procrastinate_workers", NOTES_TABLE, WORKERS_TABLE} <= tables(postgres_url)
 
     again = await migrate_schema(postgres_url, check_only=False)
     assert (again.procrastinate, again.describe().endswith("; procrastinate's schema present")) == (
@@ -62,3 +67,13 @@ async def test_a_sqlite_database_never_gets_procrastinates_schema(tmp_path: Path
     state = await migrate_schema(f"sqlite+aiosqlite:///{tmp_path / 'ob.db'}", check_only=False)
     assert state.procrastinate is None and state.at_head
     assert "procrastinate" not in state.describe()
+
+
+@pytest.mark.postgres
+def test_a_database_from_before_the_workers_table_gets_it_at_the_next_migrate(postgres_url: str) -> None:
+    ensure_procrastinate_schema(postgres_url)
+    with psycopg.connect(libpq_conninfo(postgres_url), autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {WORKERS_TABLE}")
+
+    assert ensure_procrastinate_schema(postgres_url) == (False, True)
+    assert WORKERS_TABLE in tables(postgres_url)

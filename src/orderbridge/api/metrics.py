@@ -19,6 +19,7 @@ from orderbridge.metrics import REGISTRY
 from orderbridge.pipeline.oversight import STUCK_RULES, IntakeLag, StuckThresholds, intake_lag, stuck_counts
 from orderbridge.store import tables
 from orderbridge.store.db import Database
+from orderbridge.store.job_rows import job_rows
 
 LATENCY_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 
@@ -56,7 +57,7 @@ class StoreCollector(Collector):
 
     def _counts(self, conn: Connection) -> _Snapshot:
         snapshot = _Snapshot()
-        orders, jobs, commands = tables.orders, tables.jobs, tables.commands
+        orders, jobs, commands = tables.orders, job_rows(conn), tables.commands
         query = select(orders.c.account, orders.c.pipeline_state, func.count()).group_by(
             orders.c.account, orders.c.pipeline_state
         )

@@ -30,7 +30,8 @@ from orderbridge.audit.truth import (
 from orderbridge.erp.warehouse import PlanRow, read_handover_counts, read_plans
 from orderbridge.sandbox.client import SandboxClient, SendFailed
 from orderbridge.store.db import Database
-from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, attempts, jobs, orders
+from orderbridge.store.job_rows import job_rows
+from orderbridge.store.tables import UNFINISHED_JOB_STATUSES, attempts, orders
 
 OPERATOR_RETRY = "operator_retry"
 
@@ -101,6 +102,7 @@ async def read_pipeline(database_url: str, account: str) -> dict[str, PipelineOr
     prefix = f"{account}:"
 
     def read(conn: Connection) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+        jobs = job_rows(conn)
         pending = conn.execute(
             select(jobs.c.lock, func.count())
             .where(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from orderbridge.audit import ErpOrder, InvariantReport, VtexOrder
 from orderbridge.audit.gather import audit, read_erp, read_vtex
@@ -94,6 +94,20 @@ class ChaosResult:
         }
 
 
+class Supervises(Protocol):
+    """What the run needs of whoever runs the pipeline's processes."""
+
+    kills: int
+
+    def kill_and_restart(self) -> None: ...
+    def check(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+SupervisorFactory = Callable[[Path, Path], Supervises]
+"""(configuration file, log file) -> the started processes (`Supervisor`: one, killed and restarted)."""
+
+
 class Supervisor:
     """The pipeline process: started, killed by SIGKILL and restarted, stopped gracefully at the end."""
 
@@ -116,24 +130,33 @@ class Supervisor:
 
 
 async def run_chaos(
-    options: ChaosOptions, on_progress: ProgressCallback | None = None, workdir: Path | None = None
+    options: ChaosOptions,
+    on_progress: ProgressCallback | None = None,
+    workdir: Path | None = None,
+    supervisor: SupervisorFactory = Supervisor,
 ) -> ChaosResult:
-    """Stage the run in `workdir` (default: a temporary directory, removed afterwards)."""
+    """Stage the run in `workdir` (default: a temporary directory, removed afterwards). `supervisor`
+    starts and kills the pipeline's processes (the high-availability test runs two, kills one)."""
     fault_profile(options.faults)  # an unknown profile fails before anything starts
     if workdir is not None:
-        return await _run_in(options, workdir, on_progress)
+        return await _run_in(options, workdir, on_progress, supervisor)
     with tempfile.TemporaryDirectory(prefix="orderbridge-chaos-") as tmp:
-        return await _run_in(options, Path(tmp), on_progress)
+        return await _run_in(options, Path(tmp), on_progress, supervisor)
 
 
-async def _run_in(options: ChaosOptions, workdir: Path, on_progress: ProgressCallback | None) -> ChaosResult:
+async def _run_in(
+    options: ChaosOptions,
+    workdir: Path,
+    on_progress: ProgressCallback | None,
+    start: SupervisorFactory = Supervisor,
+) -> ChaosResult:
     demo = options.demo_options()
     with sandbox_subprocess(**sandbox_options(demo)) as base_url:
         config = workdir / "orderbridge.toml"
         warehouse = warehouse_settings(options, workdir)
         # The service's own default workers: a chaos run stages a store, not the demo's laptop.
         config.write_text(config_toml(demo, base_url, workdir, warehouse, workers=None))
-        supervisor = Supervisor(config, workdir / "pipeline.log")
+        supervisor = start(config, workdir / "pipeline.log")
         try:
             async with sandbox_client(base_url, timeout_s=30.0) as sandbox:
                 await wait_for_feed(sandbox, supervisor.check)
@@ -150,7 +173,7 @@ class _Run:
         self,
         options: ChaosOptions,
         sandbox: SandboxClient,
-        supervisor: Supervisor,
+        supervisor: Supervises,
         workdir: Path,
         on_progress: ProgressCallback | None,
     ) -> None:

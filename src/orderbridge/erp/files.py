@@ -135,6 +135,9 @@ class FilesErp:
         self._sink: CommandSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        #: False: `start` does not start the inbox loop; whoever set it runs `run_way_back` (the
+        #: pipeline does, once per cluster: `pipeline.singletons`).
+        self.runs_own_loop = True
         self.ensure_folders()
 
     def ensure_folders(self) -> None:
@@ -149,7 +152,8 @@ class FilesErp:
     async def start(self, sink: CommandSink) -> None:
         self._sink = sink
         self._stop.clear()
-        self._task = asyncio.create_task(self._poll_forever(), name="files-inbox-poller")
+        if self.runs_own_loop:
+            self._task = asyncio.create_task(self._poll_forever(), name="files-inbox-poller")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -206,6 +210,10 @@ class FilesErp:
             await asyncio.to_thread(write_atomically, self._config.outbox / name, data)
         except OSError as exc:
             raise ErpUnavailable(f"cannot write to the outbox ({type(exc).__name__})") from exc
+
+    async def run_way_back(self, stop: asyncio.Event) -> None:
+        """The inbox loop until `stop` is set, for a caller that runs it itself."""
+        await poll_until_stopped(self.poll_once, stop, self._config.poll_interval_s, adapter="files")
 
     async def _poll_forever(self) -> None:
         await poll_until_stopped(self.poll_once, self._stop, self._config.poll_interval_s, adapter="files")

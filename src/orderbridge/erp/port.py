@@ -7,6 +7,7 @@ Protocols; the adapters live beside this module.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -153,3 +154,15 @@ class SupportsLookup(Protocol):
     async def lookup(self, account: str, order_id: str) -> HandoverResult | None:
         """The ERP's decision on an order it received; None if it never received it. No side effects."""
         ...
+
+
+@runtime_checkable
+class HasWayBack(Protocol):
+    """An adapter whose way back is a loop of its own (an inbox folder, staging tables, the simulated
+    warehouse's steps). `start` runs it unless `runs_own_loop` was set False first; the pipeline does
+    that and runs `run_way_back` itself, once per cluster (`orderbridge.pipeline.singletons`)."""
+
+    name: str
+    runs_own_loop: bool
+
+    async def run_way_back(self, stop: asyncio.Event) -> None: ...

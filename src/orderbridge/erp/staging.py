@@ -214,6 +214,9 @@ class StagingTablesErp:
         self._sink: CommandSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        #: False: `start` does not start the inbox loop; whoever set it runs `run_way_back` (the
+        #: pipeline does, once per cluster: `pipeline.singletons`).
+        self.runs_own_loop = True
 
     @property
     def engine(self) -> AsyncEngine:
@@ -228,7 +231,8 @@ class StagingTablesErp:
         if self._config.create_tables:
             await self.create_tables()
         self._stop.clear()
-        self._task = asyncio.create_task(self._poll_forever(), name="staging-tables-poller")
+        if self.runs_own_loop:
+            self._task = asyncio.create_task(self._poll_forever(), name="staging-tables-poller")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -304,6 +308,10 @@ class StagingTablesErp:
         return handled
 
     # --- internals ---
+
+    async def run_way_back(self, stop: asyncio.Event) -> None:
+        """The inbox loop until `stop` is set, for a caller that runs it itself."""
+        await poll_until_stopped(self.poll_once, stop, self._config.poll_interval_s, adapter="staging")
 
     async def _poll_forever(self) -> None:
         await poll_until_stopped(self.poll_once, self._stop, self._config.poll_interval_s, adapter="staging")

@@ -21,7 +21,7 @@ from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.testing import InMemoryConnector
 
 from orderbridge.jobs.port import ParkedJob
-from orderbridge.store.procrastinate_schema import NOTES_TABLE
+from orderbridge.store.procrastinate_schema import NOTES_TABLE, WORKERS_TABLE
 
 #: The task keyword that carries the enqueue time (procrastinate's row has no creation time).
 ENQUEUED_AT = "_enqueued_at"
@@ -142,6 +142,16 @@ class SqlNotes:
 
     async def give_back(self, job_id: int) -> None:
         await self.connector.execute_query_async(_GIVE_BACK, **_note(job_id, uncounted=1))
+
+    async def identify_worker(self, worker_id: int, host: str, pid: int) -> None:
+        """Which host and process a procrastinate worker is (its row has no column for it)."""
+        await self.connector.execute_query_async(
+            f"INSERT INTO {WORKERS_TABLE} (worker_id, host, pid) VALUES (%(worker_id)s, %(host)s, %(pid)s)"
+            " ON CONFLICT (worker_id) DO NOTHING",
+            worker_id=worker_id,
+            host=host,
+            pid=pid,
+        )
 
     async def park(self, job_id: int, reason: str) -> None:
         await self.connector.execute_query_async(

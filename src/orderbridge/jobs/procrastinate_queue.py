@@ -19,7 +19,7 @@ Mapping (handlers unchanged; `docs/deploy.md` has the operator's view)
   procrastinate counts every run in `attempts`; runs that must not count (`count_attempt=False`, a
   requeue's fresh start) are kept in `orderbridge_job_notes.uncounted` (see `procrastinate_notes`).
 - Crashed workers: procrastinate's workers heartbeat (`procrastinate_workers`) but nobody retries the
-  jobs of a dead one; `run` also sweeps: every few seconds, `get_stalled_jobs(seconds_since_heartbeat)`
+  jobs of a dead one; `run` also sweeps: every 2 s, `get_stalled_jobs(seconds_since_heartbeat)`
   and each job back to `todo` (the crashed run counts; parked when it was the last attempt).
 
 Two procrastinate behaviours this adapter works around (procrastinate 3.10, `worker.py`, `sql/schema.sql`)
@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,7 +87,7 @@ class _PortRetry(BaseRetryStrategy):
 class _JobManager(JobManager):
     """procrastinate's JobManager, with the two fixes of the module docstring (PostgreSQL only)."""
 
-    def __init__(self, connector: BaseConnector, notes: Notes) -> None:
+    def __init__(self, connector: BaseConnector, notes: SqlNotes) -> None:
         super().__init__(connector)
         self.notes = notes
 
@@ -114,6 +116,12 @@ class _JobManager(JobManager):
     async def finish_job(self, job: pjobs.Job, status: pjobs.Status, delete_job: bool) -> None:
         await super().finish_job(job, status=status, delete_job=delete_job)
         await self.notes.wake(job.lock)
+
+    async def register_worker(self) -> int:
+        """procrastinate's worker row, and ours saying which host and process it is (`status`)."""
+        worker_id = await super().register_worker()
+        await self.notes.identify_worker(worker_id, socket.gethostname(), os.getpid())
+        return worker_id
 
 
 class ProcrastinateQueue:
@@ -152,7 +160,10 @@ class ProcrastinateQueue:
         self.heartbeat_s = heartbeat_s
         #: A worker whose heartbeat is older than this is dead: its jobs are run again.
         self.stalled_after_s = stalled_after_s
-        self.sweep_interval_s = sweep_interval_s if sweep_interval_s is not None else stalled_after_s / 3
+        #: Sweep often (one short query): a dead worker's jobs wait `stalled_after_s` plus at most this.
+        self.sweep_interval_s = (
+            sweep_interval_s if sweep_interval_s is not None else min(2.0, stalled_after_s / 3)
+        )
         self.shutdown_grace_s = shutdown_grace_s
         #: False: a job's row is deleted when it succeeds. procrastinate keeps every job by default, and
         #: its `remove_old_jobs` scans all jobs' events: too slow for millions of jobs a day. History
@@ -165,8 +176,9 @@ class ProcrastinateQueue:
             self.notes = MemoryNotes(connector)
             self._defer = self.app.job_manager  # ignores the connection: no transactions in memory
         elif isinstance(connector, PsycopgConnector):
-            self.notes = SqlNotes(connector)
-            self.app.job_manager = _JobManager(connector, self.notes)
+            sql_notes = SqlNotes(connector)
+            self.notes = sql_notes
+            self.app.job_manager = _JobManager(connector, sql_notes)
             # Never opened: it only runs procrastinate's defer query on the callers' connections.
             self._defer = JobManager(SyncPsycopgConnector())
         else:

@@ -20,10 +20,11 @@ from rich.table import Table
 from sqlalchemy import inspect, make_url
 
 from orderbridge.config import read_toml
-from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.store.db import DEFAULT_URL, Database, sqlite_file_exists
+from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 
 from . import operators
+from .runtime import operator_queue
 
 T = TypeVar("T")
 console = Console()
@@ -60,6 +61,8 @@ def with_db(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
             if not found:
                 raise NoDatabase(_shown(url))
             await db.migrate()
+            if not db.is_sqlite:  # the job queue's schema too, as `run` and `migrate` apply it
+                await asyncio.to_thread(ensure_procrastinate_schema, db.url)
             return await work(db)
         finally:
             await db.dispose()
@@ -110,7 +113,33 @@ def print_status(config: Path | None, as_json: bool) -> int:
                 f"({channel['consecutive_failures']} failures in a row, last: {channel['last_error']}); "
                 "orders wait and are retried, none is parked for it"
             )
+    if report["jobs"]:
+        waiting = _narrow_table("job kind", "pending", "oldest waiting", title="jobs pending")
+        for kind, item in report["jobs"].items():
+            oldest = "" if item["oldest_s"] is None else f"{item['oldest_s']:.0f} s"
+            waiting.add_row(kind, str(item["pending"]), oldest)
+        console.print(waiting)
+    if "cluster" in report:
+        _print_cluster(report["cluster"])
     return 0
+
+
+def _print_cluster(cluster: dict[str, Any]) -> None:
+    loops = _narrow_table("loop", "runs in", title="once-per-cluster loops")
+    for name, holder in cluster["loops"].items():
+        where = f"pid {holder['pid']} on {holder['host']}" if holder else "[bold red]not running[/]"
+        loops.add_row(name, where)
+    console.print(loops)
+    workers = _narrow_table("worker", "host", "pid", "last heartbeat", "jobs running", title="job workers")
+    for worker in cluster["workers"]:
+        workers.add_row(
+            str(worker["id"]),
+            _cell(worker["host"]),
+            _cell(worker["pid"]),
+            _cell(worker["last_heartbeat"]),
+            str(worker["jobs_running"]),
+        )
+    console.print(workers)
 
 
 def print_orders(
@@ -217,7 +246,8 @@ def retry(config: Path | None, order_id: str, account: str | None) -> int:
         chosen = account or await _only_account(db, order_id)
         if chosen is None:
             return f"order {order_id} is unknown (or in several accounts: pass --account)"
-        return await operators.retry_order(db, EmbeddedQueue(db, {}), chosen, order_id)
+        async with operator_queue(db) as queue:
+            return await operators.retry_order(db, queue, chosen, order_id)
 
     result = with_db(config, work)
     if isinstance(result, str):
@@ -270,10 +300,10 @@ def retry_parked(config: Path | None, account: str | None, reason: str | None) -
             bar.update(task, completed=done, total=total)
 
         async def work(db: Database) -> list[dict[str, Any]]:
-            queue = EmbeddedQueue(db, {})
-            return await oversight.retry_parked(
-                db, queue, account, who="cli", reason=reason, progress=progress
-            )
+            async with operator_queue(db) as queue:
+                return await oversight.retry_parked(
+                    db, queue, account, who="cli", reason=reason, progress=progress
+                )
 
         results = with_db(config, work)
     cleared = sum(1 for r in results if r["park_cleared"])

@@ -6,6 +6,7 @@ CLI can print them as tables or `--json` alike.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,10 @@ from orderbridge.core.decisions import PipelineState
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
+from orderbridge.store.job_rows import job_rows
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
+from .cluster import cluster_status
 from .deps import lock_of
 from .incomplete import recheck_lock
 from .intake import enqueue_sync
@@ -38,15 +41,20 @@ def _json(value: Any) -> Any:
 
 async def status(db: Database) -> dict[str, Any]:
     """Orders by pipeline state, jobs pending and parked, pauses and whether VTEX answers (`vtex`) — per
-    account; the ERP channels' health as the service last reported it."""
+    account; the ERP channels' health as the service last reported it; unfinished jobs by kind (how many,
+    the oldest's age); on PostgreSQL, the cluster (`pipeline.cluster`)."""
     report, channels = await db.read(_status)
+    queue = await db.read(_queue_by_kind)
     health = {row["name"]: _health(row) for row in channels}
     for name, item in report.items():
         # No row: this account's feed has not been read since the database was created (hook-only, or
         # the service never ran) — nothing known, nothing alarming.
         item["vtex"] = health.get(channel_name(name)) or {"healthy": None}
     erp = {name: h for name, h in health.items() if not name.startswith(VTEX_CHANNEL_PREFIX)}
-    return {"accounts": report, "erp_channels": erp}
+    found: dict[str, Any] = {"accounts": report, "erp_channels": erp, "jobs": queue}
+    if not db.is_sqlite:  # several processes: which runs what
+        found["cluster"] = await db.read(lambda conn: cluster_status(conn, list(report)))
+    return found
 
 
 def _status(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
@@ -71,6 +79,25 @@ def _status(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
     return report, channels
 
 
+def _queue_by_kind(conn: Connection) -> dict[str, dict[str, Any]]:
+    """{kind: {"pending": unfinished jobs, "oldest_s": age of the oldest one's enqueue}}."""
+    jobs = job_rows(conn)
+    query = (
+        select(jobs.c.kind, func.count(), func.min(jobs.c.enqueued_at))
+        .where(jobs.c.status.in_(UNFINISHED_JOB_STATUSES))
+        .group_by(jobs.c.kind)
+        .order_by(jobs.c.kind)
+    )
+    now = time.time()
+    return {
+        str(kind): {
+            "pending": int(n),
+            "oldest_s": round(max(0.0, now - float(oldest)), 1) if oldest else None,
+        }
+        for kind, n, oldest in conn.execute(query).all()
+    }
+
+
 def _health(row: Any) -> dict[str, Any]:
     return {
         "healthy": bool(row["healthy"]),
@@ -81,7 +108,7 @@ def _health(row: Any) -> dict[str, Any]:
 
 
 def _job_counts(conn: Connection, account: str) -> tuple[int, int]:
-    jobs = tables.jobs
+    jobs = job_rows(conn)
     query = (
         select(jobs.c.status, func.count())
         .where(jobs.c.lock.like(f"{account}:%"), jobs.c.status.in_([*UNFINISHED_JOB_STATUSES, "parked"]))
@@ -113,8 +140,8 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
             return None
         commands = repo.list_commands(conn, account, order_id)
         attempts = repo.list_attempts(conn, account, order_id)
-        jobs = tables.jobs
-        job_rows = conn.execute(
+        jobs = job_rows(conn)
+        found_jobs = conn.execute(
             select(jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.attempt, jobs.c.last_error)
             .where(jobs.c.lock.in_([lock_of(account, order_id), recheck_lock(account, order_id)]))
             .order_by(jobs.c.id)
@@ -123,7 +150,7 @@ async def show_order(db: Database, account: str, order_id: str) -> dict[str, Any
             "order": asdict(row),
             "commands": [asdict(c) for c in commands],
             "attempts": [asdict(a) for a in attempts],
-            "jobs": [dict(j) for j in job_rows],
+            "jobs": [dict(j) for j in found_jobs],
         }
 
     found = await db.read(read)

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, distinct, func, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import FromClause
 
 from orderbridge.core.decisions import FINAL_STATES, PipelineState
 from orderbridge.jobs.port import JobQueue
 from orderbridge.store import repo, tables
 from orderbridge.store.db import Database
+from orderbridge.store.job_rows import job_rows
 from orderbridge.store.tables import UNFINISHED_JOB_STATUSES
 
 from .deps import APPLY_ACCEPTANCE, RELAY_COMMAND, SYNC_ORDER, utcnow
@@ -162,13 +164,22 @@ async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, Int
     parked is no longer lag: its order counts as parked (stuck) instead. Events that need no sync (a
     status the pipeline does not act on, the `handling` caused by our own start-handling) never wait.
     """
-    events, jobs = tables.intake_events, tables.jobs
+    moment = now or utcnow()
+    rows = await db.read(_lagging)
+    return {
+        str(account): IntakeLag(max(0.0, (moment - oldest).total_seconds()), int(n), int(n_orders))
+        for account, oldest, n, n_orders in rows
+    }
+
+
+def _lagging(conn: Connection) -> list[Any]:
+    events, jobs = tables.intake_events, job_rows(conn)
     waiting = (
         select(
             jobs.c.payload["account"].as_string().label("account"),
             jobs.c.payload["order_id"].as_string().label("order_id"),
         )
-        .where(jobs.c.kind == SYNC_ORDER, _unfinished())
+        .where(jobs.c.kind == SYNC_ORDER, _unfinished(jobs))
         .distinct()
         .subquery()
     )
@@ -185,21 +196,16 @@ async def intake_lag(db: Database, now: datetime | None = None) -> dict[str, Int
         .where(or_(orders.c.updated_at.is_(None), events.c.received_at > orders.c.updated_at))
         .group_by(events.c.account)
     )
-    moment = now or utcnow()
-    rows = await db.read(lambda conn: conn.execute(query).all())
-    return {
-        str(account): IntakeLag(max(0.0, (moment - oldest).total_seconds()), int(n), int(n_orders))
-        for account, oldest, n, n_orders in rows
-    }
+    return list(conn.execute(query).all())
 
 
-def _unfinished() -> ColumnElement[bool]:
+def _unfinished(jobs: FromClause) -> ColumnElement[bool]:
     """The jobs not finished, with the statuses written into the SQL: SQLite uses the queue's partial
     index of unfinished jobs only for the very literals of its definition (done jobs are most rows)."""
     statuses: BindParameter[Any] = bindparam(
         "unfinished", UNFINISHED_JOB_STATUSES, expanding=True, literal_execute=True
     )
-    return tables.jobs.c.status.in_(statuses)
+    return jobs.c.status.in_(statuses)
 
 
 #: Job kind -> what an operator reads next to its count.
@@ -231,21 +237,21 @@ async def pending_jobs(
     db: Database, accounts: Iterable[str], now: float | None = None
 ) -> dict[str, PendingJobs]:
     """{account: its unfinished jobs} for each of `accounts` (an account's jobs run in its locks)."""
-    jobs = tables.jobs
     moment = time.time() if now is None else now  # the queue's clock: epoch seconds
-    when = case(
-        (jobs.c.status == "running", "running"), (jobs.c.run_at > moment, "later"), else_="due"
-    ).label("when")
     names = list(accounts)
 
     def read(conn: Connection) -> dict[str, PendingJobs]:
+        jobs = job_rows(conn)
+        when = case(
+            (jobs.c.status == "running", "running"), (jobs.c.run_at > moment, "later"), else_="due"
+        ).label("when")
         found: dict[str, PendingJobs] = {}
         for account in names:
             query = (
                 select(jobs.c.kind, when, func.count())
                 .where(
                     jobs.c.lock.startswith(f"{account}:", autoescape=True),
-                    _unfinished(),
+                    _unfinished(jobs),
                 )
                 .group_by(jobs.c.kind, when)
             )

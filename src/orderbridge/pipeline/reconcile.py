@@ -134,17 +134,30 @@ class Reconciler:
             if not stop.is_set():
                 await self.sweep_all()
 
+    async def run_account(self, account: str, stop: asyncio.Event) -> None:
+        """`run` for one account (on PostgreSQL each account's sweep runs once per cluster, in the
+        process holding its lock: `pipeline.singletons`)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+            if not stop.is_set():
+                await self.sweep_account(account)
+
     async def sweep_all(self) -> int:
         total = 0
         for account in self.deps.accounts:
-            if await accounts.is_paused(self.deps, account):
-                continue
-            try:
-                total += await sweep(self.deps, account, self.window)
-            except AuthError as error:
-                await accounts.pause(self.deps, account, str(error))
-            except VtexError as error:
-                log.warning("reconcile_failed", account=account, error=str(error))
-            except Exception as error:  # a sweep is a safety net: it must not take the service down
-                log.error("reconcile_failed", account=account, error=repr(error))
+            total += await self.sweep_account(account)
         return total
+
+    async def sweep_account(self, account: str) -> int:
+        if await accounts.is_paused(self.deps, account):
+            return 0
+        try:
+            return await sweep(self.deps, account, self.window)
+        except AuthError as error:
+            await accounts.pause(self.deps, account, str(error))
+        except VtexError as error:
+            log.warning("reconcile_failed", account=account, error=str(error))
+        except Exception as error:  # a sweep is a safety net: it must not take the service down
+            log.error("reconcile_failed", account=account, error=repr(error))
+        return 0

@@ -1,15 +1,15 @@
-"""One `orderbridge run` per database: a second one refuses to start instead of silently sharing it.
+"""One `orderbridge run` per SQLite database: a second one refuses to start instead of silently
+sharing it.
 
-Two services on one database doubled item changes, ran two warehouse loops and deadlocked the
-reconciliation sweep; until the pipeline is built to scale out, the service holds a lock for its whole
-life and a second one exits with a message naming the database.
+A SQLite database belongs to one process (its writer thread, its embedded queue, the once-per-cluster
+loops all run in-process); two services on one file doubled item changes, ran two warehouse loops and
+deadlocked the reconciliation sweep. So the service holds an exclusive `flock` on
+`<database file>.lock`, beside the database, for its whole life, and a second one exits with a message
+naming the database. The operating system releases it when the process dies, SIGKILL included: a
+crashed service never blocks the next one.
 
-- PostgreSQL: a session-level advisory lock (`pg_try_advisory_lock`) on a connection of its own, kept
-  open until the service stops. Advisory locks are per database, so the key is a constant.
-- SQLite: an exclusive `flock` on `<database file>.lock`, beside the database, held by an open file.
-
-Both are released by the operating system or by PostgreSQL when the process dies, SIGKILL included:
-a crashed service never blocks the next one.
+PostgreSQL databases take any number of processes (`orderbridge run`, `worker`, `serve`): the jobs run
+on procrastinate and each once-per-cluster loop holds an advisory lock (`orderbridge.pipeline.singletons`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 from sqlalchemy.engine import URL
-
-INSTANCE_LOCK_ID = 0x0B_0002  # any constant other than the migration lock's (`store.db`)
 
 
 class AlreadyRunning(Exception):
@@ -37,12 +34,10 @@ def describe(url: URL) -> str:
 
 @contextlib.asynccontextmanager
 async def single_instance(url: URL) -> AsyncIterator[None]:
-    """Hold the database's instance lock for the duration, or raise `AlreadyRunning` at once."""
-    if url.get_backend_name() == "sqlite":
-        with _file_lock(url):
-            yield
-        return
-    async with _advisory_lock(url):
+    """Hold the SQLite database's instance lock for the duration, or raise `AlreadyRunning` at once."""
+    if url.get_backend_name() != "sqlite":
+        raise ValueError("only a SQLite database is held by one process")
+    with _file_lock(url):
         yield
 
 
@@ -67,22 +62,9 @@ def _file_lock(url: URL) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock (the process's death does too)
 
 
-@contextlib.asynccontextmanager
-async def _advisory_lock(url: URL) -> AsyncIterator[None]:
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-    try:
-        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (INSTANCE_LOCK_ID,))
-        row = await cursor.fetchone()
-        if row is None or not row[0]:
-            raise AlreadyRunning(_message(url, f"PostgreSQL advisory lock {INSTANCE_LOCK_ID} is held"))
-        yield
-    finally:
-        await conn.close()  # ends the session, which releases the lock
-
-
 def _message(url: URL, how: str) -> str:
     return (
         f"another orderbridge service is already running on the database {describe(url)} ({how}); "
-        "two services must not share one database: stop the other one first"
+        "two services must not share one SQLite database: stop the other one first (several processes "
+        "need PostgreSQL)"
     )

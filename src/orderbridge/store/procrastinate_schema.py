@@ -7,6 +7,7 @@ once, and a failure leaves nothing half-made. (procrastinate's own upgrades betw
 `sql/migrations` — are not applied: the dependency is pinned below 4 and a new version's migrations
 would need a step of their own.)
 
+`orderbridge_job_workers` says which host and process each procrastinate worker is (`orderbridge status`).
 `orderbridge_job_notes` keeps what procrastinate's rows have no column for (the procrastinate adapter,
 `orderbridge.jobs.procrastinate_queue`, writes it): why a job was parked and when, attempts that must
 not count (waits given back, a requeue's fresh start), and the job that took over a coalesced one. Rows
@@ -24,6 +25,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import URL, make_url
 
 NOTES_TABLE = "orderbridge_job_notes"
+WORKERS_TABLE = "orderbridge_job_workers"
 _SCHEMA_LOCK_ID = 0x0B_0002  # the advisory lock around applying the schema (migrations use 0x0B_0001)
 
 NOTES_DDL = f"""
@@ -33,6 +35,17 @@ CREATE TABLE IF NOT EXISTS {NOTES_TABLE} (
     reason text,
     parked_at timestamp with time zone,
     superseded_by bigint
+)
+"""
+
+# Who each procrastinate worker is (its row has only an id and a heartbeat), for `orderbridge status`;
+# gone with the worker (procrastinate deletes a stopped or pruned worker's row).
+WORKERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {WORKERS_TABLE} (
+    worker_id bigint PRIMARY KEY REFERENCES procrastinate_workers (id) ON DELETE CASCADE,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamp with time zone NOT NULL DEFAULT now()
 )
 """
 
@@ -48,8 +61,9 @@ def libpq_conninfo(url: str | URL) -> str:
 
 def procrastinate_schema_applied(connection: psycopg.Connection[Any]) -> bool:
     row = connection.execute(
-        "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-        (NOTES_TABLE,),
+        "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+        " AND to_regclass(%s) IS NOT NULL",
+        (NOTES_TABLE, WORKERS_TABLE),
     ).fetchone()
     return bool(row and row[0])
 
@@ -79,3 +93,4 @@ def _create(connection: psycopg.Connection[Any]) -> None:
         # No parameters: psycopg sends the script as it is (several statements, literal `%` signs).
         connection.execute(SchemaManager.get_schema())
     connection.execute(NOTES_DDL)
+    connection.execute(WORKERS_DDL)

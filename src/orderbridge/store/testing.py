@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.store.db import Database
+from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 from orderbridge.store.tables import metadata
 
 
@@ -45,6 +46,8 @@ async def fresh_postgres(url: str, *, migrate: bool = True) -> AsyncIterator[Dat
         try:
             if migrate:
                 await db.migrate()
+                # The service's job queue on PostgreSQL (procrastinate), as `orderbridge migrate` adds.
+                await asyncio.to_thread(ensure_procrastinate_schema, db.url)
             yield db
         finally:
             await db.dispose()
@@ -54,16 +57,17 @@ async def fresh_postgres(url: str, *, migrate: bool = True) -> AsyncIterator[Dat
         await admin.dispose()
 
 
-def create_migrated_database(url: str) -> str:
-    """Create a new database beside `url`'s (PostgreSQL) and migrate it; its URL. For sync fixtures."""
-    return asyncio.run(_create_migrated(url))
+def create_migrated_database(url: str, *, jobs_schema: bool = True) -> str:
+    """Create a new database beside `url`'s (PostgreSQL) and migrate it, procrastinate's schema included
+    unless `jobs_schema` is False; its URL. For sync fixtures."""
+    return asyncio.run(_create_migrated(url, jobs_schema))
 
 
 def drop_database(url: str) -> None:
     asyncio.run(_drop(url))
 
 
-async def _create_migrated(url: str) -> str:
+async def _create_migrated(url: str, jobs_schema: bool) -> str:
     base = make_url(url)
     name = f"ob_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -76,6 +80,8 @@ async def _create_migrated(url: str) -> str:
     db = Database(new_url)
     try:
         await db.migrate()
+        if jobs_schema:
+            await asyncio.to_thread(ensure_procrastinate_schema, new_url)
     finally:
         await db.dispose()
     return new_url

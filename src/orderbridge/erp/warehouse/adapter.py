@@ -80,13 +80,16 @@ class SimulatedWarehouse:
         self._wake = asyncio.Event()
         self._stopping = False
         self._steps_lock = asyncio.Lock()
+        #: False: `start` does not start the step loop; whoever set it runs `run_way_back` (the pipeline
+        #: does, once per cluster: `pipeline.singletons`).
+        self.runs_own_loop = True
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, sink: CommandSink) -> None:
         self._sink = sink
         await self._db(lambda conn: None)  # opens the file and creates the schema now, not on first use
-        if self._autorun and self._loop_task is None:
+        if self._autorun and self.runs_own_loop and self._loop_task is None:
             self._stopping = False
             self._loop_task = asyncio.create_task(self._step_loop(), name="warehouse-steps")
 
@@ -222,15 +225,34 @@ class SimulatedWarehouse:
             return StepResult(due, "resubmit", detail, "resubmit", resubmit=waiting.waits_on)
         return StepResult(due, "retry", waiting.reason, "not_ready")
 
+    async def run_way_back(self, stop: asyncio.Event) -> None:
+        """The step loop until `stop` is set (or the warehouse stops), for a caller that runs it itself.
+        With `autorun=False` nothing runs here either: the test drives the steps."""
+        if not self._autorun:
+            await stop.wait()
+            return
+        relay = asyncio.create_task(self._wake_when(stop))
+        try:
+            await self._steps_until(lambda: stop.is_set() or self._stopping)
+        finally:
+            relay.cancel()
+
+    async def _wake_when(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
     async def _step_loop(self) -> None:
+        await self._steps_until(lambda: self._stopping)
+
+    async def _steps_until(self, stopped: Callable[[], bool]) -> None:
         """One loop for all orders: run what is due, then sleep until the next due step or a new handover."""
-        while not self._stopping:
+        while not stopped():
             try:
                 ran = await self.run_due_steps()
             except Exception:  # the loop must outlive any one bad turn; the next turn retries
                 log.exception("warehouse_turn_failed")
                 ran = 0
-            if ran >= self.settings.batch_size or self._stopping:
+            if ran >= self.settings.batch_size or stopped():
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), await self._idle_delay())
