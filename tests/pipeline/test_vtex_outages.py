@@ -31,10 +31,11 @@ async def _attempts(harness: object, order_id: str, action: str, outcome: str) -
     return sum(1 for row in rows if row.action == action and row.outcome == outcome)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_a_start_handling_that_did_not_land_is_sent_again_until_vtex_takes_it(
-    make_harness: HarnessFactory,
+    make_harness: HarnessFactory, database: str
 ) -> None:
-    harness = await make_harness(queue_options=FEW_ATTEMPTS)
+    harness = await make_harness(queue_options=FEW_ATTEMPTS, database=database)
     await harness.faults({"endpoints": {"start_handling": {"ratio_5xx": 1.0}}})
     [order_id] = await harness.create_orders(1)
 
