@@ -38,10 +38,12 @@ import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
+import psycopg_pool
 import structlog
 from procrastinate import App, BaseConnector, JobContext, exceptions, utils
 from procrastinate import jobs as pjobs
@@ -84,12 +86,48 @@ class _PortRetry(BaseRetryStrategy):
         return None
 
 
+#: While PostgreSQL is away, a job's completion is written again after this long (doubling, capped).
+OUTAGE_RETRY_S = 0.5
+OUTAGE_RETRY_MAX_S = 5.0
+
+
 class _JobManager(JobManager):
-    """procrastinate's JobManager, with the two fixes of the module docstring (PostgreSQL only)."""
+    """procrastinate's JobManager, with the two fixes of the module docstring (PostgreSQL only), and a
+    worker that outlasts a database outage (a restart, a fail-over). procrastinate's worker stops for
+    good when its heartbeat, its LISTEN connection or a poll fails (`Worker._monitor_side_tasks`,
+    `_run_loop`), and a job whose completion could not be written stays `doing` under a worker that
+    lives on, so no stalled-job sweep ever runs it again. Here those calls wait the outage out."""
 
     def __init__(self, connector: BaseConnector, notes: SqlNotes) -> None:
         super().__init__(connector)
         self.notes = notes
+
+    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
+        try:
+            return await super().fetch_job(queues, worker_id)
+        except exceptions.ConnectorException as error:
+            _outage("fetch_job", error)
+            return None  # the worker looks again at its next poll
+
+    async def update_heartbeat(self, worker_id: int) -> None:
+        try:
+            await super().update_heartbeat(worker_id)
+        except exceptions.ConnectorException as error:
+            _outage("update_heartbeat", error)  # the next beat writes it
+
+    async def listen_for_jobs(self, *, on_notification: Any, queues: Iterable[str] | None = None) -> None:
+        while True:
+            try:
+                await super().listen_for_jobs(on_notification=on_notification, queues=queues)
+            except (exceptions.ConnectorException, psycopg.Error) as error:
+                _outage("listen_for_jobs", error)  # meanwhile the worker finds new jobs by polling
+            await asyncio.sleep(OUTAGE_RETRY_S)
+
+    async def unregister_worker(self, worker_id: int) -> None:
+        try:
+            await super().unregister_worker(worker_id)
+        except exceptions.ConnectorException as error:
+            _outage("unregister_worker", error)  # its stale row is pruned by the other workers
 
     async def retry_job(
         self,
@@ -101,7 +139,12 @@ class _JobManager(JobManager):
     ) -> None:
         assert job.id is not None
         try:
-            await super().retry_job(job, retry_at=retry_at, priority=priority, queue=queue, lock=lock)
+            await _outlasting(
+                "retry_job",
+                lambda: super(_JobManager, self).retry_job(
+                    job, retry_at=retry_at, priority=priority, queue=queue, lock=lock
+                ),
+            )
         except exceptions.UniqueViolation as conflict:
             if conflict.constraint_name != QUEUEING_LOCK_CONSTRAINT:
                 raise
@@ -111,17 +154,51 @@ class _JobManager(JobManager):
             await self.notes.wake(job.lock)  # the lock is free for the waiting job now
             return
         if retry_at is None or retry_at <= utils.utcnow():
-            await self.notes.wake(job.lock)
+            with contextlib.suppress(exceptions.ConnectorException, psycopg.Error):
+                await self.notes.wake(job.lock)  # only a speed-up, as below
 
     async def finish_job(self, job: pjobs.Job, status: pjobs.Status, delete_job: bool) -> None:
-        await super().finish_job(job, status=status, delete_job=delete_job)
-        await self.notes.wake(job.lock)
+        await _outlasting(
+            "finish_job",
+            lambda: super(_JobManager, self).finish_job(job, status=status, delete_job=delete_job),
+        )
+        with contextlib.suppress(exceptions.ConnectorException, psycopg.Error):
+            await self.notes.wake(job.lock)  # only a speed-up: the next poll finds the lock's next job
 
     async def register_worker(self) -> int:
         """procrastinate's worker row, and ours saying which host and process it is (`status`)."""
         worker_id = await super().register_worker()
         await self.notes.identify_worker(worker_id, socket.gethostname(), os.getpid())
         return worker_id
+
+
+async def _outlasting(what: str, call: Callable[[], Awaitable[None]]) -> None:
+    """`call` again until PostgreSQL takes it: a job's outcome must be written, or the job stays `doing`.
+    A unique violation and the like are answers, not outages: they are raised."""
+    delay = OUTAGE_RETRY_S
+    while True:
+        try:
+            await call()
+            return
+        except exceptions.UniqueViolation:
+            raise
+        except exceptions.ConnectorException as error:
+            if not _is_outage(error):
+                raise
+            _outage(what, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OUTAGE_RETRY_MAX_S)
+
+
+def _is_outage(error: exceptions.ConnectorException) -> bool:
+    """The database was unreachable (connection lost or refused, the pool waited in vain), not an error
+    of the statement itself."""
+    cause = error.__cause__
+    return isinstance(cause, psycopg.OperationalError | psycopg_pool.PoolTimeout) or cause is None
+
+
+def _outage(what: str, error: BaseException) -> None:
+    log.warning("jobs.database_unavailable", during=what, error=type(error.__cause__ or error).__name__)
 
 
 class ProcrastinateQueue:

@@ -1,0 +1,100 @@
+"""procrastinate's workers through a PostgreSQL outage (a restart, a fail-over): every connection cut,
+new ones refused for a few seconds. The worker must outlast it — not stop because a heartbeat, a poll or
+the LISTEN connection failed — and the job that finished while the database was away must still be
+recorded, not left `doing` under a live worker (no sweep would ever run it again)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from procrastinate import PsycopgConnector
+from psycopg import sql
+
+from jobs.queue_harness import PostgresHarness, eventually
+from orderbridge.jobs.port import Job
+from orderbridge.store.procrastinate_schema import libpq_conninfo
+
+pytestmark = pytest.mark.postgres
+
+OUTAGE_S = 3.0  # several heartbeats, polls and pool waits long
+
+
+class ImpatientPool(PostgresHarness):
+    """A pool that waits 0.5 s for a connection rather than 30: the outage outlasts the wait, as a
+    restart that takes longer than the service's pool timeout does."""
+
+    def connector(self) -> PsycopgConnector:
+        return PsycopgConnector(conninfo=libpq_conninfo(self.url), min_size=1, max_size=8, timeout=0.5)
+
+
+@pytest.fixture
+async def pg(procrastinate_url: str) -> AsyncIterator[PostgresHarness]:
+    harness = ImpatientPool(procrastinate_url)
+    harness.empty()
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection to the server's `postgres` database: ours is the one cut off."""
+    return psycopg.connect(libpq_conninfo(url), dbname="postgres", autocommit=True)
+
+
+def cut_off(url: str) -> None:
+    """As a restart does: every connection to the database ends, and new ones are refused."""
+    name = str(psycopg.conninfo.conninfo_to_dict(libpq_conninfo(url))["dbname"])
+    with _admin(url) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+
+
+def restore(url: str) -> None:
+    name = str(psycopg.conninfo.conninfo_to_dict(libpq_conninfo(url))["dbname"])
+    with _admin(url) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+
+
+async def test_a_worker_outlasts_a_database_outage_and_records_the_job_that_finished_during_it(
+    pg: PostgresHarness,
+) -> None:
+    finished: list[int] = []
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def step(job: Job) -> None:
+        if job.payload["n"] == 1:
+            running.set()
+            await release.wait()
+        finished.append(job.payload["n"])
+
+    queue = await pg.build({"step": step}, poll_interval_s=0.2, heartbeat_s=0.3, stalled_after_s=60.0)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(queue.run(stop))
+    try:
+        first = await pg.enqueue(queue, kind="step", lock="acme:o1", payload={"n": 1})
+        await asyncio.wait_for(running.wait(), 5)
+        await asyncio.to_thread(cut_off, pg.url)
+        release.set()  # the job ends while its completion cannot be written
+        try:
+            await asyncio.sleep(OUTAGE_S)
+            assert not worker.done(), "the worker stopped during the outage"
+        finally:
+            await asyncio.to_thread(restore, pg.url)
+        pg.engine.dispose()  # the test's own pooled connections died too
+        await pg.enqueue(queue, kind="step", lock="acme:o1", payload={"n": 2})
+
+        await eventually(lambda: finished == [1, 2], timeout_s=10)
+        assert first is not None
+        await eventually(lambda: first not in pg.job_ids(), timeout_s=5)  # succeeded: its row is gone
+        assert not worker.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 15)
