@@ -139,6 +139,16 @@ def chaos(
     seed: int = typer.Option(42, help="Seed of orders, plans, shoppers and kill times."),
     json_output: bool = typer.Option(False, "--json", help="Print only the result, as one JSON object."),
     workdir: Path | None = typer.Option(None, help="Keep logs and databases here (default: temporary)."),
+    workers: int = typer.Option(
+        0, min=0, max=32, help="0: one 'orderbridge run'; N: N 'orderbridge worker' (PostgreSQL)."
+    ),
+    serve: int = typer.Option(1, min=1, max=8, help="'orderbridge serve' processes of a cluster."),
+    restart_database: bool = typer.Option(
+        False, "--restart-database", help="Restart PostgreSQL once, midway through the kills."
+    ),
+    database_restart_cmd: str | None = typer.Option(
+        None, help="Shell command restarting the database server (default: pg_ctl on a local data dir)."
+    ),
 ) -> None:
     """Thousands of orders under a flaky VTEX and repeated SIGKILLs, then the invariant checker;
     exit 1 if any order was stranded or doubled (or the run did not settle)."""
@@ -155,6 +165,10 @@ def chaos(
         timeout_s=timeout_s,
         stall_s=stall_s,
         seed=seed,
+        workers=workers,
+        serve=serve,
+        restart_database=restart_database,
+        database_restart_cmd=database_restart_cmd,
     )
     raise typer.Exit(run_command(options, json_output=json_output, workdir=workdir))
 

@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -89,6 +90,9 @@ class TwoServices:
     def stop(self) -> None:
         for process in self.processes:
             stop(process)
+
+    def figures(self) -> dict[str, Any]:
+        return {"processes": {"run": 2}, "kills_by_process": {"holder of the loops": self.kills}}
 
 
 def test_two_services_on_one_account_one_killed_mid_run_the_other_finishes_with_nothing_doubled(

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orderbridge.audit.check import KINDS
+from orderbridge.chaos.database import CannotRestartDatabase, database_restart
 from orderbridge.chaos.runner import ChaosProgress, ChaosResult, run_chaos
 from orderbridge.chaos.scenario import ChaosOptions
 from orderbridge.logsetup import configure_logging
@@ -21,8 +23,18 @@ from orderbridge.logsetup import configure_logging
 SHOWN_IDS = 8
 
 
+REFUSED_EXIT = 2
+
+
 def run_command(options: ChaosOptions, *, json_output: bool, workdir: Path | None) -> int:
     configure_logging("WARNING")  # the pipeline logs to its own file; ours would only bury the table
+    try:  # what run_chaos checks too, said here in one line rather than a traceback
+        options.check()
+        if options.restart_database:
+            database_restart(options.database_url, options.database_restart_cmd)
+    except (ValueError, CannotRestartDatabase) as refused:
+        sys.stderr.write(f"orderbridge chaos: {refused}\n")
+        return REFUSED_EXIT
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     if json_output:
@@ -80,7 +92,7 @@ def result_table(result: ChaosResult) -> RenderableType:
     )
     summary = Text(
         f"{result.report.final} final · {len(result.report.parked_by_erp)} parked by the ERP · "
-        f"database {body['database']} · ended: {result.ended}",
+        f"database {body['database']} · {cluster_line(result.cluster)} · ended: {result.ended}",
         style="dim",
     )
     verdict = (
@@ -89,6 +101,15 @@ def result_table(result: ChaosResult) -> RenderableType:
         else Text("INVARIANTS BROKEN — see above", style="bold red")
     )
     return Group(table, details, summary, verdict)
+
+
+def cluster_line(cluster: dict[str, Any]) -> str:
+    """`1 serve + 3 worker, kills worker-1 4, worker-2 3, … · 1 database restart (2.3 s)`."""
+    processes = " + ".join(f"{n} {role}" for role, n in (cluster.get("processes") or {}).items())
+    kills = ", ".join(f"{name} {n}" for name, n in (cluster.get("kills_by_process") or {}).items())
+    restarts = cluster.get("database_restarts", 0)
+    took = ", ".join(f"{s} s" for s in cluster.get("database_restart_s", []))
+    return f"{processes}, kills {kills} · {restarts} database restart(s)" + (f" ({took})" if took else "")
 
 
 def _alarm(n: int) -> Text:

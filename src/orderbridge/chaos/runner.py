@@ -1,6 +1,7 @@
 """`run_chaos`: the demo's processes (sandbox, pipeline with its simulated warehouse) under a fault
-profile; orders created in waves; shoppers who cancel; the pipeline killed by SIGKILL at random times
-and restarted at once — watched from outside until every order is final (or parked on the ERP's
+profile; orders created in waves; shoppers who cancel; the pipeline (or, on a cluster, one of its
+workers) killed by SIGKILL at random times and restarted at once; optionally PostgreSQL itself
+restarted once midway — watched from outside until every order is final (or parked on the ERP's
 refusal, or given up by the ERP) and the feed is empty, or nothing has moved for `stall_s`, or time
 runs out. Then the invariant checker judges the run.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,6 +23,8 @@ from typing import Any, Protocol
 
 from orderbridge.audit import ErpOrder, InvariantReport, VtexOrder
 from orderbridge.audit.gather import audit, read_erp, read_vtex
+from orderbridge.chaos.cluster import Cluster
+from orderbridge.chaos.database import DatabaseRestart, database_restart
 from orderbridge.chaos.scenario import ChaosOptions, fault_profile, warehouse_settings
 from orderbridge.demo.processes import check_alive, kill, start_pipeline, stop
 from orderbridge.demo.runner import Shoppers, wait_for_feed
@@ -67,6 +71,8 @@ class ChaosResult:
     ended: str
     """settled | stalled | timeout."""
     shoppers: dict[str, int] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)
+    """`processes` by role, `kills_by_process`, `database_restarts` and the seconds each took."""
 
     @property
     def ok(self) -> bool:
@@ -90,6 +96,7 @@ class ChaosResult:
             "elapsed_s": round(self.elapsed_s, 1),
             "ended": self.ended,
             "shoppers": self.shoppers,
+            "cluster": self.cluster,
             "report": report,
         }
 
@@ -102,10 +109,14 @@ class Supervises(Protocol):
     def kill_and_restart(self) -> None: ...
     def check(self) -> None: ...
     def stop(self) -> None: ...
+    def figures(self) -> dict[str, Any]:
+        """`processes` (count by role) and `kills_by_process`, for the result."""
+        ...
 
 
 SupervisorFactory = Callable[[Path, Path], Supervises]
-"""(configuration file, log file) -> the started processes (`Supervisor`: one, killed and restarted)."""
+"""(configuration file, log file) -> the started processes (`Supervisor`: one, killed and restarted;
+`Cluster`: serve and worker processes, a worker killed and restarted)."""
 
 
 class Supervisor:
@@ -128,44 +139,77 @@ class Supervisor:
     def stop(self) -> None:
         stop(self.process)
 
+    def figures(self) -> dict[str, Any]:
+        return {"processes": {"run": 1}, "kills_by_process": {"run": self.kills}}
+
 
 async def run_chaos(
     options: ChaosOptions,
     on_progress: ProgressCallback | None = None,
     workdir: Path | None = None,
-    supervisor: SupervisorFactory = Supervisor,
+    supervisor: SupervisorFactory | None = None,
 ) -> ChaosResult:
     """Stage the run in `workdir` (default: a temporary directory, removed afterwards). `supervisor`
-    starts and kills the pipeline's processes (the high-availability test runs two, kills one)."""
+    starts and kills the pipeline's processes (default: one `orderbridge run`, or the cluster of
+    `options.workers`; the high-availability test runs two, kills one)."""
     fault_profile(options.faults)  # an unknown profile fails before anything starts
+    options.check()
+    # Before anything starts: a run asked to restart a database it cannot restart fails at once.
+    restart = (
+        database_restart(options.database_url, options.database_restart_cmd)
+        if options.restart_database
+        else None
+    )
     if workdir is not None:
-        return await _run_in(options, workdir, on_progress, supervisor)
+        return await _run_in(options, workdir, on_progress, supervisor, restart)
     with tempfile.TemporaryDirectory(prefix="orderbridge-chaos-") as tmp:
-        return await _run_in(options, Path(tmp), on_progress, supervisor)
+        return await _run_in(options, Path(tmp), on_progress, supervisor, restart)
 
 
 async def _run_in(
     options: ChaosOptions,
     workdir: Path,
     on_progress: ProgressCallback | None,
-    start: SupervisorFactory = Supervisor,
+    start: SupervisorFactory | None,
+    restart: DatabaseRestart | None,
 ) -> ChaosResult:
     demo = options.demo_options()
     with sandbox_subprocess(**sandbox_options(demo)) as base_url:
         config = workdir / "orderbridge.toml"
         warehouse = warehouse_settings(options, workdir)
-        # The service's own default workers: a chaos run stages a store, not the demo's laptop.
-        config.write_text(config_toml(demo, base_url, workdir, warehouse, workers=None))
+        serve_ports = [free_port() for _ in range(options.serve if options.workers else 0)]
+        # The service's own default workers: a chaos run stages a store, not the demo's laptop. A
+        # cluster's orders come by the feed (the workers' pollers) and by VTEX's hook (to `serve`).
+        api_port = serve_ports[0] if serve_ports else None
+        hook_url = f"http://127.0.0.1:{api_port}/hooks/vtex/{ACCOUNT}" if api_port else None
+        text = config_toml(demo, base_url, workdir, warehouse, None, api_port, hook_url)
+        config.write_text(text)
+        if start is None:
+            start = _cluster_of(options, serve_ports) if options.workers else Supervisor
         supervisor = start(config, workdir / "pipeline.log")
         try:
             async with sandbox_client(base_url, timeout_s=30.0) as sandbox:
                 await wait_for_feed(sandbox, supervisor.check)
                 response = await sandbox.put("/_sandbox/faults", json=fault_profile(options.faults))
                 response.raise_for_status()
-                run = _Run(options, sandbox, supervisor, workdir, on_progress)
+                run = _Run(options, sandbox, supervisor, workdir, on_progress, restart)
                 return await run.until_settled()
         finally:
             supervisor.stop()
+
+
+def _cluster_of(options: ChaosOptions, serve_ports: list[int]) -> SupervisorFactory:
+    def start(config: Path, log_path: Path) -> Cluster:
+        return Cluster(config, log_path.parent, options.workers, serve_ports, options.seed)
+
+    return start
+
+
+def free_port() -> int:
+    """A loopback port free now (the `serve` process binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class _Run:
@@ -176,8 +220,12 @@ class _Run:
         supervisor: Supervises,
         workdir: Path,
         on_progress: ProgressCallback | None,
+        restart: DatabaseRestart | None = None,
     ) -> None:
         self.options = options
+        self.restart = restart
+        self.database_restarts: list[float] = []
+        """Seconds each restart of the database took."""
         self.sandbox = sandbox
         self.supervisor = supervisor
         self.workdir = workdir
@@ -187,6 +235,7 @@ class _Run:
         self.rng = random.Random(f"{options.seed}:kills")
         self.started_at = time.perf_counter()
         self.next_kill = self.started_at + self._kill_gap()
+        self.last_kill = self.started_at
         self.last_signature: tuple[int, ...] = ()
         self.last_change = self.started_at
 
@@ -200,6 +249,7 @@ class _Run:
         while True:
             await self._create_due_orders()
             await self._maybe_kill()
+            await self._maybe_restart_database()
             self.supervisor.check()
             vtex, feed_depth = await read_vtex(self.sandbox)
             erp = await asyncio.to_thread(read_erp, self.workdir / "warehouse.db", ACCOUNT)
@@ -228,8 +278,22 @@ class _Run:
         if self.supervisor.kills >= self.options.kills or time.perf_counter() < self.next_kill:
             return
         self.supervisor.kill_and_restart()
+        self.last_kill = time.perf_counter()
         await self._advance_clock()
         self.next_kill = time.perf_counter() + self._kill_gap()
+
+    async def _maybe_restart_database(self) -> None:
+        """Once, midway through the kills: at least half a kill gap after the kill before it, so the
+        workers are busy again and the restart meets jobs in flight rather than processes starting."""
+        if self.restart is None or self.database_restarts:
+            return
+        if self.supervisor.kills < self.options.kills // 2 or len(self.order_ids) < self.options.orders // 2:
+            return
+        if time.perf_counter() < self.last_kill + self.options.kill_every_s / 2:
+            return
+        took = await asyncio.to_thread(self.restart.run, self.workdir / "database-restart.log")
+        self.database_restarts.append(took)
+        await self._advance_clock()  # feed events read, not yet committed, when the connections dropped
 
     async def _advance_clock(self) -> None:
         response = await self.sandbox.post(
@@ -279,9 +343,13 @@ class _Run:
             await self._advance_clock()  # events a killed process read and never committed
             self.last_change = now
             return None
-        if quiet >= self.options.stall_s and self.supervisor.kills >= self.options.kills:
+        if quiet >= self.options.stall_s and self._disruptions_done():
             return "stalled"
         return None
+
+    def _disruptions_done(self) -> bool:
+        restarted = self.restart is None or bool(self.database_restarts)
+        return self.supervisor.kills >= self.options.kills and restarted
 
     async def _result(self, ended: str) -> ChaosResult:
         report = await audit(
@@ -297,6 +365,11 @@ class _Run:
             report=report,
             kills=self.supervisor.kills,
             faults=_faults(stats),
+            cluster={
+                **self.supervisor.figures(),
+                "database_restarts": len(self.database_restarts),
+                "database_restart_s": [round(s, 1) for s in self.database_restarts],
+            },
             elapsed_s=time.perf_counter() - self.started_at,
             ended=ended,
             shoppers={

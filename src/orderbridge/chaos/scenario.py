@@ -62,6 +62,24 @@ class ChaosOptions:
     out_of_stock_ratio: float = 0.25
     partial_invoice_ratio: float = 0.25
     self_cancel_ratio: float = 0.02
+    workers: int = 0
+    """0: one `orderbridge run` (killed and restarted). N: a cluster of N `orderbridge worker` and
+    `serve` `orderbridge serve` processes (PostgreSQL only); a kill hits one worker drawn at random."""
+    serve: int = 1
+    restart_database: bool = False
+    """Restart PostgreSQL once, midway through the kills (`orderbridge.chaos.database`)."""
+    database_restart_cmd: str | None = None
+    """A shell command that restarts the database server; None: `pg_ctl` on a local data directory."""
+
+    def check(self) -> None:
+        """Refuse options that cannot be staged, before anything starts."""
+        postgres = (self.database_url or "").startswith("postgres")
+        if self.workers and not postgres:
+            raise ValueError("a cluster (--workers) needs a PostgreSQL --database: SQLite is one process's")
+        if self.workers and self.serve < 1:
+            raise ValueError("a cluster needs at least one serve process (VTEX's hook goes to it)")
+        if self.restart_database and not postgres:
+            raise ValueError("--restart-database needs a PostgreSQL --database (SQLite has no server)")
 
     def demo_options(self) -> DemoOptions:
         """The same run in the demo's terms (the machinery both share)."""

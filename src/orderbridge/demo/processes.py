@@ -30,13 +30,19 @@ def pipeline_process(config: Path, log_path: Path) -> Iterator[subprocess.Popen[
         stop(process)
 
 
-def start_pipeline(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """`orderbridge run --config FILE` with the demo's credentials; its output appended to `log_path`
-    (a restarted pipeline — `orderbridge chaos` kills and restarts it — keeps writing the same log)."""
-    command = [sys.executable, "-m", "orderbridge.cli", "run", "--config", str(config)]
+def start_pipeline(
+    config: Path, log_path: Path, role: str = "run", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`orderbridge run --config FILE` (or `worker`, `serve`) with the demo's credentials and `env`; its
+    output appended to `log_path` (a restarted pipeline — `orderbridge chaos` kills and restarts it —
+    keeps writing the same log)."""
+    command = [sys.executable, "-m", "orderbridge.cli", role, "--config", str(config)]
     with log_path.open("ab") as log:  # the child holds its own copy of the descriptor
         return subprocess.Popen(
-            command, env={**os.environ, **pipeline_env()}, stdout=log, stderr=subprocess.STDOUT
+            command,
+            env={**os.environ, **pipeline_env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 

@@ -17,6 +17,7 @@ from orderbridge.erp.warehouse import WarehouseSettings
 ACCOUNT = "demostore"
 APP_KEY = "vtexappkey-demostore"
 APP_TOKEN = "demo-token"  # a throwaway credential of the local sandbox, not a secret
+HOOK_SECRET = "demo-hook-secret"  # likewise: what the sandbox's hook sends back to our receiver
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,14 @@ def config_toml(
     workdir: Path,
     warehouse_override: WarehouseSettings | None = None,
     workers: int | None = DEMO_WORKERS,
+    api_port: int | None = None,
+    hook_url: str | None = None,
 ) -> str:
     """The configuration file `orderbridge run` reads, pointed at the demo's sandbox (and at the
     warehouse `warehouse_override` describes, if given: `orderbridge chaos` stages a busier one).
-    `workers=None` leaves the service's own default (what a store runs).
+    `workers=None` leaves the service's own default (what a store runs). `api_port`: the API listens
+    there (else it is off); `hook_url`: orders come by VTEX's hook too (`intake = "both"`), its secret
+    from VTEX_HOOK_SECRET (`pipeline_env`).
 
     Credentials are not written: the pipeline reads them from VTEX_APP_KEY / VTEX_APP_TOKEN
     (`pipeline_env`), as a production configuration should.
@@ -96,6 +101,7 @@ def config_toml(
         f"name = {_toml(ACCOUNT)}",
         f"base_url = {_toml(base_url)}",
         "pollers = 4",
+        *([f"intake = {_toml('both')}", f"hook_url = {_toml(hook_url)}"] if hook_url else []),
         "",
         "[erp]",
         'adapter = "warehouse"',
@@ -104,13 +110,18 @@ def config_toml(
         *(f"{key} = {_toml(value)}" for key, value in warehouse.items()),
         "",
         "[api]",
-        "enabled = false",
+        *([f"port = {api_port}"] if api_port is not None else ["enabled = false"]),
     ]
     return "\n".join(lines) + "\n"
 
 
 def pipeline_env() -> dict[str, str]:
-    return {"VTEX_APP_KEY": APP_KEY, "VTEX_APP_TOKEN": APP_TOKEN, "ORDERBRIDGE_LOG_LEVEL": "warning"}
+    return {
+        "VTEX_APP_KEY": APP_KEY,
+        "VTEX_APP_TOKEN": APP_TOKEN,
+        "VTEX_HOOK_SECRET": HOOK_SECRET,
+        "ORDERBRIDGE_LOG_LEVEL": "warning",
+    }
 
 
 def _toml(value: object) -> str:
