@@ -68,6 +68,9 @@ class Timing:
     paused_probe_s: float = 30.0
     change_poll_s: float = 0.5
     start_conflict_retry_s: float = 1.0
+    decision_behind_invoice_s: float = 0.5
+    """How long an ERP's cancellation decision waits behind an invoice still on its way to VTEX before
+    it is taken again (`pipeline.sync._decide_behind_the_invoice`)."""
     incomplete_recheck_s: float = 60.0
     """First re-read of an order VTEX has not completed (`isCompleted` false); later ones wait as long
     again as the order has waited so far, up to `incomplete_recheck_max_s`."""

@@ -10,6 +10,7 @@ the next step, since after a crash the lookup, not the record, prevents a second
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +32,7 @@ from orderbridge.erp.port import (
     Accepted,
     CancellationDecision,
     HandoverOrder,
+    SubmitOutcome,
     SupportsLookup,
 )
 from orderbridge.jobs.errors import RetryLater
@@ -45,7 +47,7 @@ from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
 from .incomplete import schedule_recheck
-from .intake import enqueue_sync
+from .intake import enqueue_sync, sync_job
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
 from .records import ERP_REJECTED, is_parked, record_of
@@ -67,6 +69,9 @@ class OrderView:
     row: repo.OrderRow | None
     #: A step done but not recorded yet: its record rides with the next write (see `_hand_over`).
     unrecorded: Unrecorded | None = None
+    #: The step waits for work ahead of it in the order's lane; a sync queued behind that work takes
+    #: it up again (see `_decide_behind_the_invoice`), so this job stops here.
+    queued_behind: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ async def sync_order(deps: PipelineDeps, job: Job) -> None:
                 view = await _await_completion(deps, view, job.id)
                 break
             view = await perform(deps, view, decision, job.id)
+            if view.queued_behind:
+                break
     except Exception:
         if view.unrecorded is not None:  # the acceptance stays visible while start-handling retries
             await _record(deps, view, PipelineState.ACCEPTED)
@@ -294,10 +301,76 @@ async def _ask_cancellation(
     outcome = await deps.sink.submit(view.account, view.order_id, command, channel="erp", idempotency_key=key)
     answered = "accepted" if decision.accept else "denied"
     asked = attempt_of("ask_cancellation", answered, job_id=job_id, detail=request_id or "")
+    if not outcome.accepted and await _behind_an_unsent_invoice(deps, view, request_id, outcome):
+        return await _decide_behind_the_invoice(deps, view, request_id, job_id)
     if not outcome.accepted:
         reason_text = "the ERP's cancellation decision was refused: " + "; ".join(outcome.problems)
         return await _record(deps, view, PipelineState.PARKED, asked, park_reason=reason_text)
     return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+
+
+#: The one refusal of a cancellation decision that can mean "not yet": an invoice accepted before it is
+#: still on its way to VTEX (see `_decide_behind_the_invoice`).
+_INVOICE_AHEAD = "invoice_in_flight"
+WAIT_BEHIND_INVOICE = "wait_behind_invoice"
+#: How often one decision may wait behind unsent invoices before it is parked as refused: a bound, in
+#: case an invoice's relay never comes (its job parked before it sent anything).
+MAX_WAITS_BEHIND_INVOICE = 20
+
+
+async def _behind_an_unsent_invoice(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, outcome: SubmitOutcome
+) -> bool:
+    """Refused only for an invoice in flight, and one of the order's invoices is not sent yet: its relay
+    is queued in the order's lane, so its fate at VTEX is still to come."""
+    if not outcome.violations or any(v.rule != _INVOICE_AHEAD for v in outcome.violations):
+        return False
+
+    def read(conn: Connection) -> bool:
+        commands = repo.order_commands(conn, view.account, view.order_id)
+        unsent = any(c.kind == "invoice" and c.status == "pending" for c in commands)
+        if not unsent:
+            return False
+        waits = ledger.count_attempts(
+            conn, view.account, view.order_id, WAIT_BEHIND_INVOICE, request_id or ""
+        )
+        return waits < MAX_WAITS_BEHIND_INVOICE
+
+    return await deps.db.read(read)
+
+
+async def _decide_behind_the_invoice(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, job_id: int
+) -> OrderView:
+    """The ERP accepted the cancellation while an invoice it sent a moment before waits in the order's
+    lane (accepted while the stored order still said handling; its relay queued behind this job).
+
+    The cancel must not race that invoice (KI 1400005), and its fate is not known yet: VTEX refuses
+    it for the open request (it is then held, and races nothing) or takes it (the cancel is then
+    refused for what is invoiced: a real conflict, parked for a person). So the decision is taken again
+    by a sync queued behind the invoice's relay — not parked on a refusal that only says "not yet",
+    which left the shopper's request open at VTEX with nothing left to decide it. Nothing marks the
+    request as asked: that sync asks the ERP again (the same request, the same answer) and submits the
+    decision under the same key. It is due a little later, never in a tight loop.
+    """
+    waiting = attempt_of(WAIT_BEHIND_INVOICE, "later", job_id=job_id, detail=request_id or "")
+    job = sync_job(view.account, view.order_id)
+    run_at = deps.clock() + timedelta(seconds=deps.timing.decision_behind_invoice_s)
+
+    def write(conn: Connection) -> None:
+        ledger.add(conn, view.account, view.order_id, waiting)
+        deps.queue.enqueue(
+            conn,
+            kind=job.kind,
+            lock=job.lock,
+            payload=job.payload,
+            run_at=run_at,
+            queueing_lock=job.queueing_lock,
+        )
+
+    await deps.db.write(write)
+    log.info("cancellation_decision_waits_for_invoice", account=view.account, order_id=view.order_id)
+    return replace(view, queued_behind=True)
 
 
 async def _cancellation_decision(
