@@ -11,11 +11,16 @@ on it (created and migrated, procrastinate's schema included; dropped afterwards
 else uses meanwhile: its CPU is read as a whole.
 
 For each configuration (accounts x worker processes), in this order, the same conditions:
-- a fresh `orderbridge sandbox` process serving the accounts (`--account`, one process), each account
-  with its orders already ready-for-handling in its feed (enough for the run at the account's bound),
-  50 ms latency on every VTEX call and Get order limited to 6000/min per account, counted over 1 s
-  windows (100 calls in any second, 429 + Retry-After beyond: the strict reading `bench/pipeline.py`
-  uses);
+- a fresh `orderbridge sandbox` process serving the accounts (`--account`, one process), 50 ms latency
+  on every VTEX call and Get order limited to 6000/min per account, counted over 1 s windows (100 calls
+  in any second, 429 + Retry-After beyond: the strict reading `bench/pipeline.py` uses);
+- orders: a second's worth ready in each account's feed at the start, then, once every account has had
+  an order started, created by the bench in each account at `--arrival-factor` (1.1) x its bound (110
+  a second, in batches every 0.1 s): more than the bound, so the bound is what limits, and a queue that
+  grows by only 10 orders a second, so the figures are those of an account at its bound. `--seed-all`
+  puts every order of the run in the feed before the workers start instead: the pollers take them in
+  at once, so the measured window pays for the intake of thousands of orders not started yet and runs
+  with thousands of jobs waiting (the catch-up after an outage, not the steady state);
 - the ERP: the `webhook` adapter delivering to a receiver in this process that checks each signature
   and accepts every order at once (`bench/latency.py`'s);
 - N `orderbridge worker --config` processes started together (feed intake; the service's default
@@ -302,19 +307,16 @@ def started(stats: dict[str, Any]) -> int:
 
 def jobs_counts(database_url: str) -> tuple[int, int]:
     """(finished, waiting or running). Succeeded jobs are deleted at once: finished = ever enqueued (the
-    id sequence) - still there and waiting or running (failed ones stay, finished too)."""
+    id sequence) - still there and waiting or running (failed ones stay, finished too). Only ids up to
+    the sequence's value read first: jobs enqueued between the two reads count in neither."""
     with psycopg.connect(libpq_conninfo(database_url)) as conn:
-        last, called = conn.execute(
-            "SELECT last_value, is_called FROM procrastinate_jobs_id_seq"
-        ).fetchone() or (
-            0,
-            False,
-        )
+        row = conn.execute("SELECT last_value, is_called FROM procrastinate_jobs_id_seq").fetchone()
+        last = int(row[0]) if row and row[1] else 0
         waiting = conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') AND id <= %s", (last,)
         ).fetchone()
-    queued = int(waiting[0] if waiting else 0)
-    return (int(last) if called else 0) - queued, queued
+    queued = int(waiting[0]) if waiting else 0
+    return last - queued, queued
 
 
 @dataclass
@@ -353,8 +355,8 @@ class Cluster:
 
 
 def seeded_per_account(args: argparse.Namespace) -> int:
-    """Enough ready orders that no account runs out before the end, even at its bound; with
-    `--arrival-factor`, a second's worth to start with (the rest are created during the run)."""
+    """Orders created during the run (`--arrival-factor`): a second's worth to start with. With
+    `--seed-all`, enough that no account runs out before the end, even at its bound."""
     if args.arrival_factor:
         return max(1, int(args.get_order_per_minute) // 60)
     seconds = float(args.warmup_s + args.seconds) + START_SLACK_S
@@ -669,8 +671,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--arrival-factor",
         type=float,
-        help="create orders during the run at this multiple of each account's bound (e.g. 1.2) instead of"
-        " seeding them all before: a short queue instead of a deep one",
+        default=1.1,
+        help="orders created during the run in each account, as a multiple of its bound (default 1.1)",
+    )
+    parser.add_argument(
+        "--seed-all",
+        action="store_true",
+        help="every order in the feed before the workers start instead: a deep queue, and its intake"
+        " counted in the CPU of the orders started",
     )
     parser.add_argument(
         "--jobs-per-worker", type=int, help="`workers` of each process (default: the service's)"
@@ -695,8 +703,10 @@ def parse_args() -> argparse.Namespace:
     if not args.database_url or not args.database_url.startswith("postgresql"):
         parser.error("--database-url: a postgresql+psycopg:// URL (or ORDERBRIDGE_BENCH_PG_URL / . .pg/env)")
     args.host_core_list = int_list(args.host_cores)
-    if args.arrival_factor is not None and args.arrival_factor <= 0:
+    if args.arrival_factor <= 0:
         parser.error("--arrival-factor: a positive multiple of the bound")
+    if args.seed_all:
+        args.arrival_factor = None
     if not 0 < args.host_load <= 1:
         parser.error("--host-load: a share of the cores, 0 < x <= 1")
     return args
