@@ -32,7 +32,7 @@ Once every account has had an order started, `--warmup-s` seconds pass (not coun
 measures for `--seconds`:
 - orders/s: orders started at VTEX (ready -> start-handling accepted; the sandbox's stats), all accounts;
 - jobs/s: jobs the workers finished (procrastinate's job id sequence minus the jobs still waiting or
-  running);
+  running; an enqueue that coalesced into a job already waiting also took an id, and counts here);
 - CPU ms per order per process kind (user + system, from /proc): the worker processes together; the
   PostgreSQL cluster (the postmaster, its live backends and the ones it reaped: the server must run on
   this machine, found through `SHOW data_directory` and its `postmaster.pid`, else `--postgres-pid`);
