@@ -1,5 +1,5 @@
 """What the benches share: the sandbox account they use, the pipeline as its own process
-(`orderbridge run --config`), and that process's CPU and memory read from /proc."""
+(`orderbridge run --config`, or another role), and that process's CPU and memory read from /proc."""
 
 from __future__ import annotations
 
@@ -36,12 +36,17 @@ def usage_of(pid: int) -> ProcessUsage:
 
 
 def start_pipeline(
-    config: Path, log: Path, env: dict[str, str], python_options: Sequence[str] = ()
+    config: Path,
+    log: Path,
+    env: dict[str, str],
+    python_options: Sequence[str] = (),
+    role: str = "run",
 ) -> subprocess.Popen[bytes]:
-    """`orderbridge run --config` as its own process (`python_options`, e.g. a profiler, before `-m`),
-    its output into `log`, the VTEX credentials of the bench's account in its environment."""
+    """`orderbridge run --config` (or `role`: `worker`, `serve`) as its own process (`python_options`,
+    e.g. a profiler, before `-m`), its output into `log`, the VTEX credentials of the bench's account in
+    its environment."""
     env = {**os.environ, "VTEX_APP_KEY": APP_KEY, "VTEX_APP_TOKEN": APP_TOKEN, **env}
-    command = [sys.executable, *python_options, "-m", "orderbridge.cli", "run", "--config", str(config)]
+    command = [sys.executable, *python_options, "-m", "orderbridge.cli", role, "--config", str(config)]
     with log.open("wb") as output:  # the child keeps its own descriptor
         return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 

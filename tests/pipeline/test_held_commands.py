@@ -4,9 +4,11 @@ it waits for the ERP's decision, then goes to VTEX once (denied) or is rejected 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
+import pytest
 
 from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.warehouse import WarehouseSettings
@@ -97,3 +99,61 @@ async def test_a_cancellation_request_revealed_by_a_relay_reread_is_decided_with
     await wait_command(harness, command_id, "confirmed")
     await harness.wait_for(lambda: harness.in_state(order_id, "completed"), timeout_s=10, what="completed")
     assert harness.warehouse.summary().cancellations_denied == 1
+
+
+class InvoiceJustBeforeTheSyncReads:
+    """Wraps the sandbox: once armed, the pipeline's next Get order of the order is preceded by the ERP's
+    invoice reaching the pipeline. The sync that reads the shopper's cancellation request holds the
+    order's lock, so the invoice (accepted: the stored order still says handling) queues its relay
+    behind that sync — the interleaving the short chaos run met, made deterministic."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.submit: Callable[[], Awaitable[str | None]] | None = None
+        self.invoice_id: str | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        is_get = scope["type"] == "http" and scope["method"] == "GET" and "/api/oms/pvt/orders/" in path
+        if is_get and self.submit is not None:
+            submit, self.submit = self.submit, None
+            self.invoice_id = await submit()
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_cancellation_accepted_while_the_erps_invoice_waits_in_line_cancels_the_order(
+    make_harness: HarnessFactory, database: str
+) -> None:
+    # The ERP accepts the cancellation without counting an invoice of its own the pipeline accepted a
+    # moment before. That invoice is judged first (its relay is ahead in the order's lane): VTEX refuses
+    # it for the open request and it is held; then the cancel goes; then the invoice is rejected with
+    # the reason. Judged at once, the cancel was refused ("an invoice is in flight") and the order
+    # parked with the shopper's request open at VTEX and nothing left to decide it.
+    wrappers: list[InvoiceJustBeforeTheSyncReads] = []
+
+    def wrap(app: Any) -> InvoiceJustBeforeTheSyncReads:
+        wrappers.append(InvoiceJustBeforeTheSyncReads(app))
+        return wrappers[-1]
+
+    harness = await make_harness(warehouse=deciding(deny=False), wrap_vtex=wrap, database=database)
+    snapshot = await handling_order(harness)
+    order_id = snapshot.order_id
+
+    async def erp_invoices() -> str | None:
+        invoice = full_invoice(snapshot)
+        outcome = await harness.pipeline.sink.submit(ACCOUNT, order_id, invoice, channel="test")
+        assert outcome.accepted, outcome.problems
+        return outcome.command_id
+
+    wrappers[0].submit = erp_invoices
+    answer = await harness.admin.post(f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "oops"})
+    assert answer.status_code == 200, answer.text
+
+    await harness.wait_for(lambda: harness.in_state(order_id, "canceled"), what="order canceled")
+    row = await wait_command(harness, wrappers[0].invoice_id, "rejected")
+    assert "canceled" in (row.error or "")
+    assert (await harness.vtex_order(order_id))["status"] == "canceled"
+    stats = await harness.stats()
+    assert stats["cancels"] == {order_id: 1}
+    assert stats["calls"]["invoice"] == {"400": 1}

@@ -72,6 +72,10 @@ class Timing:
     later ones wait a quarter of the time the job has been trying, up to `vtex_outage_retry_max_s`.
     Such waits never spend the job's attempts (`pipeline.outages`)."""
     vtex_outage_retry_max_s: float = 60.0
+    decision_behind_invoice_s: float = 0.5
+    """An ERP's cancellation decision waiting behind an invoice still on its way to VTEX is taken again
+    after this; each further wait doubles it, up to `vtex_outage_retry_max_s`
+    (`pipeline.sync._decide_behind_the_invoice`)."""
     incomplete_recheck_s: float = 60.0
     """First re-read of an order VTEX has not completed (`isCompleted` false); later ones wait as long
     again as the order has waited so far, up to `incomplete_recheck_max_s`."""

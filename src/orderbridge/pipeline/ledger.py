@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from orderbridge.store import repo, tables
@@ -96,6 +96,18 @@ async def attempt(
     """Record one attempt in its own transaction (when no state change goes with it)."""
     item = attempt_of(action, outcome, **kwargs)
     await deps.db.write(lambda conn: add(conn, account, order_id, item))
+
+
+def count_attempts(conn: Connection, account: str, order_id: str, action: str, detail: str) -> int:
+    """How many times the order's `action` was recorded with this exact `detail`."""
+    table = tables.attempts
+    query = select(func.count()).where(
+        table.c.account == account,
+        table.c.order_id == order_id,
+        table.c.action == action,
+        table.c.detail == detail,
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 async def cancellation_asked_for(deps: PipelineDeps, account: str, order_id: str) -> str | None:

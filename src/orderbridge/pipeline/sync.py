@@ -10,6 +10,7 @@ the next step, since after a crash the lookup, not the record, prevents a second
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +32,7 @@ from orderbridge.erp.port import (
     Accepted,
     CancellationDecision,
     HandoverOrder,
+    SubmitOutcome,
     SupportsLookup,
 )
 from orderbridge.jobs.errors import RetryLater
@@ -45,7 +47,7 @@ from .crashpoints import ERP_ACCEPTED, START_ANSWERED, crashpoint
 from .deps import PipelineDeps
 from .handover import hand_over_once
 from .incomplete import schedule_recheck
-from .intake import enqueue_sync
+from .intake import enqueue_sync, sync_job
 from .ledger import Attempt, attempt_of
 from .mapping import order_to_snapshot
 from .outages import wait_out
@@ -68,6 +70,9 @@ class OrderView:
     row: repo.OrderRow | None
     #: A step done but not recorded yet: its record rides with the next write (see `_hand_over`).
     unrecorded: Unrecorded | None = None
+    #: The step waits for work ahead of it in the order's lane; a sync queued behind that work takes
+    #: it up again (see `_decide_behind_the_invoice`), so this job stops here.
+    queued_behind: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ async def sync_order(deps: PipelineDeps, job: Job) -> None:
                 view = await _await_completion(deps, view, job.id)
                 break
             view = await perform(deps, view, decision, job.id)
+            if view.queued_behind:
+                break
     except Exception:
         if view.unrecorded is not None:  # the acceptance stays visible while start-handling retries
             await _record(deps, view, PipelineState.ACCEPTED)
@@ -298,10 +305,75 @@ async def _ask_cancellation(
     outcome = await deps.sink.submit(view.account, view.order_id, command, channel="erp", idempotency_key=key)
     answered = "accepted" if decision.accept else "denied"
     asked = attempt_of("ask_cancellation", answered, job_id=job_id, detail=request_id or "")
-    if not outcome.accepted:
-        reason_text = "the ERP's cancellation decision was refused: " + "; ".join(outcome.problems)
-        return await _record(deps, view, PipelineState.PARKED, asked, park_reason=reason_text)
-    return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+    if outcome.accepted:
+        return await _record(deps, view, PipelineState.CANCELLATION_ASKED, asked)
+    waits = await _waits_behind_an_unsent_invoice(deps, view, request_id, outcome)
+    if waits is not None:
+        return await _decide_behind_the_invoice(deps, view, request_id, job_id, waits)
+    reason_text = "the ERP's cancellation decision was refused: " + "; ".join(outcome.problems)
+    return await _record(deps, view, PipelineState.PARKED, asked, park_reason=reason_text)
+
+
+#: The one refusal of a cancellation decision that can mean "not yet": an invoice accepted before it is
+#: still on its way to VTEX (see `_decide_behind_the_invoice`).
+_INVOICE_AHEAD = "invoice_in_flight"
+WAIT_BEHIND_INVOICE = "wait_behind_invoice"
+_UNSENT = frozenset({"pending", "sending"})
+
+
+async def _waits_behind_an_unsent_invoice(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, outcome: SubmitOutcome
+) -> int | None:
+    """How often the decision already waited, if it was refused only for an invoice in flight and one of
+    the order's invoices is not sent yet (its relay is in the order's lane, maybe waiting out a VTEX
+    outage): its fate at VTEX is still to come. None when the refusal is final."""
+    if not outcome.violations or any(v.rule != _INVOICE_AHEAD for v in outcome.violations):
+        return None
+
+    def read(conn: Connection) -> int | None:
+        commands = repo.order_commands(conn, view.account, view.order_id)
+        if not any(c.kind == "invoice" and c.status in _UNSENT for c in commands):
+            return None
+        return ledger.count_attempts(conn, view.account, view.order_id, WAIT_BEHIND_INVOICE, request_id or "")
+
+    return await deps.db.read(read)
+
+
+async def _decide_behind_the_invoice(
+    deps: PipelineDeps, view: OrderView, request_id: str | None, job_id: int, waits: int
+) -> OrderView:
+    """The ERP accepted the cancellation while an invoice it sent a moment before waits in the order's
+    lane (accepted while the stored order still said handling; its relay queued behind this job).
+
+    The cancel must not race that invoice (KI 1400005), and its fate is not known yet: VTEX refuses
+    it for the open request (it is then held, and races nothing) or takes it (the cancel is then
+    refused for what is invoiced: a real conflict, parked for a person). So the decision is taken again
+    by a sync queued behind the invoice's relay — not parked on a refusal that only says "not yet",
+    which left the shopper's request open at VTEX with nothing left to decide it. Nothing marks the
+    request as asked: that sync asks the ERP again (the same request, the same answer) and submits the
+    decision under the same key. It is due a little later, each wait twice the last (the invoice may be
+    waiting out a VTEX outage), never in a tight loop; no bound, as the invoice's own job is pending.
+    """
+    waiting = attempt_of(WAIT_BEHIND_INVOICE, "later", job_id=job_id, detail=request_id or "")
+    job = sync_job(view.account, view.order_id)
+    timing = deps.timing
+    delay_s = min(timing.decision_behind_invoice_s * 2 ** min(waits, 16), timing.vtex_outage_retry_max_s)
+    run_at = deps.clock() + timedelta(seconds=delay_s)
+
+    def write(conn: Connection) -> None:
+        ledger.add(conn, view.account, view.order_id, waiting)
+        deps.queue.enqueue(
+            conn,
+            kind=job.kind,
+            lock=job.lock,
+            payload=job.payload,
+            run_at=run_at,
+            queueing_lock=job.queueing_lock,
+        )
+
+    await deps.db.write(write)
+    log.info("cancellation_decision_waits_for_invoice", account=view.account, order_id=view.order_id)
+    return replace(view, queued_behind=True)
 
 
 async def _cancellation_decision(
