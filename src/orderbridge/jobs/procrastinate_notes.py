@@ -11,17 +11,31 @@ listing parked jobs, waking workers for a lock's next job. `MemoryNotes` is the 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg
+import structlog
 from procrastinate import utils
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.testing import InMemoryConnector
 
 from orderbridge.jobs.port import ParkedJob
 from orderbridge.store.procrastinate_schema import NOTES_TABLE, WORKERS_TABLE
+
+log = structlog.get_logger(__name__)
+
+#: TCP keepalives on a worker's own session (see `SqlNotes.hold_alive`): a worker whose host vanished
+#: without closing it is noticed by PostgreSQL in ~idle + interval x count seconds.
+_SESSION_OPTIONS: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "application_name": "orderbridge-worker",
+}
 
 #: The task keyword that carries the enqueue time (procrastinate's row has no creation time).
 ENQUEUED_AT = "_enqueued_at"
@@ -94,6 +108,37 @@ WHERE j.status = 'failed' AND n.superseded_by IS NULL
   AND (%(lock)s::text IS NULL OR j.lock = %(lock)s)
   AND (%(prefix)s::text IS NULL OR starts_with(j.lock, %(prefix)s))
 ORDER BY j.id DESC LIMIT %(limit)s
+"""
+
+
+#: The first key of the two-key advisory lock each worker holds on a session of its own for as long as
+#: it lives (the second: its procrastinate worker id): apart from the singletons' namespace (0x0B03)
+#: and the one-key locks of migrations, procrastinate's schema and the instance lock.
+WORKER_LOCK_NAMESPACE = 0x0B04
+_WORKER_KEY = "%(namespace)s, mod(%(worker_id)s::bigint, 2147483648)::int"
+
+# A stalled job is run again only if it still is what the sweep found: `doing` under the same worker,
+# whose heartbeat is still old and whose session is gone (its advisory lock is free). The row stays
+# locked until the retry commits, so two sweeps, or a sweep and a worker, cannot both act on it.
+_CLAIM_STALLED = f"""
+SELECT j.attempts, j.lock, j.queueing_lock, coalesce(n.uncounted, 0) AS uncounted
+FROM procrastinate_jobs j LEFT JOIN {NOTES_TABLE} n ON n.job_id = j.id
+WHERE j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s
+  AND NOT EXISTS (
+    SELECT 1 FROM procrastinate_workers w
+    WHERE w.id = j.worker_id AND w.last_heartbeat >= now() - make_interval(secs => %(stalled_after_s)s)
+  )
+FOR UPDATE OF j
+"""
+_SESSION_GONE = f"SELECT pg_try_advisory_xact_lock({_WORKER_KEY})"
+# procrastinate's own prune (a worker starting deletes the rows of workers with an old heartbeat), for
+# the dead only: a live worker's row deleted would leave its running jobs with no worker (stalled for
+# the sweep) and its next fetches failing on the foreign key.
+_PRUNE_DEAD = f"""
+DELETE FROM procrastinate_workers w
+WHERE w.last_heartbeat < now() - make_interval(secs => %(seconds)s)
+  AND pg_try_advisory_xact_lock({WORKER_LOCK_NAMESPACE}, mod(w.id, 2147483648)::int)
+RETURNING w.id
 """
 
 
@@ -207,6 +252,79 @@ class SqlNotes:
             f"SELECT 1 FROM {NOTES_TABLE} WHERE job_id = %s AND superseded_by IS NOT NULL", (job_id,)
         )
         return await cursor.fetchone() is not None
+
+    async def recover_stalled(
+        self, job_id: int, worker_id: int | None, *, stalled_after_s: float, max_attempts: int
+    ) -> str | None:
+        """Run again (or park, on its last attempt) a job a sweep found stalled, if it still is: `doing`
+        under `worker_id`, whose heartbeat is old and whose session is gone (see `hold_alive`). What was
+        done ("retried", "parked", "superseded"), or None: its run may still be going, left alone."""
+        async with self.connector.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                _CLAIM_STALLED, {"job_id": job_id, "worker_id": worker_id, "stalled_after_s": stalled_after_s}
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None  # another sweep took it first, or its worker's heartbeat came back
+            if worker_id is not None and not await self._session_gone(conn, worker_id):
+                return None  # a live worker whose heartbeat is late (a loaded machine, an outage)
+            attempts, lock, queueing_lock, uncounted = row
+            if attempts + 1 - uncounted >= max_attempts:  # the dead run counts
+                reason = "gave up: its worker died on the last attempt"
+                await conn.execute(_PARK, _note(job_id, reason=reason, parked_at=utils.utcnow()))
+                await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", (job_id,))
+                return "parked"
+            try:
+                async with conn.transaction():  # a savepoint: a conflict must not undo the claim
+                    await conn.execute(
+                        "SELECT procrastinate_retry_job_v2(%s, NULL, NULL, NULL, NULL)", (job_id,)
+                    )
+            except psycopg.errors.UniqueViolation:
+                # procrastinate issue #1446 (see `_JobManager.retry_job`): the waiting job does the work.
+                cursor = await conn.execute(
+                    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo'",
+                    (queueing_lock,),
+                )
+                other = (await cursor.fetchone() or (None,))[0]
+                await conn.execute(_SUPERSEDE, _note(job_id, superseded_by=other))
+                await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'aborted', false)", (job_id,))
+                outcome = "superseded"
+            else:
+                outcome = "retried"
+            await conn.execute(_WAKE, {"lock": lock})  # delivered at commit
+            return outcome
+
+    @staticmethod
+    async def _session_gone(conn: psycopg.AsyncConnection[Any], worker_id: int) -> bool:
+        key = {"namespace": WORKER_LOCK_NAMESPACE, "worker_id": worker_id}
+        row = await (await conn.execute(_SESSION_GONE, key)).fetchone()
+        return bool(row and row[0])
+
+    async def prune_dead_workers(self, seconds_since_heartbeat: float) -> list[int]:
+        rows = await self.connector.execute_query_all_async(_PRUNE_DEAD, seconds=seconds_since_heartbeat)
+        return [int(row["id"]) for row in rows]
+
+    async def hold_alive(self, worker_id: int, held: asyncio.Event, *, check_s: float) -> None:
+        """Hold the worker's advisory lock on a session of its own until cancelled: PostgreSQL releases
+        it the moment the process dies (its connection closes), which a heartbeat cannot tell apart
+        from a late one. Taken again after a lost connection (a restart of PostgreSQL); `held` is set
+        once taken."""
+        key = {"namespace": WORKER_LOCK_NAMESPACE, "worker_id": worker_id}
+        conninfo = self.connector.pool.conninfo
+        assert isinstance(conninfo, str), "the pool's conninfo is a string (psycopg_pool allows a callable)"
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, **_SESSION_OPTIONS
+                ) as conn:
+                    await conn.execute(f"SELECT pg_advisory_lock({_WORKER_KEY})", key)
+                    held.set()
+                    while True:
+                        await asyncio.sleep(check_s)
+                        await asyncio.wait_for(conn.execute("SELECT 1"), max(check_s, 5.0))
+            except (psycopg.Error, OSError, TimeoutError) as error:
+                log.warning("jobs.worker_session_lost", worker_id=worker_id, error=type(error).__name__)
+                await asyncio.sleep(min(check_s, 1.0))
 
     async def list_parked(self, lock: str | None, limit: int) -> list[ParkedJob]:
         exact, prefix = _lock_filter(lock)

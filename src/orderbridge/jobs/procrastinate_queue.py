@@ -98,9 +98,12 @@ class _JobManager(JobManager):
     `_run_loop`), and a job whose completion could not be written stays `doing` under a worker that
     lives on, so no stalled-job sweep ever runs it again. Here those calls wait the outage out."""
 
-    def __init__(self, connector: BaseConnector, notes: SqlNotes) -> None:
+    def __init__(self, connector: BaseConnector, notes: SqlNotes, *, alive_check_s: float) -> None:
         super().__init__(connector)
         self.notes = notes
+        self.alive_check_s = alive_check_s
+        #: Each running worker's session holding its advisory lock (`SqlNotes.hold_alive`).
+        self._alive: dict[int, asyncio.Task[None]] = {}
 
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
         try:
@@ -128,6 +131,15 @@ class _JobManager(JobManager):
             await super().unregister_worker(worker_id)
         except exceptions.ConnectorException as error:
             _outage("unregister_worker", error)  # its stale row is pruned by the other workers
+        alive = self._alive.pop(worker_id, None)
+        if alive is not None:
+            alive.cancel()  # closes its session: the lock goes with it
+            await asyncio.gather(alive, return_exceptions=True)
+
+    async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
+        """procrastinate's worker, as it starts, deletes the rows of workers with an old heartbeat: here
+        only those whose session is gone too (see `SqlNotes.prune_dead_workers`)."""
+        return await self.notes.prune_dead_workers(seconds_since_heartbeat)
 
     async def retry_job(
         self,
@@ -166,9 +178,18 @@ class _JobManager(JobManager):
             await self.notes.wake(job.lock)  # only a speed-up: the next poll finds the lock's next job
 
     async def register_worker(self) -> int:
-        """procrastinate's worker row, and ours saying which host and process it is (`status`)."""
+        """procrastinate's worker row, ours saying which host and process it is (`status`), and the
+        session that says it is alive as long as it holds (what the stalled-job sweep trusts)."""
         worker_id = await super().register_worker()
         await self.notes.identify_worker(worker_id, socket.gethostname(), os.getpid())
+        held = asyncio.Event()
+        self._alive[worker_id] = asyncio.create_task(
+            self.notes.hold_alive(worker_id, held, check_s=self.alive_check_s),
+            name=f"worker-{worker_id}-alive",
+        )
+        # Before the first job: until then only its fresh heartbeat stands for it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(held.wait(), 10.0)
         return worker_id
 
 
@@ -255,7 +276,7 @@ class ProcrastinateQueue:
         elif isinstance(connector, PsycopgConnector):
             sql_notes = SqlNotes(connector)
             self.notes = sql_notes
-            self.app.job_manager = _JobManager(connector, sql_notes)
+            self.app.job_manager = _JobManager(connector, sql_notes, alive_check_s=heartbeat_s)
             # Never opened: it only runs procrastinate's defer query on the callers' connections.
             self._defer = JobManager(SyncPsycopgConnector())
         else:
@@ -341,16 +362,39 @@ class ProcrastinateQueue:
 
     async def sweep_stalled(self) -> int:
         """Run again the jobs of workers whose heartbeat is older than `stalled_after_s`; how many."""
-        stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after_s)
         recovered = 0
-        for job in stalled:
-            try:
-                recovered += await self._recover(job)
-            except exceptions.ConnectorException:
-                continue  # another process's sweep took it first (it is no longer `doing`)
+        for job in await self.find_stalled():
+            recovered += await self.recover_stalled(job)
         if recovered:
             log.warning("jobs.stalled_retried", jobs=recovered)
         return recovered
+
+    async def find_stalled(self) -> list[pjobs.Job]:
+        """The `doing` jobs whose worker looks dead (a sweep's candidates; `recover_stalled` decides)."""
+        found = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after_s)
+        return list(found)
+
+    async def recover_stalled(self, job: pjobs.Job) -> int:
+        """Run again one job `find_stalled` found, if it still is stalled; 1 if it was taken, else 0.
+
+        On PostgreSQL a heartbeat is not trusted alone: one comes late on a loaded machine or across a
+        restart of PostgreSQL while its worker runs on. The job is taken only if, in one transaction, it
+        is still `doing` under the worker the sweep saw (another sweep may have run it again meanwhile)
+        and that worker's session is gone (`SqlNotes.recover_stalled`)."""
+        assert job.id is not None
+        if isinstance(self.notes, SqlNotes):
+            outcome = await self.notes.recover_stalled(
+                job.id, job.worker_id, stalled_after_s=self.stalled_after_s, max_attempts=self.max_attempts
+            )
+            if outcome == "parked":
+                log.warning(
+                    "jobs.parked", job_id=job.id, kind=job.task_name, lock=job.lock, reason="worker died"
+                )
+            return 0 if outcome is None else 1
+        try:
+            return await self._recover(job)
+        except exceptions.ConnectorException:
+            return 0  # another sweep took it first (in memory: one process, no live run to meet)
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the nominal delay is random, so retries spread out."""
