@@ -71,7 +71,13 @@ async def relay_command(deps: PipelineDeps, job: Job) -> None:
     if row.status == "sending" and await _landed(deps, job, row, command):
         return await _mark_sent(deps, job, row, {"recovered": True})
     baseline = order_row.order_snapshot().extra.get("changes", 0) if order_row is not None else 0
-    await _mark_sending(deps, row, {"changesBefore": baseline})
+    if not await _mark_sending(deps, row, {"changesBefore": baseline}):
+        # Another run of this command acted since we read it (the queue ran the job twice at once):
+        # it sends, or found it landed. Sending too could apply it twice; look again shortly.
+        await ledger.attempt(
+            deps, account, order_id, f"send_{row.kind}", "overtaken", command_id=row.id, job_id=job.id
+        )
+        raise RetryLater(deps.timing.feed_error_s, f"send_{row.kind}: another run acted", count_attempt=False)
     snapshot = order_row.order_snapshot() if order_row is not None else None
     policy = deps.policy(account)
     try:
@@ -166,8 +172,21 @@ async def _reject(deps: PipelineDeps, job: Job, row: CommandRow, error: VtexErro
     raise Park(f"VTEX refused the {row.kind}: {message}")
 
 
-async def _mark_sending(deps: PipelineDeps, row: CommandRow, note: dict[str, Any]) -> None:
-    await deps.db.write(lambda conn: repo.set_command_status(conn, row.id, "sending", vtex_receipt=note))
+async def _mark_sending(deps: PipelineDeps, row: CommandRow, note: dict[str, Any]) -> bool:
+    """Mark the command `sending`, only from the state this run read (a compare-and-set): False when
+    another run changed it meanwhile, which then owns the sending."""
+
+    def write(conn: Connection) -> bool:
+        return repo.set_command_status(
+            conn,
+            row.id,
+            "sending",
+            vtex_receipt=note,
+            expect_status=row.status,
+            expect_updated_at=row.updated_at,
+        )
+
+    return await deps.db.write(write)
 
 
 async def _keep_receipt(deps: PipelineDeps, job: Job, row: CommandRow, receipt: dict[str, Any]) -> None:

@@ -525,8 +525,10 @@ def set_command_status(
     error: str | None = None,
     vtex_receipt: Mapping[str, Any] | None = None,
     expect_status: str | Collection[str] | None = None,
+    expect_updated_at: datetime | None = None,
 ) -> bool:
-    """Move a command to `status` (optionally only from `expect_status`); True when the row changed."""
+    """Move a command to `status` (optionally only from `expect_status`, and only if unchanged since
+    it was read: `expect_updated_at`); True when the row changed."""
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if error is not None:
         values["error"] = error
@@ -537,6 +539,8 @@ def set_command_status(
         conditions.append(commands.c.status == expect_status)
     elif expect_status is not None:
         conditions.append(commands.c.status.in_(list(expect_status)))
+    if expect_updated_at is not None:
+        conditions.append(commands.c.updated_at == expect_updated_at)
     return _rowcount(conn.execute(update(commands).where(*conditions).values(**values))) == 1
 
 
