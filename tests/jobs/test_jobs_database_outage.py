@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from procrastinate import PsycopgConnector
+from procrastinate import PsycopgConnector, exceptions
 from psycopg import sql
 
-from jobs.queue_harness import PostgresHarness, eventually
+from jobs.queue_harness import PostgresHarness, eventually, running
+from orderbridge.jobs.errors import RetryLater
 from orderbridge.jobs.port import Job
 from orderbridge.store.procrastinate_schema import libpq_conninfo
 
@@ -98,3 +99,34 @@ async def test_a_worker_outlasts_a_database_outage_and_records_the_job_that_fini
     finally:
         stop.set()
         await asyncio.wait_for(worker, 15)
+
+
+async def test_a_run_whose_notes_cannot_be_read_during_an_outage_runs_again_and_is_not_parked(
+    pg: PostgresHarness,
+) -> None:
+    """The adapter reads its notes before the handler runs (attempts that do not count). When that read
+    met the outage, the error left the task as any handler error would, and procrastinate failed the
+    job with no reason and no retry: an invoice's relay was lost so (the chaos run on a cluster)."""
+    runs: list[int] = []
+
+    async def step(job: Job) -> None:
+        runs.append(job.attempt)
+        if len(runs) == 1:
+            raise RetryLater(0.01, "VTEX answered 429")
+
+    queue = await pg.build({"step": step}, poll_interval_s=0.05)
+    read_notes = queue.notes.uncounted
+    failures = [exceptions.ConnectorException("the database restarts")]
+
+    async def uncounted(job_id: int) -> int:
+        if failures:
+            raise failures.pop()
+        return await read_notes(job_id)
+
+    queue.notes.uncounted = uncounted  # type: ignore[method-assign]
+    job_id = await pg.enqueue(queue, kind="step", lock="acme:o1", payload={})
+    async with running(queue):
+        await eventually(lambda: len(runs) == 2, timeout_s=10)
+        await eventually(lambda: pg.job_ids() == set(), timeout_s=5)  # succeeded
+    assert not failures and job_id is not None
+    assert await queue.list_parked() == []

@@ -83,9 +83,22 @@ class _PortRetry(BaseRetryStrategy):
             return RetryDecision(retry_at=utils.utcnow() + timedelta(seconds=exception.delay_s))
         if isinstance(exception, asyncio.CancelledError):
             return RetryDecision(retry_at=utils.utcnow())  # stopped mid-run: due again at once
-        return None
+        if isinstance(exception, _GiveUp):
+            return None
+        # The wrapper itself failed around the handler (its notes unreadable while PostgreSQL restarts):
+        # no outcome was decided, so the job is not over; failing it would leave its order with no job
+        # and no reason recorded. Its run counts (procrastinate's attempts), the next one decides.
+        log.warning(
+            "jobs.outcome_not_decided",
+            job_id=job.id,
+            kind=job.task_name,
+            error=type(exception.__cause__ or exception).__name__,
+        )
+        return RetryDecision(retry_at=utils.utcnow() + timedelta(seconds=UNDECIDED_RETRY_S))
 
 
+#: A run whose wrapper failed before an outcome was decided (see `_PortRetry`) runs again after this long.
+UNDECIDED_RETRY_S = 1.0
 #: While PostgreSQL is away, a job's completion is written again after this long (doubling, capped).
 OUTAGE_RETRY_S = 0.5
 OUTAGE_RETRY_MAX_S = 5.0
