@@ -20,8 +20,6 @@ from orderbridge.store import repo
 
 from .conftest import ACCOUNT, HarnessFactory
 
-pytestmark = pytest.mark.asyncio
-
 FEW_ATTEMPTS = {"max_attempts": 3}
 
 
