@@ -230,12 +230,7 @@ class SqlNotes:
                     )
             except psycopg.errors.UniqueViolation:
                 # A job with the same queueing lock is waiting: it does this work; the parked one is done.
-                cursor = await conn.execute(
-                    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo'",
-                    (queueing_lock,),
-                )
-                other = (await cursor.fetchone() or (None,))[0]
-                await conn.execute(_SUPERSEDE, _note(job_id, superseded_by=other))
+                other = await self._supersede(conn, job_id, queueing_lock)
                 return int(other) if other is not None else None
             attempts = await (
                 await conn.execute("SELECT attempts FROM procrastinate_jobs WHERE id = %s", (job_id,))
@@ -245,6 +240,16 @@ class SqlNotes:
             await conn.execute(_FORGIVE, _note(job_id, uncounted=attempts[0]))
             await conn.execute(_WAKE, {"lock": lock})
         return job_id
+
+    @staticmethod
+    async def _supersede(conn: psycopg.AsyncConnection[Any], job_id: int, queueing_lock: str | None) -> Any:
+        """Note that the job waiting under `queueing_lock` does `job_id`'s work; that job's id (or None)."""
+        cursor = await conn.execute(
+            "SELECT id FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo'", (queueing_lock,)
+        )
+        other = (await cursor.fetchone() or (None,))[0]
+        await conn.execute(_SUPERSEDE, _note(job_id, superseded_by=other))
+        return other
 
     @staticmethod
     async def _superseded(conn: psycopg.AsyncConnection[Any], job_id: int) -> bool:
@@ -281,12 +286,7 @@ class SqlNotes:
                     )
             except psycopg.errors.UniqueViolation:
                 # procrastinate issue #1446 (see `_JobManager.retry_job`): the waiting job does the work.
-                cursor = await conn.execute(
-                    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo'",
-                    (queueing_lock,),
-                )
-                other = (await cursor.fetchone() or (None,))[0]
-                await conn.execute(_SUPERSEDE, _note(job_id, superseded_by=other))
+                await self._supersede(conn, job_id, queueing_lock)
                 await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'aborted', false)", (job_id,))
                 outcome = "superseded"
             else:
