@@ -375,10 +375,12 @@ class JobsSettings(_Strict):
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     """How often an idle worker looks for jobs whose time came (new jobs arrive by NOTIFY at once)."""
     heartbeat_s: float = Field(default=2.0, gt=0)
+    """How often a worker heartbeats and checks its liveness session. A worker whose liveness lock is
+    free and whose heartbeat is two beats old is dead: its running jobs run again elsewhere."""
     stalled_after_s: float = Field(default=10.0, gt=0)
-    """A worker whose heartbeat is older than this is dead: its running jobs run again elsewhere. Short,
-    since a killed process's jobs hold their orders' locks until then; long enough to outlast a restart
-    of PostgreSQL (heartbeats pause meanwhile: a worker silent longer than this has its jobs run twice)."""
+    """The heartbeat bound instead, while free liveness locks are not trusted (three beats after a
+    restart of PostgreSQL, or after a process lost its own session): long enough to outlast a restart
+    (heartbeats pause meanwhile: a worker silent longer than this has its jobs run twice)."""
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     """On SIGTERM, running jobs get this long to finish; the rest run again (their run not counted)."""
     pool_size: int = Field(default=10, ge=2, le=200)

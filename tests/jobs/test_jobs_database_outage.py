@@ -16,6 +16,8 @@ from psycopg import sql
 from jobs.queue_harness import PostgresHarness, eventually, running
 from orderbridge.jobs.errors import RetryLater
 from orderbridge.jobs.port import Job
+from orderbridge.jobs.procrastinate_notes import Liveness, SqlNotes
+from orderbridge.jobs.procrastinate_queue import ProcrastinateQueue
 from orderbridge.store.procrastinate_schema import libpq_conninfo
 
 pytestmark = pytest.mark.postgres
@@ -130,3 +132,86 @@ async def test_a_run_whose_notes_cannot_be_read_during_an_outage_runs_again_and_
         await eventually(lambda: pg.job_ids() == set(), timeout_s=5)  # succeeded
     assert not failures and job_id is not None
     assert await queue.list_parked() == []
+
+
+async def test_after_a_database_restart_a_live_workers_running_job_is_not_run_again(
+    pg: PostgresHarness,
+) -> None:
+    """A restart drops every session, so every liveness lock is free until its live worker takes it
+    again, and heartbeats paused meanwhile: a sweep that trusted free locks at once would run a live
+    worker's jobs a second time. Two processes, each running jobs and sweeping; the one running the
+    job comes back last (its lock and its heartbeat), within the grace of three liveness checks."""
+    started: list[int] = []
+    release, comeback = asyncio.Event(), asyncio.Event()
+
+    async def work(job: Job) -> None:
+        started.append(job.id)
+        await release.wait()
+
+    # Beats 1 s apart: a dead worker's bound 2 s, the grace 3 s (the pools reconnect within it).
+    options = {"heartbeat_s": 1.0, "stalled_after_s": 30.0, "poll_interval_s": 0.05}
+    live = await pg.build({"work": work}, **options)
+    other = await pg.build({"work": work}, **options)
+    _slow_to_come_back(live, comeback)
+    swept = _sweeps_counted(other)
+    job_id = await pg.enqueue(live, kind="work", lock="acme:o1", payload={})
+    async with running(live):
+        await eventually(lambda: started == [job_id])
+        async with running(other):
+            await eventually(lambda: other.own_liveness() is not None)
+            await asyncio.to_thread(cut_off, pg.url)
+            try:
+                await asyncio.sleep(2.5)  # heartbeats now 2.5 s old: more than two beats
+            finally:
+                await asyncio.to_thread(restore, pg.url)
+            pg.engine.dispose()
+            await eventually(lambda: other.own_liveness() is not None)  # the other one is back
+            swept.clear()
+            await eventually(lambda: len(swept) >= 2)  # and sweeping, within its grace
+            comeback.set()  # the live worker takes its lock again, and heartbeats
+            await asyncio.sleep(1.5)
+            assert started == [job_id]
+            assert pg.status_of(job_id or 0)[0] == "doing"
+            release.set()
+            await eventually(lambda: pg.job_ids() == set(), timeout_s=10)
+
+
+def _sweeps_counted(queue: ProcrastinateQueue) -> list[int]:
+    """The queue's sweeps that reached the database, as they end (what each recovered)."""
+    swept: list[int] = []
+    sweep = queue.sweep_stalled
+
+    async def counted() -> int:
+        recovered = await sweep()
+        swept.append(recovered)
+        return recovered
+
+    queue.sweep_stalled = counted  # type: ignore[method-assign]
+    return swept
+
+
+def _slow_to_come_back(queue: ProcrastinateQueue, comeback: asyncio.Event) -> None:
+    """After losing its session, the queue's worker takes its lock again and heartbeats only once
+    `comeback` is set (a worker that notices the restart last)."""
+    notes, manager = queue.notes, queue.app.job_manager
+    assert isinstance(notes, SqlNotes)
+    hold_alive, update_heartbeat = notes.hold_alive, manager.update_heartbeat
+
+    async def held_back(alive: Liveness, *, check_s: float) -> None:
+        first = asyncio.create_task(hold_alive(alive, check_s=check_s))
+        try:
+            await eventually(lambda: alive.reconnected, timeout_s=60)  # the first session is lost
+        finally:
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+        await comeback.wait()
+        await hold_alive(alive, check_s=check_s)
+
+    async def beat(worker_id: int) -> None:
+        own = queue.own_liveness()
+        if own is None and not comeback.is_set():
+            return  # its heartbeat is late too
+        await update_heartbeat(worker_id)
+
+    notes.hold_alive = held_back  # type: ignore[method-assign]
+    manager.update_heartbeat = beat  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ listing parked jobs, waking workers for a lock's next job. `MemoryNotes` is the 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -118,17 +118,34 @@ WORKER_LOCK_NAMESPACE = 0x0B04
 _WORKER_KEY = "%(namespace)s, mod(%(worker_id)s::bigint, 2147483648)::int"
 
 # A stalled job is run again only if it still is what the sweep found: `doing` under the same worker,
-# whose heartbeat is still old and whose session is gone (its advisory lock is free). The row stays
-# locked until the retry commits, so two sweeps, or a sweep and a worker, cannot both act on it.
+# whose heartbeat is still older than the bound in force (see `SqlNotes.recover_stalled`) and whose
+# session is gone (its advisory lock is free). The row stays locked until the retry commits, so two
+# sweeps, or a sweep and a worker, cannot both act on it.
 _CLAIM_STALLED = f"""
 SELECT j.attempts, j.lock, j.queueing_lock, coalesce(n.uncounted, 0) AS uncounted
 FROM procrastinate_jobs j LEFT JOIN {NOTES_TABLE} n ON n.job_id = j.id
 WHERE j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s
   AND NOT EXISTS (
     SELECT 1 FROM procrastinate_workers w
-    WHERE w.id = j.worker_id AND w.last_heartbeat >= now() - make_interval(secs => %(stalled_after_s)s)
+    WHERE w.id = j.worker_id AND w.last_heartbeat >= now() - make_interval(secs => %(silent_s)s)
   )
 FOR UPDATE OF j
+"""
+# Whether a free liveness lock means a dead worker, as the sweeping process sees it: the server has run
+# for `grace_s` at least (a restart drops every session: live workers need a moment to take their locks
+# again) and this process's own lock is held, by a session at least `session_grace_s` old (after its own
+# session was lost, to a fail-over say, the others' were too). Checked on the server, in the claim's
+# transaction: a sweep that meets the database back before its process noticed the restart must not
+# trust what it sees.
+_LOCKS_TRUSTED = """
+SELECT now() - pg_postmaster_start_time() >= make_interval(secs => %(grace_s)s) AND EXISTS (
+    SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid::bigint = %(namespace)s::bigint
+      AND l.objid::bigint = mod(%(worker_id)s::bigint, 2147483648)
+      AND a.backend_start <= now() - make_interval(secs => %(session_grace_s)s)
+)
 """
 _SESSION_GONE = f"SELECT pg_try_advisory_xact_lock({_WORKER_KEY})"
 # procrastinate's own prune (a worker starting deletes the rows of workers with an old heartbeat), for
@@ -140,6 +157,31 @@ WHERE w.last_heartbeat < now() - make_interval(secs => %(seconds)s)
   AND pg_try_advisory_xact_lock({WORKER_LOCK_NAMESPACE}, mod(w.id, 2147483648)::int)
 RETURNING w.id
 """
+
+
+@dataclass
+class Liveness:
+    """A worker's own session holding its liveness lock (`SqlNotes.hold_alive`), as this process sees it."""
+
+    worker_id: int
+    #: Set while the lock is held (as far as the process knows: a lost session is noticed at its next check).
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The session was lost at least once (a restart of PostgreSQL, a fail-over, the network).
+    reconnected: bool = False
+
+
+@dataclass(frozen=True)
+class DeathRule:
+    """When the sweep counts a worker whose liveness lock is free as dead (see `SqlNotes.recover_stalled`)."""
+
+    #: Its heartbeat older than this, while the locks can be trusted (a live worker whose session alone
+    #: was lost keeps heartbeating; a registering worker has not fetched a job yet).
+    dead_after_s: float
+    #: Its heartbeat older than this, while they cannot (this process's own lock not held, or too new).
+    stalled_after_s: float
+    #: How long after a restart of PostgreSQL, or a new session of this process's own, the locks are not
+    #: trusted: live workers take theirs again meanwhile (they check their session every few seconds).
+    grace_s: float
 
 
 def _note(job_id: int, **values: Any) -> dict[str, Any]:
@@ -259,14 +301,24 @@ class SqlNotes:
         return await cursor.fetchone() is not None
 
     async def recover_stalled(
-        self, job_id: int, worker_id: int | None, *, stalled_after_s: float, max_attempts: int
+        self,
+        job_id: int,
+        worker_id: int | None,
+        *,
+        rule: DeathRule,
+        own: Liveness | None,
+        max_attempts: int,
     ) -> str | None:
         """Run again (or park, on its last attempt) a job a sweep found stalled, if it still is: `doing`
-        under `worker_id`, whose heartbeat is old and whose session is gone (see `hold_alive`). What was
-        done ("retried", "parked", "superseded"), or None: its run may still be going, left alone."""
+        under `worker_id`, whose session is gone (see `hold_alive`) and whose heartbeat is old: older
+        than `rule.dead_after_s` when free locks can be trusted (`_LOCKS_TRUSTED`, with `own` this
+        process's liveness session), else than `rule.stalled_after_s`. What was done ("retried",
+        "parked", "superseded"), or None: its run may still be going, left alone."""
         async with self.connector.pool.connection() as conn, conn.transaction():
+            trusted = await self._locks_trusted(conn, rule, own)
+            silent_s = rule.dead_after_s if trusted else rule.stalled_after_s
             cursor = await conn.execute(
-                _CLAIM_STALLED, {"job_id": job_id, "worker_id": worker_id, "stalled_after_s": stalled_after_s}
+                _CLAIM_STALLED, {"job_id": job_id, "worker_id": worker_id, "silent_s": silent_s}
             )
             row = await cursor.fetchone()
             if row is None:
@@ -295,6 +347,21 @@ class SqlNotes:
             return outcome
 
     @staticmethod
+    async def _locks_trusted(
+        conn: psycopg.AsyncConnection[Any], rule: DeathRule, own: Liveness | None
+    ) -> bool:
+        if own is None or not own.held.is_set():
+            return False
+        params = {
+            "grace_s": rule.grace_s,
+            "session_grace_s": rule.grace_s if own.reconnected else 0.0,
+            "namespace": WORKER_LOCK_NAMESPACE,
+            "worker_id": own.worker_id,
+        }
+        row = await (await conn.execute(_LOCKS_TRUSTED, params)).fetchone()
+        return bool(row and row[0])
+
+    @staticmethod
     async def _session_gone(conn: psycopg.AsyncConnection[Any], worker_id: int) -> bool:
         key = {"namespace": WORKER_LOCK_NAMESPACE, "worker_id": worker_id}
         row = await (await conn.execute(_SESSION_GONE, key)).fetchone()
@@ -304,12 +371,12 @@ class SqlNotes:
         rows = await self.connector.execute_query_all_async(_PRUNE_DEAD, seconds=seconds_since_heartbeat)
         return [int(row["id"]) for row in rows]
 
-    async def hold_alive(self, worker_id: int, held: asyncio.Event, *, check_s: float) -> None:
+    async def hold_alive(self, alive: Liveness, *, check_s: float) -> None:
         """Hold the worker's advisory lock on a session of its own until cancelled: PostgreSQL releases
         it the moment the process dies (its connection closes), which a heartbeat cannot tell apart
-        from a late one. Taken again after a lost connection (a restart of PostgreSQL); `held` is set
-        once taken."""
-        key = {"namespace": WORKER_LOCK_NAMESPACE, "worker_id": worker_id}
+        from a late one. Taken again after a lost connection (a restart of PostgreSQL); `alive.held` is
+        set while taken."""
+        key = {"namespace": WORKER_LOCK_NAMESPACE, "worker_id": alive.worker_id}
         conninfo = self.connector.pool.conninfo
         assert isinstance(conninfo, str), "the pool's conninfo is a string (psycopg_pool allows a callable)"
         while True:
@@ -318,12 +385,15 @@ class SqlNotes:
                     conninfo, autocommit=True, **_SESSION_OPTIONS
                 ) as conn:
                     await conn.execute(f"SELECT pg_advisory_lock({_WORKER_KEY})", key)
-                    held.set()
+                    alive.held.set()
                     while True:
                         await asyncio.sleep(check_s)
                         await asyncio.wait_for(conn.execute("SELECT 1"), max(check_s, 5.0))
             except (psycopg.Error, OSError, TimeoutError) as error:
-                log.warning("jobs.worker_session_lost", worker_id=worker_id, error=type(error).__name__)
+                # Whatever cut this session off (a restart, a fail-over) may have cut the others' too.
+                alive.held.clear()
+                alive.reconnected = True
+                log.warning("jobs.worker_session_lost", worker_id=alive.worker_id, error=type(error).__name__)
                 await asyncio.sleep(min(check_s, 1.0))
 
     async def list_parked(self, lock: str | None, limit: int) -> list[ParkedJob]:

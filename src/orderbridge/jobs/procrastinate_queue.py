@@ -19,8 +19,9 @@ Mapping (handlers unchanged; `docs/deploy.md` has the operator's view)
   procrastinate counts every run in `attempts`; runs that must not count (`count_attempt=False`, a
   requeue's fresh start) are kept in `orderbridge_job_notes.uncounted` (see `procrastinate_notes`).
 - Crashed workers: procrastinate's workers heartbeat (`procrastinate_workers`) but nobody retries the
-  jobs of a dead one; `run` also sweeps: every 2 s, `get_stalled_jobs(seconds_since_heartbeat)`
-  and each job back to `todo` (the crashed run counts; parked when it was the last attempt).
+  jobs of a dead one; `run` also sweeps (at once when its own liveness lock is held, then every second):
+  a worker whose liveness lock is free and whose heartbeat is two beats old is dead, and its jobs go
+  back to `todo` (the crashed run counts; parked when it was the last attempt). See `recover_stalled`.
 
 Two procrastinate behaviours this adapter works around (procrastinate 3.10, `worker.py`, `sql/schema.sql`)
 - Retrying a job while another `todo` job has its queueing lock violates the unique index; the worker
@@ -56,7 +57,15 @@ from sqlalchemy.engine import Connection
 
 from orderbridge.jobs.errors import Park, RetryLater
 from orderbridge.jobs.port import Handler, Job, NewJob, ParkedJob
-from orderbridge.jobs.procrastinate_notes import ENQUEUED_AT, MemoryNotes, Notes, SqlNotes, split_args
+from orderbridge.jobs.procrastinate_notes import (
+    ENQUEUED_AT,
+    DeathRule,
+    Liveness,
+    MemoryNotes,
+    Notes,
+    SqlNotes,
+    split_args,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +126,13 @@ class _JobManager(JobManager):
         self.alive_check_s = alive_check_s
         #: Each running worker's session holding its advisory lock (`SqlNotes.hold_alive`).
         self._alive: dict[int, asyncio.Task[None]] = {}
+        self._liveness: dict[int, Liveness] = {}
+        #: Set once a worker of this process holds its lock: the sweep's first look needs it.
+        self.lock_taken = asyncio.Event()
+
+    def own_liveness(self) -> Liveness | None:
+        """The liveness session of one of this process's workers that holds its lock, if any."""
+        return next((alive for alive in self._liveness.values() if alive.held.is_set()), None)
 
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> pjobs.Job | None:
         try:
@@ -144,6 +160,7 @@ class _JobManager(JobManager):
             await super().unregister_worker(worker_id)
         except exceptions.ConnectorException as error:
             _outage("unregister_worker", error)  # its stale row is pruned by the other workers
+        self._liveness.pop(worker_id, None)
         alive = self._alive.pop(worker_id, None)
         if alive is not None:
             alive.cancel()  # closes its session: the lock goes with it
@@ -195,15 +212,27 @@ class _JobManager(JobManager):
         session that says it is alive as long as it holds (what the stalled-job sweep trusts)."""
         worker_id = await super().register_worker()
         await self.notes.identify_worker(worker_id, socket.gethostname(), os.getpid())
-        held = asyncio.Event()
+        alive = self._liveness[worker_id] = Liveness(worker_id)
         self._alive[worker_id] = asyncio.create_task(
-            self.notes.hold_alive(worker_id, held, check_s=self.alive_check_s),
-            name=f"worker-{worker_id}-alive",
+            self.notes.hold_alive(alive, check_s=self.alive_check_s), name=f"worker-{worker_id}-alive"
         )
         # Before the first job: until then only its fresh heartbeat stands for it.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(held.wait(), 10.0)
+            await asyncio.wait_for(alive.held.wait(), 10.0)
+        if alive.held.is_set():
+            self.lock_taken.set()
         return worker_id
+
+
+async def _first_of(events: Sequence[asyncio.Event], timeout_s: float) -> None:
+    """Wait until one of `events` is set, or `timeout_s`."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def _outlasting(what: str, call: Callable[[], Awaitable[None]]) -> None:
@@ -256,6 +285,7 @@ class ProcrastinateQueue:
         poll_interval_s: float = 1.0,
         heartbeat_s: float = 10.0,
         stalled_after_s: float = 30.0,
+        dead_after_s: float | None = None,
         sweep_interval_s: float | None = None,
         shutdown_grace_s: float = 10.0,
         keep_succeeded: bool = False,
@@ -269,11 +299,19 @@ class ProcrastinateQueue:
         self.retry_max_s = retry_max_s
         self.poll_interval_s = poll_interval_s
         self.heartbeat_s = heartbeat_s
-        #: A worker whose heartbeat is older than this is dead: its jobs are run again.
+        #: When a worker whose liveness lock is free is dead (see `recover_stalled`): its heartbeat two
+        #: beats old while the locks can be trusted, else older than `stalled_after_s`; the locks are
+        #: not trusted for three liveness checks after a restart of PostgreSQL (or a new session of
+        #: this process's own), while live workers take theirs again.
+        self.death = DeathRule(
+            dead_after_s=dead_after_s if dead_after_s is not None else min(2 * heartbeat_s, stalled_after_s),
+            stalled_after_s=stalled_after_s,
+            grace_s=3 * heartbeat_s,
+        )
         self.stalled_after_s = stalled_after_s
-        #: Sweep often (one short query): a dead worker's jobs wait `stalled_after_s` plus at most this.
+        #: Sweep often (one short query): a dead worker's jobs wait `dead_after_s` plus at most this.
         self.sweep_interval_s = (
-            sweep_interval_s if sweep_interval_s is not None else min(2.0, stalled_after_s / 3)
+            sweep_interval_s if sweep_interval_s is not None else min(1.0, self.death.dead_after_s / 2)
         )
         self.shutdown_grace_s = shutdown_grace_s
         #: False: a job's row is deleted when it succeeds. procrastinate keeps every job by default, and
@@ -374,7 +412,7 @@ class ProcrastinateQueue:
                 await worker
 
     async def sweep_stalled(self) -> int:
-        """Run again the jobs of workers whose heartbeat is older than `stalled_after_s`; how many."""
+        """Run again the jobs of dead workers (see `recover_stalled`); how many."""
         recovered = 0
         for job in await self.find_stalled():
             recovered += await self.recover_stalled(job)
@@ -384,7 +422,8 @@ class ProcrastinateQueue:
 
     async def find_stalled(self) -> list[pjobs.Job]:
         """The `doing` jobs whose worker looks dead (a sweep's candidates; `recover_stalled` decides)."""
-        found = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after_s)
+        # The shorter bound: whether it applies is decided for each job as it is taken.
+        found = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self.death.dead_after_s)
         return list(found)
 
     async def recover_stalled(self, job: pjobs.Job) -> int:
@@ -393,11 +432,19 @@ class ProcrastinateQueue:
         On PostgreSQL a heartbeat is not trusted alone: one comes late on a loaded machine or across a
         restart of PostgreSQL while its worker runs on. The job is taken only if, in one transaction, it
         is still `doing` under the worker the sweep saw (another sweep may have run it again meanwhile)
-        and that worker's session is gone (`SqlNotes.recover_stalled`)."""
+        and that worker's session is gone (`SqlNotes.recover_stalled`): its liveness lock is free and
+        its heartbeat two beats old. A lock is free right after a restart of PostgreSQL too, until its
+        live worker takes it again, so that rule holds only while this process's own lock is held, by
+        a session that has outlasted the grace (and the server has run that long); otherwise the old
+        bound applies: heartbeat older than `stalled_after_s` (and lock free)."""
         assert job.id is not None
         if isinstance(self.notes, SqlNotes):
             outcome = await self.notes.recover_stalled(
-                job.id, job.worker_id, stalled_after_s=self.stalled_after_s, max_attempts=self.max_attempts
+                job.id,
+                job.worker_id,
+                rule=self.death,
+                own=self.own_liveness(),
+                max_attempts=self.max_attempts,
             )
             if outcome == "parked":
                 log.warning(
@@ -408,6 +455,11 @@ class ProcrastinateQueue:
             return await self._recover(job)
         except exceptions.ConnectorException:
             return 0  # another sweep took it first (in memory: one process, no live run to meet)
+
+    def own_liveness(self) -> Liveness | None:
+        """The liveness session of this process's worker, while it holds its lock (PostgreSQL only)."""
+        manager = self.app.job_manager
+        return manager.own_liveness() if isinstance(manager, _JobManager) else None
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the nominal delay is random, so retries spread out."""
@@ -495,9 +547,14 @@ class ProcrastinateQueue:
     # --- stalled jobs --------------------------------------------------------------------------------
 
     async def _sweep_until(self, stop: asyncio.Event) -> None:
+        manager = self.app.job_manager
+        # The first look as soon as this process's own lock is held (a restarted process takes over its
+        # dead predecessor's jobs at once), not a whole interval later.
+        first = manager.lock_taken if isinstance(manager, _JobManager) else None
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.sweep_interval_s)
+            await _first_of([stop] if first is None else [stop, first], self.sweep_interval_s)
+            first = None
+            if stop.is_set():
                 return
             try:
                 await self.sweep_stalled()
