@@ -203,7 +203,14 @@ async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, reque
     if status.status == "done":
         return await _mark_sent(deps, job, row, {"requestId": request_id, "status": "done"})
     if status.status == "canceled":
-        await _reject(deps, job, row, VtexError(message=f"VTEX canceled change request {request_id}"))
+        canceled = f"VTEX canceled change request {request_id}"
+        # VTEX cancels a change that settles while a shopper's cancellation request is open: "not now",
+        # as a refusal would be. Held, it is sent again if the request is denied (the ERP's change lost
+        # otherwise: one stranded order in 20,000).
+        view = await refresh(deps, row.account, row.order_id, job.id, then_sync=True)
+        if held.is_holdable(row, view.snapshot.status):
+            return await held.hold(deps, row, job.id, canceled)
+        await _reject(deps, job, row, VtexError(message=canceled))
     # VTEX is still working on it: a wait (see `outages`), not a failure of the job.
     reason = f"change {request_id} is {status.status}"
     raise wait_out(deps.timing, job.enqueued_at, deps.clock(), reason, at_least_s=deps.timing.change_poll_s)
