@@ -32,13 +32,16 @@ class ShopperCancelsJustBeforeTheInvoice:
         is_invoice = scope["type"] == "http" and scope["method"] == "POST" and path.endswith("/invoice")
         if is_invoice and not self.fired:
             self.fired = True
-            order_id = path.split("/")[-2]
-            transport = httpx2.ASGITransport(app=self.app)
-            async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
-                url = f"/_sandbox/orders/{order_id}/customer-cancel"
-                answer = await admin.post(url, json={"reason": "oops"})
-                assert answer.status_code == 200, answer.text
+            await shopper_cancels(self.app, path.split("/")[-2])
         await self.app(scope, receive, send)
+
+
+async def shopper_cancels(app: Any, order_id: str) -> None:
+    """The shopper asks to cancel, through the sandbox's admin API (in process)."""
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
+        answer = await admin.post(f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "oops"})
+        assert answer.status_code == 200, answer.text
 
 
 def deciding(deny: bool) -> WarehouseSettings:
@@ -174,11 +177,7 @@ class ShopperCancelsJustAfterTheChange:
         await self.app(scope, receive, send)
         if is_change and path.startswith("/api/order-system/") and not self.fired:
             self.fired = True
-            order_id = path.split("/")[-2]
-            transport = httpx2.ASGITransport(app=self.app)
-            async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
-                answer = await admin.post(f"/_sandbox/orders/{order_id}/customer-cancel", json={})
-                assert answer.status_code == 200, answer.text
+            await shopper_cancels(self.app, path.split("/")[-2])
 
 
 async def test_a_change_vtex_cancels_for_a_shoppers_cancellation_request_is_applied_once_after_the_denial(
