@@ -205,3 +205,20 @@ async def test_a_handover_waiting_for_another_processs_lock_does_not_block_the_e
     assert isinstance(result, Accepted)
     assert ticks.count >= 20  # the loop went on (and released the other lock) while the handover waited
     assert warehouse.handover_counts() == {("shop", "A-01"): 1}
+
+
+async def test_a_call_that_comes_while_the_warehouse_stops_is_refused_as_unavailable_not_run(
+    tmp_path: Path,
+) -> None:
+    """A pipeline job may still call the ERP while the process shuts down. Opening a new connection for it
+    on a new thread, while `stop` closes the old one, crashed a full test run (SIGSEGV in sqlite3): such
+    a call is a failure to retry, after the restart."""
+    warehouse = SimulatedWarehouse(tmp_path / "wh.db", autorun=False)
+    await warehouse.start(FakeSink())
+    await warehouse.stop()
+
+    with pytest.raises(ErpUnavailable, match="stopping"):
+        await warehouse.hand_over(handover("A-01"))
+    await warehouse.start(FakeSink())
+    assert isinstance(await warehouse.hand_over(handover("A-01")), Accepted), "a restarted warehouse works"
+    await warehouse.stop()

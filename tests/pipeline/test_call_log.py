@@ -49,14 +49,16 @@ async def test_calls_observed_together_share_one_transaction_with_a_pipeline_ste
         repo.add_attempt(session, "shop", "o1", "start_handling", "ok")
 
     async with writer_held(db):  # a busy pipeline: the writer is committing others' units
+        # Counted while the writer is held: once released it may commit the step before this task runs.
+        before = db.group_commit.transactions
         for n in range(5):
             log.observe(call("o1", attempt=n + 1, status=429 if n < 4 else 200))
         stepped = asyncio.ensure_future(db.write(step))
-    before = db.group_commit.transactions
     await stepped
     await log.drain()
 
-    assert db.group_commit.transactions - before == 1, "the five calls rode the step's transaction"
+    # The held unit's own transaction, then one for the step and the five calls.
+    assert db.group_commit.transactions - before == 2, "the five calls rode the step's transaction"
     rows = await stored(db)
     assert [(r.attempt, r.status) for r in rows] == [(1, 429), (2, 429), (3, 429), (4, 429), (5, 200)]
     assert rows[0].path == "/api/oms/pvt/orders/o1" and rows[0].latency_ms == 12.3 and rows[0].at == NOW

@@ -10,11 +10,12 @@ from typing import Any
 import httpx2
 import pytest
 
+from orderbridge.core.commands import ChangeCommand, ChangeLine
 from orderbridge.core.decisions import FEED_STATUSES
 from orderbridge.erp.warehouse import WarehouseSettings
 from orderbridge.pipeline.deps import AccountPolicy
 
-from .conftest import ACCOUNT, IDLE_WAREHOUSE, SANDBOX_URL, Harness, HarnessFactory
+from .conftest import ACCOUNT, IDLE_WAREHOUSE, SANDBOX_URL, Harness, HarnessFactory, sandbox_config
 from .test_commands import full_invoice, handling_order, wait_command
 
 
@@ -31,13 +32,16 @@ class ShopperCancelsJustBeforeTheInvoice:
         is_invoice = scope["type"] == "http" and scope["method"] == "POST" and path.endswith("/invoice")
         if is_invoice and not self.fired:
             self.fired = True
-            order_id = path.split("/")[-2]
-            transport = httpx2.ASGITransport(app=self.app)
-            async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
-                url = f"/_sandbox/orders/{order_id}/customer-cancel"
-                answer = await admin.post(url, json={"reason": "oops"})
-                assert answer.status_code == 200, answer.text
+            await shopper_cancels(self.app, path.split("/")[-2])
         await self.app(scope, receive, send)
+
+
+async def shopper_cancels(app: Any, order_id: str) -> None:
+    """The shopper asks to cancel, through the sandbox's admin API (in process)."""
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
+        answer = await admin.post(f"/_sandbox/orders/{order_id}/customer-cancel", json={"reason": "oops"})
+        assert answer.status_code == 200, answer.text
 
 
 def deciding(deny: bool) -> WarehouseSettings:
@@ -157,3 +161,45 @@ async def test_a_cancellation_accepted_while_the_erps_invoice_waits_in_line_canc
     stats = await harness.stats()
     assert stats["cancels"] == {order_id: 1}
     assert stats["calls"]["invoice"] == {"400": 1}
+
+
+class ShopperCancelsJustAfterTheChange:
+    """Wraps the sandbox: right after VTEX accepts the first Change v2 (PATCH, 202), a shopper asks to cancel,
+    so VTEX cancels the change request when it settles (the order is no longer changeable)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.fired = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        is_change = scope["type"] == "http" and scope["method"] == "PATCH" and path.endswith("/changes")
+        await self.app(scope, receive, send)
+        if is_change and path.startswith("/api/order-system/") and not self.fired:
+            self.fired = True
+            await shopper_cancels(self.app, path.split("/")[-2])
+
+
+async def test_a_change_vtex_cancels_for_a_shoppers_cancellation_request_is_applied_once_after_the_denial(
+    make_harness: HarnessFactory,
+) -> None:
+    # The change settles a moment later on VTEX's side: the shopper's request comes first.
+    harness = await make_harness(
+        sandbox=sandbox_config(change_v2_settle_s=0.5),
+        warehouse=deciding(deny=True),
+        wrap_vtex=ShopperCancelsJustAfterTheChange,
+    )
+    snapshot = await handling_order(harness)
+    item = snapshot.items[0]
+    change = ChangeCommand(
+        "req-1", "out of stock", remove=(ChangeLine(item.sku_id, 1, item.unit_price_cents),)
+    )
+
+    changed = await harness.pipeline.sink.submit(ACCOUNT, snapshot.order_id, change, channel="test")
+    assert changed.accepted
+    await wait_command(harness, changed.command_id, "confirmed")
+
+    order = await harness.vtex_order(snapshot.order_id)
+    assert order["status"] == "handling" and harness.warehouse.summary().cancellations_denied == 1
+    ledger = (await harness.admin.get("/_sandbox/ledger")).json()
+    assert len(ledger["orders"][snapshot.order_id]["changes"]) == 1, "applied once, after the denial"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -38,16 +37,17 @@ def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_
             )
         )
         first = start(config, tmp_path / "first.log")
+        second: subprocess.Popen[bytes] | None = None
         third: subprocess.Popen[bytes] | None = None
         try:
             wait_started(first, tmp_path / "first.log")
 
-            began = time.monotonic()
             second = start(config, tmp_path / "second.log")
-            code = second.wait(timeout=20)
+            # A deadline for an interpreter to start on a loaded machine (a full run saw more than 20 s),
+            # not a measure: that it refused without waiting for the first shows in `first.poll()` below.
+            code = second.wait(timeout=90)
             output = (tmp_path / "second.log").read_text(errors="replace")
             assert code == ALREADY_RUNNING_EXIT, output
-            assert time.monotonic() - began < 15
             assert "already running on the database" in output
             assert make_url(database_url).database in output  # names the database
             assert "service_started" not in output
@@ -58,6 +58,8 @@ def test_a_second_service_on_the_same_database_refuses_to_start_until_the_first_
             wait_started(third, tmp_path / "third.log")
         finally:
             stop(first, signal.SIGKILL)
+            if second is not None:  # never left running: it would outlive the test
+                stop(second, signal.SIGKILL)
             if third is not None:
                 stop(third)
         assert third.returncode == 0

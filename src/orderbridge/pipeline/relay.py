@@ -144,7 +144,15 @@ async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
         raise wait_out(
             deps.timing, job.enqueued_at, deps.clock(), f"{action}: {error}", at_least_s=at_least_s
         ) from error
-    if isinstance(error, Rejected) and row.kind in held.HOLDABLE_KINDS:
+    if isinstance(error, Rejected):
+        return await _hold_or_reject(deps, job, row, error)
+    await _reject(deps, job, row, error)
+
+
+async def _hold_or_reject(deps: PipelineDeps, job: Job, row: CommandRow, error: VtexError) -> None:
+    """VTEX said no. While a shopper's cancellation request is open that means "not now": a holdable
+    command is held (sent again if the request is denied); otherwise, or for good, it is rejected."""
+    if row.kind in held.HOLDABLE_KINDS:
         view = await refresh(deps, row.account, row.order_id, job.id, then_sync=True)
         if held.is_holdable(row, view.snapshot.status):
             return await held.hold(deps, row, job.id, error.message or str(error))
@@ -222,7 +230,10 @@ async def _follow_change_v2(deps: PipelineDeps, job: Job, row: CommandRow, reque
     if status.status == "done":
         return await _mark_sent(deps, job, row, {"requestId": request_id, "status": "done"})
     if status.status == "canceled":
-        await _reject(deps, job, row, VtexError(message=f"VTEX canceled change request {request_id}"))
+        # VTEX cancels a change that settles while a shopper's cancellation request is open: a refusal
+        # like any other (lost, not held, it stranded one order in 20,000).
+        canceled = VtexError(message=f"VTEX canceled change request {request_id}")
+        return await _hold_or_reject(deps, job, row, canceled)
     # VTEX is still working on it: a wait (see `outages`), not a failure of the job.
     reason = f"change {request_id} is {status.status}"
     raise wait_out(deps.timing, job.enqueued_at, deps.clock(), reason, at_least_s=deps.timing.change_poll_s)

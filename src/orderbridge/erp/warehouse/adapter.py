@@ -76,6 +76,7 @@ class SimulatedWarehouse:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._away = 0  # transactions on the warehouse's thread, not finished yet
+        self._closed = False
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -88,6 +89,7 @@ class SimulatedWarehouse:
 
     async def start(self, sink: CommandSink) -> None:
         self._sink = sink
+        self._closed = False
         await self._db(lambda conn: None)  # opens the file and creates the schema now, not on first use
         if self._autorun and self.runs_own_loop and self._loop_task is None:
             self._stopping = False
@@ -280,6 +282,10 @@ class SimulatedWarehouse:
         connection's lock (a reader process creating the schema, say) waits for it on the warehouse's
         thread, where SQLite may block; while one is there, the calls after it queue behind it.
         """
+        if self._closed:
+            # A job still running as the process stops: a new connection on a new thread, while `stop`
+            # closes the old one, crashed the interpreter (sqlite3). A failure to retry after the restart.
+            raise ErpUnavailable("the warehouse is stopping")
         try:
             if self._conn is not None and not self._away:
                 try:
@@ -312,6 +318,7 @@ class SimulatedWarehouse:
             conn.execute("PRAGMA busy_timeout=0")  # inline transactions never wait: see `_db`
 
     async def _close(self) -> None:
+        self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
