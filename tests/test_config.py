@@ -284,3 +284,12 @@ def test_a_stalled_worker_timeout_under_two_heartbeats_is_refused_naming_both_ke
     assert problem_lines(error) == ["jobs: jobs.stalled_after_s must be at least twice jobs.heartbeat_s"]
     settings = load_settings(write(tmp_path, MINIMAL + "[jobs]\nsingleton_retry_s = 0.5\n", "ok.toml"))
     assert (settings.jobs.singleton_retry_s, settings.jobs.stalled_after_s) == (0.5, 10.0)
+
+
+def test_a_jobs_death_budget_defaults_to_twenty_and_reaches_both_queues(tmp_path: Path) -> None:
+    from orderbridge.service import _queue_options
+
+    assert load_settings(write(tmp_path, MINIMAL)).jobs.max_deaths == 20
+    settings = load_settings(write(tmp_path, MINIMAL + "[jobs]\nmax_deaths = 5\n", "five.toml"))
+    assert _queue_options(settings, sqlite=True)["max_deaths"] == 5
+    assert _queue_options(settings, sqlite=False)["max_deaths"] == 5

@@ -367,11 +367,16 @@ class ApiSettings(_Strict):
 
 class JobsSettings(_Strict):
     """The job queue and the once-per-cluster loops on PostgreSQL (procrastinate; `docs/deploy.md`).
-    SQLite's embedded queue reads only `max_attempts`; `workers` (top level) is the jobs run at once
-    per process on both."""
+    SQLite's embedded queue reads only `max_attempts`, `max_deaths` and `shutdown_grace_s`; `workers`
+    (top level) is the jobs run at once per process on both."""
 
     max_attempts: int = Field(default=8, ge=1, le=100)
-    """Runs of a failing job before it is parked (429 and Retry-After waits do not count)."""
+    """Runs of a failing job before it is parked (429 and Retry-After waits, and runs lost to a dead
+    worker, do not count)."""
+    max_deaths: int = Field(default=20, ge=1, le=1000)
+    """Runs of a job lost to a dead worker (killed, crashed, its host gone) before the job is parked: a
+    job that kills its process each time must not loop. Apart from `max_attempts`: a worker's death is
+    not the job's failure (relays killed mid-call in a chaos run were parked after 8 deaths)."""
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     """How often an idle worker looks for jobs whose time came (new jobs arrive by NOTIFY at once)."""
     heartbeat_s: float = Field(default=2.0, gt=0)

@@ -321,7 +321,11 @@ async def _run_until_signalled(settings: Settings, role: Role) -> None:
 
 def _queue_options(settings: Settings, sqlite: bool) -> dict[str, Any]:
     jobs = settings.jobs
-    options: dict[str, Any] = {"max_attempts": jobs.max_attempts, "shutdown_grace_s": jobs.shutdown_grace_s}
+    options: dict[str, Any] = {
+        "max_attempts": jobs.max_attempts,
+        "max_deaths": jobs.max_deaths,
+        "shutdown_grace_s": jobs.shutdown_grace_s,
+    }
     if not sqlite:
         options |= {
             "poll_interval_s": jobs.poll_interval_s,

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy
-from procrastinate import App, PsycopgConnector
+from procrastinate import App, PsycopgConnector, utils
 from procrastinate.testing import InMemoryConnector
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select, update
 
 from orderbridge.jobs.embedded import EmbeddedQueue
 from orderbridge.jobs.port import Handler, NewJob, ParkedJob
-from orderbridge.jobs.procrastinate_queue import ProcrastinateQueue
+from orderbridge.jobs.procrastinate_queue import QUEUE, ProcrastinateQueue
 from orderbridge.store.db import Database
 from orderbridge.store.procrastinate_schema import NOTES_TABLE, libpq_conninfo
+from orderbridge.store.tables import jobs
 from orderbridge.store.testing import fresh_sqlite
 
 
@@ -39,8 +43,16 @@ class Harness(Protocol):
     name: str
 
     async def build(
-        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8
-    ) -> QueueUnderTest: ...
+        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8, **options: Any
+    ) -> QueueUnderTest:
+        """`options`: more of the adapter's settings (`max_deaths`, …)."""
+        ...
+
+    async def lose_a_run(self, queue: QueueUnderTest) -> None:
+        """A worker takes the next due job and dies running it (a SIGKILL: nothing of its run is
+        written); then the queue finds the dead worker's job the way it does after a crash (the queue's
+        own workers are not running)."""
+        ...
 
     async def enqueue(
         self,
@@ -81,7 +93,7 @@ class EmbeddedHarness:
         self.db = db
 
     async def build(
-        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8
+        self, handlers: Mapping[str, Handler], *, concurrency: int = 8, max_attempts: int = 8, **options: Any
     ) -> QueueUnderTest:
         return EmbeddedQueue(
             self.db,
@@ -90,7 +102,31 @@ class EmbeddedHarness:
             max_attempts=max_attempts,
             retry_base_s=RETRY_BASE_S,
             poll_interval_s=POLL_S,
+            **options,
         )
+
+    async def lose_a_run(self, queue: QueueUnderTest) -> None:
+        assert isinstance(queue, EmbeddedQueue)
+        # This process's pid under another token: an earlier incarnation of this pid, dead for sure.
+        dead = f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex[:8]}"
+
+        def take(conn: Connection) -> None:
+            due = select(func.min(jobs.c.id)).where(
+                jobs.c.status.in_(("ready", "retry")), jobs.c.run_at <= time.time()
+            )
+            job_id = conn.scalar(due)
+            assert job_id is not None, "no job is due"
+            # What the claim does (`embedded._claim_statement`), under the dead process's token.
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status="running", attempt=jobs.c.attempt + 1, worker=dead, lease_until=time.time() + 60
+                )
+            )
+
+        await self.db.write(take)
+        assert await queue.reclaim_dead_workers() == 1
 
     async def enqueue_in_transaction(
         self,
@@ -219,6 +255,26 @@ class PostgresHarness(_ProcrastinateHarness):
                     transaction.rollback()
             return result
 
+    async def lose_a_run(self, queue: QueueUnderTest) -> None:
+        assert isinstance(queue, ProcrastinateQueue)
+        await asyncio.to_thread(self._taken_by_a_dead_worker)
+        assert await queue.sweep_stalled() == 1
+
+    def _taken_by_a_dead_worker(self) -> None:
+        """A worker that fetched the next job and died: its row stays, its heartbeat stops, its
+        liveness lock is free (it never took one: as after its session closed)."""
+        with psycopg.connect(libpq_conninfo(self.url), autocommit=True) as conn:
+            register = "SELECT worker_id FROM procrastinate_register_worker_v1()"
+            [(worker_id,)] = conn.execute(register).fetchall()
+            [(job_id,)] = conn.execute(
+                "SELECT id FROM procrastinate_fetch_job_v2(%s, %s)", ([QUEUE], worker_id)
+            ).fetchall()
+            assert job_id is not None, "no job is due"
+            conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = %s",
+                (worker_id,),
+            )
+
     def empty(self) -> None:
         with psycopg.connect(libpq_conninfo(self.url), autocommit=True) as conn:
             conn.execute(
@@ -260,6 +316,14 @@ class MemoryHarness(_ProcrastinateHarness):
     ) -> Any:
         assert commit, "the in-memory connector has no transactions"
         return work(None)
+
+    async def lose_a_run(self, queue: QueueUnderTest) -> None:
+        assert isinstance(queue, ProcrastinateQueue)
+        worker_id = (await self.memory.register_worker_one())["worker_id"]
+        taken = await self.memory.fetch_job_one([QUEUE], worker_id)
+        assert taken["id"] is not None, "no job is due"
+        self.memory.workers[worker_id] = utils.utcnow() - timedelta(hours=1)  # its heartbeat stopped
+        assert await queue.sweep_stalled() == 1
 
 
 @contextlib.asynccontextmanager

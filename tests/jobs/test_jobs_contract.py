@@ -274,6 +274,73 @@ async def test_park_lists_the_job_with_its_reason_at_once_and_requeue_runs_it_ag
         assert await queue.requeue(10**9) is None
 
 
+async def test_a_run_lost_to_a_dead_worker_spends_no_attempt_so_eight_deaths_do_not_park_the_job(
+    adapter: Harness,
+) -> None:
+    """Found by the 3,000-order chaos run on PostgreSQL (a SIGKILL every ~5 s): Change v2 relays, whose
+    VTEX answer takes 3 s, were killed mid-call again and again and parked after 8 deaths, as if they had
+    failed 8 times (`max_attempts`): 6 orders stranded. Attempts are for the job's own failures."""
+    attempts: list[int] = []
+
+    async def relay(job: Job) -> None:
+        attempts.append(job.attempt)
+
+    queue = await adapter.build({"relay": relay}, max_attempts=8)
+    await adapter.enqueue(queue, kind="relay", lock="acme:o1", payload={})
+    for _ in range(8):
+        await adapter.lose_a_run(queue)
+    assert await queue.list_parked() == []
+    async with running(queue):
+        await eventually(lambda: attempts == [1])
+    assert await queue.list_parked() == []
+
+
+async def test_a_job_whose_worker_dies_max_deaths_times_is_parked_saying_so_and_requeue_gives_a_fresh_budget(
+    adapter: Harness,
+) -> None:
+    """A job that kills its process every time (a poison pill) must end parked, not loop for ever."""
+    attempts: list[int] = []
+
+    async def poison(job: Job) -> None:
+        attempts.append(job.attempt)
+
+    queue = await adapter.build({"poison": poison}, max_attempts=8, max_deaths=3)
+    job_id = await adapter.enqueue(queue, kind="poison", lock="acme:o1", payload={"k": 1})
+    for _ in range(3):
+        await adapter.lose_a_run(queue)
+    [parked] = await queue.list_parked()
+    assert (parked.id, parked.payload, parked.attempt) == (job_id, {"k": 1}, 0)  # no failure of its own
+    assert parked.reason == "gave up: its worker died 3 times while running it"
+
+    again = await queue.requeue(parked.id)
+    assert again is not None
+    for _ in range(2):  # deaths of the parked runs do not count any more
+        await adapter.lose_a_run(queue)
+    assert await queue.list_parked() == []
+    async with running(queue):
+        await eventually(lambda: attempts == [1])
+
+
+async def test_a_job_that_lost_runs_to_dead_workers_still_gets_all_its_attempts_for_its_own_failures(
+    adapter: Harness,
+) -> None:
+    attempts: list[int] = []
+
+    async def broken(job: Job) -> None:
+        attempts.append(job.attempt)
+        raise ValueError("ERP said nonsense")
+
+    queue = await adapter.build({"broken": broken}, max_attempts=2, max_deaths=3)
+    await adapter.enqueue(queue, kind="broken", lock="acme:o1", payload={})
+    for _ in range(2):
+        await adapter.lose_a_run(queue)
+    async with running(queue):
+        await eventually_parked(queue, 1)
+    assert attempts == [1, 2]
+    [parked] = await queue.list_parked()
+    assert (parked.attempt, parked.reason) == (2, "gave up after 2 attempts: ValueError: ERP said nonsense")
+
+
 async def test_a_job_enqueued_in_a_rolled_back_transaction_never_exists(transactional: Harness) -> None:
     runs: list[int] = []
 

@@ -14,7 +14,9 @@ from orderbridge.store.db import Database
 from orderbridge.store.tables import jobs
 
 
-async def enqueue_and_claim_as(db: Database, worker: str, lease_until: float, attempt: int = 1) -> int:
+async def enqueue_and_claim_as(
+    db: Database, worker: str, lease_until: float, attempt: int = 1, deaths: int = 0
+) -> int:
     """What a crashed process leaves behind: a job it claimed and never finished."""
     queue = EmbeddedQueue(db, {})
     with db.begin() as session:
@@ -22,7 +24,7 @@ async def enqueue_and_claim_as(db: Database, worker: str, lease_until: float, at
         session.execute(
             update(jobs)
             .where(jobs.c.id == job_id)
-            .values(status="running", worker=worker, lease_until=lease_until, attempt=attempt)
+            .values(status="running", worker=worker, lease_until=lease_until, attempt=attempt, deaths=deaths)
         )
     assert job_id is not None
     return job_id
@@ -45,8 +47,8 @@ async def test_on_restart_jobs_of_the_dead_previous_process_run_again_at_once(db
     job_id = await enqueue_and_claim_as(db, dead, lease_until=1e12)  # lease far from expiring
     queue = EmbeddedQueue(db, {"work": work}, poll_interval_s=0.01)
     await queue.run_until_idle(timeout_s=5)
-    assert ran == [2]  # the crashed run counted as attempt 1
-    assert await status_of(db, job_id) == ("done", 2)
+    assert ran == [1]  # the crashed run is not an attempt: not the job's failure
+    assert await status_of(db, job_id) == ("done", 1)
 
 
 async def test_a_live_process_on_another_host_keeps_its_job_until_its_lease_expires(db: Database) -> None:
@@ -69,18 +71,19 @@ async def test_a_live_process_on_another_host_keeps_its_job_until_its_lease_expi
         await asyncio.sleep(0.01)
     stop.set()
     await runner
-    assert ran == [2]
-    assert await status_of(db, job_id) == ("done", 2)
+    assert ran == [1]
+    assert await status_of(db, job_id) == ("done", 1)
 
 
 async def test_a_job_that_keeps_killing_its_process_ends_parked(db: Database) -> None:
     dead = f"{socket.gethostname()}|{os.getpid()}|deadbeef"
-    job_id = await enqueue_and_claim_as(db, dead, lease_until=1e12, attempt=8)
-    queue = EmbeddedQueue(db, {}, poll_interval_s=0.01, max_attempts=8)
+    # Its process died 19 times running it already (it failed twice on its own, too); this is the 20th.
+    job_id = await enqueue_and_claim_as(db, dead, lease_until=1e12, attempt=3, deaths=19)
+    queue = EmbeddedQueue(db, {}, poll_interval_s=0.01, max_attempts=8, max_deaths=20)
     await queue.run_until_idle(timeout_s=5)
-    assert await status_of(db, job_id) == ("parked", 8)
+    assert await status_of(db, job_id) == ("parked", 2)
     [parked] = await queue.list_parked()
-    assert "worker died" in parked.reason
+    assert parked.reason == "gave up: its worker died 20 times while running it"
 
 
 async def test_a_slow_job_keeps_its_lease_while_it_runs(db: Database) -> None:

@@ -180,4 +180,4 @@ async def test_the_job_of_a_sigkilled_worker_runs_again_once_found_by_the_stalle
         await eventually(lambda: len(runs) == 1, timeout_s=5)
         await eventually(lambda: pg.job_ids() == set(), timeout_s=5)  # succeeded
         await asyncio.sleep(1.2)  # more sweeps: none takes the job again
-    assert runs == [(job_id, 2)]  # the killed run counted as attempt 1
+    assert runs == [(job_id, 1)]  # the killed run is not an attempt: not the job's failure

@@ -77,3 +77,17 @@ def test_a_database_from_before_the_workers_table_gets_it_at_the_next_migrate(po
 
     assert ensure_procrastinate_schema(postgres_url) == (False, True)
     assert WORKERS_TABLE in tables(postgres_url)
+
+
+@pytest.mark.postgres
+def test_a_database_from_before_the_notes_counted_deaths_gets_the_column_at_the_next_migrate(
+    postgres_url: str,
+) -> None:
+    ensure_procrastinate_schema(postgres_url)
+    with psycopg.connect(libpq_conninfo(postgres_url), autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {NOTES_TABLE} DROP COLUMN deaths")
+
+    assert ensure_procrastinate_schema(postgres_url, check_only=True) == (False, False)
+    assert ensure_procrastinate_schema(postgres_url) == (False, True)
+    with psycopg.connect(libpq_conninfo(postgres_url)) as conn:
+        assert conn.execute(f"SELECT deaths FROM {NOTES_TABLE}").fetchall() == []

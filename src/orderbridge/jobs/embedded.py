@@ -19,8 +19,10 @@ How it works
   under a lock always follow enqueue order and a running job is always its lock's oldest unfinished one.
 - Claims are leases (`lease_until`, renewed while the handler runs). A job whose lease expired — its
   process died — is returned to the queue by whoever notices; on start, jobs left running by a dead
-  process on this host (same host, pid gone or reused) are returned at once. The crashed attempt counts,
-  so a job that kills its process ends parked rather than looping.
+  process on this host (same host, pid gone or reused) are returned at once. The crashed run does not
+  spend one of the job's `max_attempts` (those are for its own failures): it counts in `deaths`, and a
+  job whose worker died `max_deaths` times while running it (one that kills its process) ends parked
+  rather than looping.
 - On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so several processes can share a database;
   wake-ups are in-process, other processes' jobs are found by polling (`poll_interval_s`). On SQLite the
   service is alone on its database (its instance lock), so an idle loop sleeps until the next job is
@@ -54,7 +56,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, case, delete, func, select, text, update
+from sqlalchemy import String, bindparam, case, cast, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -120,6 +122,7 @@ class EmbeddedQueue:
         clock: Callable[[], float] = time.time,
         *,
         max_attempts: int = 8,
+        max_deaths: int = 20,
         retry_base_s: float = 1.0,
         retry_max_s: float = 600.0,
         token: str | None = None,
@@ -136,6 +139,7 @@ class EmbeddedQueue:
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.max_attempts = max_attempts
+        self.max_deaths = max_deaths
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.token = token or process_token()
@@ -446,27 +450,37 @@ class EmbeddedQueue:
             log.warning("jobs.lost_lease", jobs=len(rows) - written)
 
     def _release(self, conn: Connection, condition: Any) -> int:
-        """Return running jobs matching `condition` to the queue; parked when their attempts are spent.
+        """Return running jobs matching `condition` (their worker died) to the queue; how many.
 
-        The interrupted attempt counts: a job that kills its process must end parked, not loop.
+        A run lost to a dead worker is not the job's failure: it gives its attempt back (a SIGKILL every
+        few seconds would otherwise park jobs that never failed, a Change v2 relay killed while VTEX
+        takes 3 s to answer) and counts in `deaths` instead. A job that kills its process every time
+        must still end parked, not loop: after `max_deaths` such runs it is.
         """
         now = self.clock()
-        spent = jobs.c.attempt >= self.max_attempts
-        result = conn.execute(
+        deaths = jobs.c.deaths + 1
+        spent = deaths >= self.max_deaths
+        gave_up = "gave up: its worker died " + cast(deaths, String) + " times while running it"
+        released = conn.execute(
             update(jobs)
             .where(jobs.c.status == "running", condition)
             .values(
                 status=case((spent, "parked"), else_="retry"),
-                last_error=case(
-                    (spent, "gave up: its worker died on the last attempt"), else_="its worker died"
-                ),
+                attempt=jobs.c.attempt - 1,
+                deaths=deaths,
+                last_error=case((spent, gave_up), else_="its worker died"),
                 finished_at=case((spent, now), else_=None),
                 run_at=now,
                 lease_until=None,
                 worker=None,
             )
-        )
-        return int(result.rowcount)
+            .returning(jobs.c.id, jobs.c.kind, jobs.c.lock, jobs.c.status, jobs.c.last_error)
+        ).all()
+        for job_id, kind, lock, status, reason in released:
+            if status == "parked":
+                self._counters["parked"] += 1
+                log.warning("jobs.parked", job_id=job_id, kind=kind, lock=lock, reason=reason)
+        return len(released)
 
     def _purge_done(self, conn: Connection, now: float) -> None:
         """Forget finished jobs after `keep_done_s` (attempts, commands and orders keep the history)."""

@@ -28,7 +28,8 @@ from sqlalchemy.engine import Connection
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One run of a job, as its handler sees it. `attempt` counts from 1 (given-back waits excluded)."""
+    """One run of a job, as its handler sees it. `attempt` counts from 1 (given-back waits and runs lost
+    to a dead worker excluded: those are not the job's failures)."""
 
     id: int
     kind: str

@@ -1,7 +1,8 @@
 """What the procrastinate adapter keeps beside procrastinate's own rows, on PostgreSQL or in memory.
 
 procrastinate's job row has no place for a parked job's reason, for attempts that must not count (a
-`RetryLater(count_attempt=False)` wait, a requeue's fresh start) or for the job that took over a
+`RetryLater(count_attempt=False)` wait, a requeue's fresh start, a run lost to a dead worker), for how
+many runs were lost to dead workers (`deaths`, against `max_deaths`) or for the job that took over a
 coalesced one; `orderbridge_job_notes` (see `store.procrastinate_schema`) does, one row per job that
 needed one. `SqlNotes` reads and writes it with procrastinate's own connector (its pool), and also
 holds the few statements the adapter runs on procrastinate's tables itself: requeueing a parked job,
@@ -39,6 +40,11 @@ _SESSION_OPTIONS: dict[str, Any] = {
 
 #: The task keyword that carries the enqueue time (procrastinate's row has no creation time).
 ENQUEUED_AT = "_enqueued_at"
+def died_reason(deaths: int) -> str:
+    """Why a job whose runs kept being lost to dead workers was parked."""
+    return f"gave up: its worker died {deaths} times while running it"
+
+
 NO_REASON = "failed with no reason recorded (a kind without handler, or its worker could not record one)"
 
 
@@ -58,6 +64,11 @@ class Notes(Protocol):
 
     async def give_back(self, job_id: int) -> None:
         """The current run does not count (written before procrastinate adds it to `attempts`)."""
+        ...
+
+    async def died(self, job_id: int) -> int:
+        """The current run was lost to a dead worker: it does not count toward the job's attempts (written
+        before procrastinate adds it to `attempts`), it counts as a death; the job's deaths so far."""
         ...
 
     async def park(self, job_id: int, reason: str) -> None:
@@ -80,14 +91,15 @@ class Notes(Protocol):
 
 
 _UPSERT = f"""
-INSERT INTO {NOTES_TABLE} AS n (job_id, uncounted, reason, parked_at, superseded_by)
-VALUES (%(job_id)s, %(uncounted)s, %(reason)s, %(parked_at)s, %(superseded_by)s)
+INSERT INTO {NOTES_TABLE} AS n (job_id, uncounted, deaths, reason, parked_at, superseded_by)
+VALUES (%(job_id)s, %(uncounted)s, %(deaths)s, %(reason)s, %(parked_at)s, %(superseded_by)s)
 ON CONFLICT (job_id) DO UPDATE SET
 """
 _GIVE_BACK = _UPSERT + "uncounted = n.uncounted + 1"
+_DIED = _UPSERT + "uncounted = n.uncounted + 1, deaths = n.deaths + 1 RETURNING deaths"
 _PARK = _UPSERT + "reason = EXCLUDED.reason, parked_at = EXCLUDED.parked_at"
 _SUPERSEDE = _UPSERT + "superseded_by = EXCLUDED.superseded_by"
-_FORGIVE = _UPSERT + "uncounted = EXCLUDED.uncounted, reason = NULL, parked_at = NULL"
+_FORGIVE = _UPSERT + "uncounted = EXCLUDED.uncounted, deaths = 0, reason = NULL, parked_at = NULL"
 
 # A job's NOTIFY as procrastinate's insert trigger sends it, for the lock's oldest waiting job that is
 # due: a worker that found nothing to run (the lock was busy) otherwise waits for its next poll.
@@ -121,9 +133,9 @@ _WORKER_KEY = "%(namespace)s, mod(%(worker_id)s::bigint, 2147483648)::int"
 # whose heartbeat is still older than the bound in force (see `SqlNotes.recover_stalled`) and whose
 # session is gone (its advisory lock is free). The row stays locked until the retry commits, so two
 # sweeps, or a sweep and a worker, cannot both act on it.
-_CLAIM_STALLED = f"""
-SELECT j.attempts, j.lock, j.queueing_lock, coalesce(n.uncounted, 0) AS uncounted
-FROM procrastinate_jobs j LEFT JOIN {NOTES_TABLE} n ON n.job_id = j.id
+_CLAIM_STALLED = """
+SELECT j.lock, j.queueing_lock
+FROM procrastinate_jobs j
 WHERE j.id = %(job_id)s AND j.status = 'doing' AND j.worker_id IS NOT DISTINCT FROM %(worker_id)s
   AND NOT EXISTS (
     SELECT 1 FROM procrastinate_workers w
@@ -188,6 +200,7 @@ def _note(job_id: int, **values: Any) -> dict[str, Any]:
     return {
         "job_id": job_id,
         "uncounted": 0,
+        "deaths": 0,
         "reason": None,
         "parked_at": None,
         "superseded_by": None,
@@ -229,6 +242,10 @@ class SqlNotes:
 
     async def give_back(self, job_id: int) -> None:
         await self.connector.execute_query_async(_GIVE_BACK, **_note(job_id, uncounted=1))
+
+    async def died(self, job_id: int) -> int:
+        row = await self.connector.execute_query_one_async(_DIED, **_note(job_id, uncounted=1, deaths=1))
+        return int(row["deaths"])
 
     async def identify_worker(self, worker_id: int, host: str, pid: int) -> None:
         """Which host and process a procrastinate worker is (its row has no column for it)."""
@@ -307,13 +324,14 @@ class SqlNotes:
         *,
         rule: DeathRule,
         own: Liveness | None,
-        max_attempts: int,
+        max_deaths: int,
     ) -> str | None:
-        """Run again (or park, on its last attempt) a job a sweep found stalled, if it still is: `doing`
+        """Run again (or park, after `max_deaths`) a job a sweep found stalled, if it still is: `doing`
         under `worker_id`, whose session is gone (see `hold_alive`) and whose heartbeat is old: older
         than `rule.dead_after_s` when free locks can be trusted (`_LOCKS_TRUSTED`, with `own` this
-        process's liveness session), else than `rule.stalled_after_s`. What was done ("retried",
-        "parked", "superseded"), or None: its run may still be going, left alone."""
+        process's liveness session), else than `rule.stalled_after_s`. The lost run does not count as an
+        attempt but as a death (`died`), in the same transaction. What was done ("retried", "parked",
+        "superseded"), or None: its run may still be going, left alone."""
         async with self.connector.pool.connection() as conn, conn.transaction():
             trusted = await self._locks_trusted(conn, rule, own)
             silent_s = rule.dead_after_s if trusted else rule.stalled_after_s
@@ -325,9 +343,11 @@ class SqlNotes:
                 return None  # another sweep took it first, or its worker's heartbeat came back
             if worker_id is not None and not await self._session_gone(conn, worker_id):
                 return None  # a live worker whose heartbeat is late (a loaded machine, an outage)
-            attempts, lock, queueing_lock, uncounted = row
-            if attempts + 1 - uncounted >= max_attempts:  # the dead run counts
-                reason = "gave up: its worker died on the last attempt"
+            lock, queueing_lock = row
+            died = await (await conn.execute(_DIED, _note(job_id, uncounted=1, deaths=1))).fetchone()
+            assert died is not None
+            if died[0] >= max_deaths:
+                reason = died_reason(died[0])
                 await conn.execute(_PARK, _note(job_id, reason=reason, parked_at=utils.utcnow()))
                 await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", (job_id,))
                 return "parked"
@@ -411,6 +431,7 @@ class SqlNotes:
 @dataclass
 class _MemoryNote:
     uncounted: int = 0
+    deaths: int = 0
     reason: str | None = None
     parked_at: datetime | None = None
     superseded_by: int | None = None
@@ -431,6 +452,12 @@ class MemoryNotes:
 
     async def give_back(self, job_id: int) -> None:
         self._of(job_id).uncounted += 1
+
+    async def died(self, job_id: int) -> int:
+        note = self._of(job_id)
+        note.uncounted += 1
+        note.deaths += 1
+        return note.deaths
 
     async def park(self, job_id: int, reason: str) -> None:
         note = self._of(job_id)

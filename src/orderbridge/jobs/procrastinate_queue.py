@@ -21,7 +21,9 @@ Mapping (handlers unchanged; `docs/deploy.md` has the operator's view)
 - Crashed workers: procrastinate's workers heartbeat (`procrastinate_workers`) but nobody retries the
   jobs of a dead one; `run` also sweeps (at once when its own liveness lock is held, then every second):
   a worker whose liveness lock is free and whose heartbeat is two beats old is dead, and its jobs go
-  back to `todo` (the crashed run counts; parked when it was the last attempt). See `recover_stalled`.
+  back to `todo`. The lost run is not one of the job's attempts (it is noted `uncounted`) but a death
+  (`orderbridge_job_notes.deaths`): parked after `max_deaths`, a job that kills its process does not
+  loop. See `recover_stalled`.
 
 Two procrastinate behaviours this adapter works around (procrastinate 3.10, `worker.py`, `sql/schema.sql`)
 - Retrying a job while another `todo` job has its queueing lock violates the unique index; the worker
@@ -64,6 +66,7 @@ from orderbridge.jobs.procrastinate_notes import (
     MemoryNotes,
     Notes,
     SqlNotes,
+    died_reason,
     split_args,
 )
 
@@ -280,6 +283,7 @@ class ProcrastinateQueue:
         *,
         concurrency: int = 32,
         max_attempts: int = 8,
+        max_deaths: int = 20,
         retry_base_s: float = 1.0,
         retry_max_s: float = 600.0,
         poll_interval_s: float = 1.0,
@@ -295,6 +299,8 @@ class ProcrastinateQueue:
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.max_attempts = max_attempts
+        #: Runs lost to a dead worker before the job is parked (they do not spend `max_attempts`).
+        self.max_deaths = max_deaths
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.poll_interval_s = poll_interval_s
@@ -444,11 +450,11 @@ class ProcrastinateQueue:
                 job.worker_id,
                 rule=self.death,
                 own=self.own_liveness(),
-                max_attempts=self.max_attempts,
+                max_deaths=self.max_deaths,
             )
             if outcome == "parked":
                 log.warning(
-                    "jobs.parked", job_id=job.id, kind=job.task_name, lock=job.lock, reason="worker died"
+                    "jobs.parked", job_id=job.id, kind=job.task_name, lock=job.lock, reason="its worker died"
                 )
             return 0 if outcome is None else 1
         try:
@@ -562,10 +568,11 @@ class ProcrastinateQueue:
                 log.warning("jobs.stalled_sweep_failed", error=f"{type(error).__name__}: {error}")
 
     async def _recover(self, job: pjobs.Job) -> int:
+        """The in-memory twin of `SqlNotes.recover_stalled`: the lost run is a death, not an attempt."""
         assert job.id is not None
-        attempt = job.attempts + 1 - await self.notes.uncounted(job.id)  # the crashed run counts
-        if attempt >= self.max_attempts:
-            await self.notes.park(job.id, "gave up: its worker died on the last attempt")
+        deaths = await self.notes.died(job.id)
+        if deaths >= self.max_deaths:
+            await self.notes.park(job.id, died_reason(deaths))
             await self.app.job_manager.finish_job(job, pjobs.Status.FAILED, delete_job=False)
         else:
             await self.app.job_manager.retry_job(job)

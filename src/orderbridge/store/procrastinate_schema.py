@@ -10,7 +10,8 @@ would need a step of their own.)
 `orderbridge_job_workers` says which host and process each procrastinate worker is (`orderbridge status`).
 `orderbridge_job_notes` keeps what procrastinate's rows have no column for (the procrastinate adapter,
 `orderbridge.jobs.procrastinate_queue`, writes it): why a job was parked and when, attempts that must
-not count (waits given back, a requeue's fresh start), and the job that took over a coalesced one. Rows
+not count (waits given back, a requeue's fresh start, runs lost to a dead worker), how many runs were
+lost to dead workers (`deaths`), and the job that took over a coalesced one. Rows
 exist only for jobs that needed one and go with their job (`ON DELETE CASCADE`, so procrastinate's
 `remove_old_jobs` cleans them up too). It lives here rather than in an Alembic migration because it
 references procrastinate's table, which only PostgreSQL databases have.
@@ -32,11 +33,15 @@ NOTES_DDL = f"""
 CREATE TABLE IF NOT EXISTS {NOTES_TABLE} (
     job_id bigint PRIMARY KEY REFERENCES procrastinate_jobs (id) ON DELETE CASCADE,
     uncounted integer NOT NULL DEFAULT 0,
+    deaths integer NOT NULL DEFAULT 0,
     reason text,
     parked_at timestamp with time zone,
     superseded_by bigint
 )
 """
+# Columns added to the notes after the table was first made: a database made before gets them at the
+# next `orderbridge migrate` or start of a service (the schema is not "applied" without them).
+NOTES_LATER_COLUMNS = {"deaths": "integer NOT NULL DEFAULT 0"}
 
 # Who each procrastinate worker is (its row has only an id and a heartbeat), for `orderbridge status`;
 # gone with the worker (procrastinate deletes a stopped or pruned worker's row).
@@ -62,8 +67,10 @@ def libpq_conninfo(url: str | URL) -> str:
 def procrastinate_schema_applied(connection: psycopg.Connection[Any]) -> bool:
     row = connection.execute(
         "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AND to_regclass(%s) IS NOT NULL"
-        " AND to_regclass(%s) IS NOT NULL",
-        (NOTES_TABLE, WORKERS_TABLE),
+        " AND to_regclass(%s) IS NOT NULL"
+        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = ANY(%s)"
+        " AND NOT attisdropped) = %s",
+        (NOTES_TABLE, WORKERS_TABLE, NOTES_TABLE, list(NOTES_LATER_COLUMNS), len(NOTES_LATER_COLUMNS)),
     ).fetchone()
     return bool(row and row[0])
 
@@ -93,4 +100,6 @@ def _create(connection: psycopg.Connection[Any]) -> None:
         # No parameters: psycopg sends the script as it is (several statements, literal `%` signs).
         connection.execute(SchemaManager.get_schema())
     connection.execute(NOTES_DDL)
+    for column, definition in NOTES_LATER_COLUMNS.items():
+        connection.execute(f"ALTER TABLE {NOTES_TABLE} ADD COLUMN IF NOT EXISTS {column} {definition}")
     connection.execute(WORKERS_DDL)

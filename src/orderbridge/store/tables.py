@@ -155,6 +155,8 @@ jobs = Table(
     Column("payload", Json, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempt", Integer, nullable=False),
+    # Runs lost to a dead worker (not counted in `attempt`: they are not the job's failures).
+    Column("deaths", Integer, nullable=False, server_default=text("0")),
     Column("run_at", Double, nullable=False),
     Column("lease_until", Double),
     Column("worker", String(100)),
