@@ -42,3 +42,16 @@ def test_the_stored_vtex_calls_are_kept_as_long_as_the_configuration_says(
     service = _service(tmp_path, line)
 
     assert service.pipeline.deps.call_log.keep == kept
+
+
+@pytest.mark.parametrize(("line", "slept"), [("", 5.0), ("max_short_wait_s = 0.5", 0.5)])
+def test_the_accounts_vtex_client_sleeps_a_retry_after_up_to_its_max_short_wait(
+    tmp_path: Path, line: str, slept: float
+) -> None:
+    path = tmp_path / "orderbridge.toml"
+    config = CONFIG.format(tmp=tmp_path, extra="")
+    path.write_text(config.replace('app_token = "shop-token"', f'app_token = "shop-token"\n{line}'))
+    service = Service(load_settings(path))
+    asyncio.run(service.db.dispose())
+
+    assert service.clients["shop"]._http.policy.max_short_wait_s == slept

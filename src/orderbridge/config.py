@@ -130,6 +130,11 @@ class AccountSettings(_Strict):
     get_order_per_minute: int | None = Field(default=6000, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_short_wait_s: float = Field(default=5.0, ge=0, le=60)
+    """A 429's `Retry-After` up to this is slept inside the VTEX call (at most three times) and the call
+    repeated; longer, the work is rescheduled. Jobs on PostgreSQL (procrastinate) never sleep one: every
+    429 reschedules the job, so the wait holds no worker; this applies to SQLite's jobs and to the loops
+    (feed pollers, reconciliation)."""
     erp_adapter: ErpAdapterName | None = None
     cancellation_before_acceptance: Literal["accept", "ask_erp"] = "accept"
     """A shopper's cancellation request for an order the ERP has not accepted (it is not in fulfilment):

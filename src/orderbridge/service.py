@@ -107,6 +107,7 @@ def client_of(
         get_order_per_minute=account.get_order_per_minute,
         get_order_pace=get_order_pace,
         timeout_s=account.timeout_s,
+        max_short_wait_s=account.max_short_wait_s,
         connect_timeout_s=account.connect_timeout_s,
         ca_bundle=ca_bundle,
         transport=transport,

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 from vtex_stub import ClientFactory, Reply, Sleeps, StubVtex
 
-from orderbridge.vtex import RateLimited, VtexClient, parse_retry_after
+from orderbridge.vtex import RateLimited, VtexClient, parse_retry_after, retry_after_rescheduled
 
 ORDER_PATH = "/api/oms/pvt/orders/1001-01"
 START_PATH = "/api/oms/pvt/orders/1001-01/start-handling"
@@ -101,6 +101,20 @@ async def test_the_short_wait_limit_is_configurable_per_client(
         await client.get_order("1001-01")
 
     assert sleeps.calls == []
+
+
+async def test_inside_retry_after_rescheduled_even_a_short_retry_after_is_left_to_the_caller(
+    client: VtexClient, stub: StubVtex, sleeps: Sleeps
+) -> None:
+    stub.reply("GET", ORDER_PATH, Reply(429, json=TOO_MANY, headers={"Retry-After": "2"}), Reply(json=ORDER))
+
+    with retry_after_rescheduled(), pytest.raises(RateLimited) as caught:
+        await client.get_order("1001-01")
+
+    assert caught.value.retry_after == 2.0
+    assert sleeps.calls == []
+    assert len(stub.calls("GET", ORDER_PATH)) == 1
+    assert (await client.get_order("1001-01")).status == "ready-for-handling"  # outside: as before
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 
 from orderbridge.store import repo
-from orderbridge.vtex.errors import AuthError, VtexError
+from orderbridge.vtex.errors import AuthError, RateLimited, VtexError
 
 from .deps import PipelineDeps
 
@@ -37,11 +37,14 @@ async def resume(deps: PipelineDeps, account: str) -> None:
 
 
 async def key_works(deps: PipelineDeps, account: str) -> bool:
-    """One cheap authenticated read: False only when VTEX refuses the key itself."""
+    """One cheap authenticated read: False only when VTEX refuses the key itself. A 429 is no answer:
+    `RateLimited` is raised for the caller to wait it out (a job on procrastinate sleeps none)."""
     try:
         await deps.client(account).get_feed_config()
     except AuthError:
         return False
+    except RateLimited:
+        raise
     except VtexError:
         return True  # not an auth answer: the key was accepted
     return True

@@ -129,7 +129,11 @@ async def _failed(deps: PipelineDeps, job: Job, row: CommandRow, command: Comman
         raise RetryLater(error.retry_after, f"{action}: rate limited", count_attempt=False) from error
     if isinstance(error, AuthError):
         await ledger.attempt(deps, row.account, row.order_id, action, "auth_error", **where)
-        if await accounts.key_works(deps, row.account):
+        try:
+            works = await accounts.key_works(deps, row.account)
+        except RateLimited as limited:
+            raise RetryLater(limited.retry_after, f"{action}: rate limited", count_attempt=False) from limited
+        if works:
             # The key is fine, VTEX refuses this call only (a missing License Manager resource, or a
             # feature VTEX switched off such as Change v1): a rejection for a person, not a pause.
             return await _reject(deps, job, row, error)

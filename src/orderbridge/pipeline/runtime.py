@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection
 
 from orderbridge.erp.port import ErpAdapter, HasWayBack
 from orderbridge.jobs.embedded import EmbeddedQueue
-from orderbridge.jobs.port import Handler
+from orderbridge.jobs.port import Handler, Job
 from orderbridge.jobs.procrastinate_queue import ProcrastinateQueue
 from orderbridge.store import repo
 from orderbridge.store.db import Database
 from orderbridge.store.procrastinate_schema import libpq_conninfo
-from orderbridge.vtex import VtexClient
+from orderbridge.vtex import VtexClient, retry_after_rescheduled
 from orderbridge.vtex.errors import AuthError, VtexError
 
 from . import accounts
@@ -222,11 +222,29 @@ def build_queue(
     options: Mapping[str, Any],
     pool_size: int = 10,
 ) -> JobRunner:
-    """The embedded queue on SQLite; procrastinate on PostgreSQL (several processes, any hosts)."""
+    """The embedded queue on SQLite; procrastinate on PostgreSQL (several processes, any hosts), where a
+    job's wait for VTEX never holds its worker: every 429 is a scheduled retry (see `_waits_rescheduled`)."""
     if db.is_sqlite:
         return EmbeddedQueue(db, handlers, concurrency=workers, **options)
     connector = PsycopgConnector(conninfo=libpq_conninfo(db.url), min_size=1, max_size=pool_size)
-    return ProcrastinateQueue(App(connector=connector), handlers, concurrency=workers, **options)
+    rescheduling = {kind: _waits_rescheduled(handler) for kind, handler in handlers.items()}
+    return ProcrastinateQueue(App(connector=connector), rescheduling, concurrency=workers, **options)
+
+
+def _waits_rescheduled(handler: Handler) -> Handler:
+    """`handler` with no `Retry-After` slept inside its VTEX calls: each 429 raises `RateLimited`, which
+    the handlers turn into `RetryLater(retry_after, count_attempt=False)`, a `todo` job scheduled later
+    by procrastinate. Its slot runs other jobs meanwhile, and its order's lane stays closed: procrastinate
+    runs no job of a lock while an earlier (lower id) job of that lock is `todo`, due or not. The
+    embedded queue (SQLite) is unchanged: a `Retry-After` up to the account's `max_short_wait_s` is
+    slept inside the call there."""
+
+    @functools.wraps(handler)
+    async def run(job: Job) -> None:
+        with retry_after_rescheduled():
+            await handler(job)
+
+    return run
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from .listing import ListingReport
 from .models import *  # noqa: F403 - the models are part of this package's public surface
 from .models import __all__ as _models_all
 from .ratelimit import RateLimiter, TokenBucket, Unlimited
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy, parse_retry_after, retry_after_rescheduled
 from .transports import HttpOptions
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "TokenBucket",
     "Unlimited",
     "parse_retry_after",
+    "retry_after_rescheduled",
     "VtexError",
     "AuthError",
     "NotFound",

@@ -8,7 +8,8 @@ Retry rules (see ``RetryPolicy`` for the numbers):
 
 * 429 — the request was not processed, so any method may wait: a ``Retry-After`` of at most
   ``max_short_wait_s`` is slept and the call repeated; a longer one (or a 429 without the header,
-  or 429s that keep coming) raises ``RateLimited`` so that the caller frees its worker.
+  or 429s that keep coming) raises ``RateLimited`` so that the caller frees its worker. Inside
+  ``retry.retry_after_rescheduled`` (a job on procrastinate) every 429 raises ``RateLimited``.
 * 5xx, timeouts, dropped connections — retried with full-jitter exponential backoff only when the
   call is idempotent. A non-idempotent POST is never resent once it may have reached VTEX: it
   raises ``Unavailable(may_have_landed=True)`` so the caller reads the order first.
@@ -49,7 +50,7 @@ from .errors import (
     VtexError,
 )
 from .ratelimit import RateLimiter, Unlimited
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy, parse_retry_after, sleeps_retry_after
 from .transports import (
     AiohttpTransport,
     HttpOptions,
@@ -272,7 +273,8 @@ class VtexHttpClient:
         message = self._credentials.redact(message)
         if retry_after is None:
             raise RateLimited(method, path, 429, code, message, retry_after=self.policy.default_retry_after_s)
-        if retry_after > self.policy.max_short_wait_s or waits_so_far >= self.policy.max_rate_limit_retries:
+        too_long = not sleeps_retry_after(self.policy, retry_after)
+        if too_long or waits_so_far >= self.policy.max_rate_limit_retries:
             raise RateLimited(method, path, 429, code, message, retry_after=max(retry_after, 1.0))
         return retry_after
 

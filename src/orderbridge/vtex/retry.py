@@ -8,8 +8,10 @@ draw between 0 and the exponential cap) so that many workers hit by the same out
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,7 +26,8 @@ class RetryPolicy:
     base_delay_s: float = 0.1
     max_delay_s: float = 2.0
     max_short_wait_s: float = 5.0
-    """A ``Retry-After`` up to this is slept inside the call; longer raises ``RateLimited``."""
+    """A ``Retry-After`` up to this is slept inside the call; longer raises ``RateLimited`` (none is
+    slept inside ``retry_after_rescheduled``)."""
     max_rate_limit_retries: int = 3
     """How many short 429 waits one call may sleep before giving up with ``RateLimited``."""
     default_retry_after_s: float = 60.0
@@ -35,6 +38,26 @@ class RetryPolicy:
         """Full-jitter delay after ``failed_attempts`` consecutive failures (1 for the first)."""
         cap = min(self.max_delay_s, self.base_delay_s * 2 ** (failed_attempts - 1))
         return self.rng(0.0, cap)
+
+
+_RESCHEDULED: ContextVar[bool] = ContextVar("vtex_retry_after_rescheduled", default=False)
+
+
+@contextlib.contextmanager
+def retry_after_rescheduled() -> Iterator[None]:
+    """Inside: every 429 raises ``RateLimited`` (its ``Retry-After`` for the caller to reschedule), none
+    is slept inside the call, whatever the policy's ``max_short_wait_s``. For work whose wait would hold
+    something scarce: a job on procrastinate's workers holds one of a process's slots while it runs."""
+    token = _RESCHEDULED.set(True)
+    try:
+        yield
+    finally:
+        _RESCHEDULED.reset(token)
+
+
+def sleeps_retry_after(policy: RetryPolicy, retry_after: float) -> bool:
+    """Is this ``Retry-After`` slept inside the call (never inside ``retry_after_rescheduled``)?"""
+    return not _RESCHEDULED.get() and retry_after <= policy.max_short_wait_s
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
