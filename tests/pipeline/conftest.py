@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from orderbridge.sandbox.app import create_app
 from orderbridge.sandbox.config import SandboxConfig
 from orderbridge.store import repo
 from orderbridge.store.db import Database
-from orderbridge.store.testing import fresh_postgres
+from orderbridge.store.testing import create_migrated_database, drop_database, fresh_postgres
 from orderbridge.vtex import VtexClient
 from orderbridge.vtex.retry import RetryPolicy
 
@@ -180,6 +180,17 @@ class Forward:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.target(scope, receive, send)
+
+
+@pytest.fixture
+def cluster_url(postgres_server_url: str) -> Iterator[str]:
+    """A new database on the test server, migrated (procrastinate's schema too), for the processes of
+    one test to share; dropped afterwards."""
+    url = create_migrated_database(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 @pytest.fixture

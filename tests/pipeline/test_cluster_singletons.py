@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,7 +14,6 @@ import pytest
 from orderbridge.pipeline.singletons import LOCK_NAMESPACE
 from orderbridge.sandbox.testing import SandboxServer
 from orderbridge.store.procrastinate_schema import libpq_conninfo
-from orderbridge.store.testing import create_migrated_database, drop_database
 
 from .conftest import ACCOUNT, sandbox_config
 from .service_processes import CONFIG, start, stop, wait_started
@@ -24,15 +22,6 @@ pytestmark = pytest.mark.postgres
 
 LOOPS = {f"feed:{ACCOUNT}", f"reconcile:{ACCOUNT}", "erp:warehouse"}
 FAIL_OVER_BOUND_S = 10.0
-
-
-@pytest.fixture
-def cluster_url(postgres_server_url: str) -> Iterator[str]:
-    url = create_migrated_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 def taken(log: Path) -> set[str]:

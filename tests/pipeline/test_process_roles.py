@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 
 from orderbridge.cli import app
 from orderbridge.sandbox.testing import SandboxServer
-from orderbridge.store.testing import create_migrated_database, drop_database
 
 from .conftest import ACCOUNT, APP_KEY, APP_TOKEN, sandbox_config
 from .service_processes import CONFIG, start, stop, wait_started
@@ -40,15 +38,6 @@ def test_worker_and_serve_refuse_a_sqlite_database_with_one_line_and_exit_2(
     assert "use 'orderbridge run'" in result.output
     assert "Traceback" not in result.output
     assert not database.exists(), "refused before touching the database"
-
-
-@pytest.fixture
-def cluster_url(postgres_server_url: str) -> Iterator[str]:
-    url = create_migrated_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 def _started(log: Path) -> dict[str, object]:
