@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from jobs.queue_harness import PostgresHarness
 from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 from orderbridge.store.testing import create_migrated_database, drop_database
 
@@ -19,3 +20,14 @@ def procrastinate_url(postgres_server_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+@pytest.fixture
+async def pg(procrastinate_url: str) -> AsyncIterator[PostgresHarness]:
+    """A procrastinate queue harness on `procrastinate_url`, its tables emptied for the test."""
+    harness = PostgresHarness(procrastinate_url)
+    harness.empty()
+    try:
+        yield harness
+    finally:
+        await harness.close()

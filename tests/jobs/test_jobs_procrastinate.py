@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ from orderbridge.store.procrastinate_schema import libpq_conninfo
 pytestmark = pytest.mark.postgres
 
 NO_POLL_S = 30.0  # a polling interval no test waits for: what starts in time was woken by a NOTIFY
-
-
-@pytest.fixture
-async def pg(procrastinate_url: str) -> AsyncIterator[PostgresHarness]:
-    harness = PostgresHarness(procrastinate_url)
-    harness.empty()
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def test_a_job_committed_while_the_worker_idles_starts_at_once(pg: PostgresHarness) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -23,16 +22,6 @@ pytestmark = pytest.mark.postgres
 SWEEPER = {"heartbeat_s": 0.2, "stalled_after_s": 1.0, "poll_interval_s": 0.05}
 #: As the service's settings, scaled down: a dead worker's jobs must not wait for `stalled_after_s`.
 QUICK = {"heartbeat_s": 0.2, "stalled_after_s": 30.0, "poll_interval_s": 0.05}
-
-
-@pytest.fixture
-async def pg(procrastinate_url: str) -> AsyncIterator[PostgresHarness]:
-    harness = PostgresHarness(procrastinate_url)
-    harness.empty()
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 class Runs:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
@@ -21,16 +20,6 @@ from orderbridge.vtex import RateLimited, VtexClient
 pytestmark = pytest.mark.postgres
 
 RETRY_AFTER_S = 2.0
-
-
-@pytest.fixture
-async def pg(procrastinate_url: str) -> AsyncIterator[PostgresHarness]:
-    harness = PostgresHarness(procrastinate_url)
-    harness.empty()
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def vtex_answering_429_once(order_id: str) -> httpx2.MockTransport:
