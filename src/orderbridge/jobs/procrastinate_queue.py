@@ -69,6 +69,7 @@ from orderbridge.jobs.procrastinate_notes import (
     died_reason,
     split_args,
 )
+from orderbridge.jobs.queue_statistics import QueueStatistics
 
 log = structlog.get_logger(__name__)
 
@@ -327,6 +328,8 @@ class ProcrastinateQueue:
         self._rng = rng
         connector = self.app.connector
         self.notes: Notes
+        #: Keeps the planner's view of the job table current (see `queue_statistics`); PostgreSQL only.
+        self.statistics: QueueStatistics | None = None
         if isinstance(connector, InMemoryConnector):
             self.notes = MemoryNotes(connector)
             self._defer = self.app.job_manager  # ignores the connection: no transactions in memory
@@ -334,6 +337,7 @@ class ProcrastinateQueue:
             sql_notes = SqlNotes(connector)
             self.notes = sql_notes
             self.app.job_manager = _JobManager(connector, sql_notes, alive_check_s=heartbeat_s)
+            self.statistics = QueueStatistics(connector)
             # Never opened: it only runs procrastinate's defer query on the callers' connections.
             self._defer = JobManager(SyncPsycopgConnector())
         else:
@@ -566,6 +570,11 @@ class ProcrastinateQueue:
                 await self.sweep_stalled()
             except Exception as error:  # the database restarting, say: the next sweep tries again
                 log.warning("jobs.stalled_sweep_failed", error=f"{type(error).__name__}: {error}")
+            if self.statistics is not None:
+                try:
+                    await self.statistics.refresh()
+                except Exception as error:  # as above: the next round looks again
+                    log.warning("jobs.statistics_refresh_failed", error=f"{type(error).__name__}: {error}")
 
     async def _recover(self, job: pjobs.Job) -> int:
         """The in-memory twin of `SqlNotes.recover_stalled`: the lost run is a death, not an attempt."""

@@ -15,6 +15,12 @@ lost to dead workers (`deaths`), and the job that took over a coalesced one. Row
 exist only for jobs that needed one and go with their job (`ON DELETE CASCADE`, so procrastinate's
 `remove_old_jobs` cleans them up too). It lives here rather than in an Alembic migration because it
 references procrastinate's table, which only PostgreSQL databases have.
+
+One index of ours on procrastinate's table, `orderbridge_jobs_lock_id`: procrastinate's fetch passes over
+a job while an earlier job of its lock is waiting or running, looking that up by `lock`, which its own
+indexes have only as a second column (each look read ~11 index pages with 550 jobs waiting; 1 with this
+index). Made without CONCURRENTLY, so it holds writes to the job table while built: instant on a table
+whose succeeded jobs are deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy.engine import URL, make_url
 
 NOTES_TABLE = "orderbridge_job_notes"
 WORKERS_TABLE = "orderbridge_job_workers"
+LOCK_INDEX = "orderbridge_jobs_lock_id"
 _SCHEMA_LOCK_ID = 0x0B_0002  # the advisory lock around applying the schema (migrations use 0x0B_0001)
 
 NOTES_DDL = f"""
@@ -54,6 +61,11 @@ CREATE TABLE IF NOT EXISTS {WORKERS_TABLE} (
 )
 """
 
+LOCK_INDEX_DDL = f"""
+CREATE INDEX IF NOT EXISTS {LOCK_INDEX} ON procrastinate_jobs (lock, id)
+WHERE status IN ('todo', 'doing')
+"""
+
 
 def is_postgres(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
@@ -67,10 +79,17 @@ def libpq_conninfo(url: str | URL) -> str:
 def procrastinate_schema_applied(connection: psycopg.Connection[Any]) -> bool:
     row = connection.execute(
         "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AND to_regclass(%s) IS NOT NULL"
-        " AND to_regclass(%s) IS NOT NULL"
+        " AND to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
         " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = ANY(%s)"
         " AND NOT attisdropped) = %s",
-        (NOTES_TABLE, WORKERS_TABLE, NOTES_TABLE, list(NOTES_LATER_COLUMNS), len(NOTES_LATER_COLUMNS)),
+        (
+            NOTES_TABLE,
+            WORKERS_TABLE,
+            LOCK_INDEX,
+            NOTES_TABLE,
+            list(NOTES_LATER_COLUMNS),
+            len(NOTES_LATER_COLUMNS),
+        ),
     ).fetchone()
     return bool(row and row[0])
 
@@ -103,3 +122,4 @@ def _create(connection: psycopg.Connection[Any]) -> None:
     for column, definition in NOTES_LATER_COLUMNS.items():
         connection.execute(f"ALTER TABLE {NOTES_TABLE} ADD COLUMN IF NOT EXISTS {column} {definition}")
     connection.execute(WORKERS_DDL)
+    connection.execute(LOCK_INDEX_DDL)
