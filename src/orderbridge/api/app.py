@@ -24,6 +24,7 @@ from .limits import (
     answer_too_large,
 )
 from .metrics import Metrics, metrics_router
+from .outages import DATABASE_OUTAGES, answer_database_unavailable
 from .rest import openapi_document
 from .ui import SignInRequired, sign_in_redirect, ui_router
 
@@ -43,6 +44,8 @@ def create_api(service: HasDeps, api_tokens: Iterable[str | SecretStr] | None = 
     app.include_router(ui_router(service.deps, tokens, thresholds))
     app.add_exception_handler(SignInRequired, sign_in_redirect)
     app.add_exception_handler(BodyTooLarge, answer_too_large)
+    for outage in DATABASE_OUTAGES:
+        app.add_exception_handler(outage, answer_database_unavailable)
     # Added last = runs first: the token before anything, then the size limit, then the routes.
     api_bytes = settings.api.max_body_bytes if settings else API_MAX_BODY_BYTES
     hook_bytes = settings.api.hook_max_body_bytes if settings else HOOK_MAX_BODY_BYTES

@@ -210,7 +210,7 @@ def _deferring(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        conn.info.pop(_DEFERRED, None)
+        _forget(conn, _DEFERRED)
 
 
 def _flush(conn: Connection) -> None:
@@ -227,7 +227,14 @@ def collecting_after_commit(conn: Connection, callbacks: list[Callable[[], None]
     try:
         yield
     finally:
-        conn.info.pop(_AFTER_COMMIT, None)
+        _forget(conn, _AFTER_COMMIT)
+
+
+def _forget(conn: Connection, key: str) -> None:
+    """Take `key` out of `conn.info`, unless the connection was cut (the database restarting): then it
+    is dropped with its info, and touching it would raise PendingRollbackError over the real error."""
+    if not conn.invalidated:
+        conn.info.pop(key, None)
 
 
 def _settle(unit: _Unit, *, result: Any = None, error: BaseException | None = None) -> None:
