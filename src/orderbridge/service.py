@@ -39,6 +39,7 @@ from orderbridge.store.db import Database, WalUnavailable
 from orderbridge.store.instance_lock import AlreadyRunning, single_instance
 from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
 from orderbridge.store.rate_limits import SharedRateLimits
+from orderbridge.store.startup_wait import when_database_answers
 from orderbridge.vtex import FeedFilter, HookConfig, HookEndpoint, VtexClient
 from orderbridge.vtex.client import DEFAULT_BURST, pace_under
 from orderbridge.vtex.errors import VtexError
@@ -194,14 +195,19 @@ class Service:
             await self.db.dispose()  # also when refused: the engine may hold connections
 
     async def _run(self, stop: asyncio.Event) -> None:
-        await self.db.migrate()
-        if not self.db.is_sqlite:
-            # The job queue's schema, as `orderbridge migrate` applies it (once, whoever starts first).
-            await asyncio.to_thread(ensure_procrastinate_schema, self.db.url)
+        if self.db.is_sqlite:
+            await self.db.migrate()
+        else:
+            await when_database_answers(self._migrate_postgres, what="migrate")
         if self.rate_limits is not None:
             await self.rate_limits.open()
         async with self.pipeline.queue_open():  # before the API: its dashboard requeues through it
             await self._serve_and_run(stop)
+
+    async def _migrate_postgres(self) -> None:
+        await self.db.migrate()
+        # The job queue's schema, as `orderbridge migrate` applies it (once, whoever starts first).
+        await asyncio.to_thread(ensure_procrastinate_schema, self.db.url)
 
     async def _serve_and_run(self, stop: asyncio.Event) -> None:
         server = self._api_server()
