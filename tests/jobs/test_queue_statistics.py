@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +10,7 @@ import psycopg
 import pytest
 from procrastinate import PsycopgConnector
 
+from jobs.queue_harness import eventually
 from orderbridge.jobs.queue_statistics import QueueStatistics
 from orderbridge.store.procrastinate_schema import (
     LOCK_INDEX,
@@ -64,6 +64,12 @@ class Table:
         (row,) = self.run(_CANDIDATE)
         plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
         return _nodes(plan[0]["Plan"])
+
+    def changes(self) -> int:
+        (row,) = self.run(
+            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relid = 'procrastinate_jobs'::regclass"
+        )
+        return int(row[0])
 
     def analysed_count(self) -> int:
         (row,) = self.run(
@@ -154,11 +160,4 @@ def test_migrating_a_database_made_before_the_lock_index_adds_it(procrastinate_u
 
 async def _await_counted(table: Table, changes: int) -> None:
     """PostgreSQL counts a session's changes when it ends or within a second; wait for the count."""
-    for _ in range(100):
-        (row,) = table.run(
-            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relid = 'procrastinate_jobs'::regclass"
-        )
-        if row[0] >= changes:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"PostgreSQL never counted {changes} changes to procrastinate_jobs")
+    await eventually(lambda: table.changes() >= changes)

@@ -3,28 +3,18 @@ VTEX sends it again; the next one is stored. PostgreSQL: its sessions ended from
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
 
 from orderbridge.api.outages import RETRY_AFTER_S
 from orderbridge.pipeline.deps import HOOK_SECRET_HEADER
 from orderbridge.store import tables
-from orderbridge.store.procrastinate_schema import libpq_conninfo
+from orderbridge.store.testing import end_other_sessions
 
 from .conftest import ACCOUNT, HarnessFactory
 from .test_hook_intake import HOOK_POLICY, NOTIFICATION, SECRET, api_client
 
 pytestmark = pytest.mark.postgres
-
-
-def cut_every_session(url: str) -> None:
-    """End every other session of the database from PostgreSQL's side, as a restart does."""
-    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
 
 
 async def test_a_hook_that_meets_the_database_cut_off_is_answered_503_and_the_next_is_stored(
@@ -36,7 +26,7 @@ async def test_a_hook_that_meets_the_database_cut_off_is_answered_503_and_the_ne
         warm = await api.post(
             f"/hooks/vtex/{ACCOUNT}", json={**NOTIFICATION, "OrderId": "1000000000000-01"}, headers=headers
         )
-        cut_every_session(harness.db.url.render_as_string(hide_password=False))
+        end_other_sessions(harness.db.url.render_as_string(hide_password=False))
         cut = await api.post(f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers=headers)
         again = await api.post(f"/hooks/vtex/{ACCOUNT}", json=NOTIFICATION, headers=headers)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psycopg
 import pytest
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
 from orderbridge.store import tables
 from orderbridge.store.db import Database
-from orderbridge.store.procrastinate_schema import libpq_conninfo
+from orderbridge.store.testing import end_other_sessions
 from orderbridge.store.types import utcnow
 
 pytestmark = pytest.mark.postgres
@@ -36,11 +35,7 @@ async def test_a_write_on_a_cut_connection_fails_with_the_database_error_and_the
     db = Database(migrated_postgres_url)
     try:
         assert await db.write(insert_attempt("before")) == "before"
-        with psycopg.connect(libpq_conninfo(migrated_postgres_url), autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        end_other_sessions(migrated_postgres_url)  # as a restart of PostgreSQL does
 
         with pytest.raises(exc.OperationalError) as raised:
             await db.write(insert_attempt("cut"))

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbridge.store.db import Database
-from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema
+from orderbridge.store.procrastinate_schema import ensure_procrastinate_schema, libpq_conninfo
 from orderbridge.store.tables import metadata
 
 
@@ -61,6 +62,15 @@ def create_migrated_database(url: str, *, jobs_schema: bool = True) -> str:
     """Create a new database beside `url`'s (PostgreSQL) and migrate it, procrastinate's schema included
     unless `jobs_schema` is False; its URL. For sync fixtures."""
     return asyncio.run(_create_migrated(url, jobs_schema))
+
+
+def end_other_sessions(url: str) -> None:
+    """End every other session on the database at `url` from PostgreSQL's side, as a restart does."""
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def drop_database(url: str) -> None:
